@@ -1,0 +1,50 @@
+/*
+ * httpd.h -- the process-wide HTTP endpoints (health, ready, metrics,
+ * registry) on the main loop, with libevent's evhttp.
+ *
+ * CoreDNS's health, ready and prometheus listeners are process-wide: two
+ * server blocks naming the same address share one listener.  Here a plugin
+ * instance adds a *route* (address + path + callback); routes on the same
+ * address share one socket, which is opened with the first route and
+ * closed with the last.  A reload adds the new configuration's routes
+ * before removing the old ones, so an unchanged address is never closed.
+ */
+#ifndef GLOBALDNS_HTTPD_H
+#define GLOBALDNS_HTTPD_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evhttp_request;
+struct httpd_route;
+
+typedef void (*httpd_cb)(struct evhttp_request *req, void *arg);
+
+/*
+ * Check an ADDRESS argument: "[HOST]:PORT" with HOST empty (every address),
+ * an IPv4 or bracketed IPv6 address, or "localhost"; a bare ":PORT" or
+ * "PORT" is accepted too.  Writes the canonical "HOST:PORT" form to out.
+ * 0, or -1 with what is wrong in err.
+ */
+int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
+	size_t errlen);
+
+/*
+ * Serve GET/HEAD `path` on addr (as httpd_parse_addr gives it) by calling
+ * cb(req, arg), which must send a reply.  Opens the address if no route
+ * uses it yet.  Returns the route (remove with httpd_route_remove) or NULL
+ * with "listen ADDR: what" in err.  When several routes give the same
+ * address and path, the most recently added one answers.
+ */
+struct httpd_route *httpd_route_add(struct event_base *base,
+	const char *addr, const char *path, httpd_cb cb, void *arg, char *err,
+	size_t errlen);
+
+/* Remove a route; the last one on an address closes it.  NULL is fine. */
+void httpd_route_remove(struct httpd_route *r);
+
+/* Send a text reply with the given status (Content-Type text/plain). */
+void httpd_reply_text(struct evhttp_request *req, int code,
+	const char *reason, const char *body);
+
+#endif

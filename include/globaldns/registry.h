@@ -1,0 +1,110 @@
+/*
+ * registry.h -- an immutable snapshot of the names served from
+ * ServiceEntries, and the lookup the query path does in it.
+ *
+ * Design: a snapshot is built whole, off the query path, from a list of
+ * entries (registry_build), then published by swapping one pointer; it is
+ * never changed after.  Readers need no lock; with several workers the old
+ * snapshot is freed only when no worker can still hold it.
+ *
+ * Inside: one open-addressing hash table keyed by the lowercased wire name,
+ * holding every served host (with its A and AAAA addresses), every empty
+ * non-terminal between a host and its zone apex, and every wildcard owner
+ * (`*.ext.global`).  Wildcard bases (`ext.global`) are marked so a lookup
+ * that misses walks up the query's ancestors looking for the longest
+ * wildcard, Istio's semantics: `*.ext.global` covers every name below
+ * ext.global at any depth, never ext.global itself, and never a name that
+ * exists on its own.  Lookups do no allocation.
+ *
+ * Address choice per host (the rules in man/globaldns.8):
+ *   1. the entry's usable spec.addresses;
+ *   2. if none, and resolution is not NONE: status.addresses for the host
+ *      (or for all hosts), then the block's default_address(es);
+ *   3. otherwise the host is not served by that entry.
+ * The same host in several entries gets the union, deduplicated and sorted
+ * (numerically, IPv4 before IPv6).
+ */
+#ifndef GLOBALDNS_REGISTRY_H
+#define GLOBALDNS_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "globaldns/seentry.h"
+
+struct registry;
+struct dns_query;
+
+struct registry_conf {
+	const char *const *zones;       /* presentation, lowercase, FQDN; "." ok */
+	size_t nzones;
+	const struct se_addr *defaults; /* default_address values, may be NULL */
+	size_t ndefaults;
+};
+
+/*
+ * Build a snapshot from entries (the list is moved into the snapshot, which
+ * keeps it for introspection: *entries is left empty).  Hosts outside every
+ * zone are not served.  Returns the snapshot (free with registry_free) or
+ * NULL on memory exhaustion (entries then unchanged).
+ */
+struct registry *registry_build(const struct registry_conf *conf,
+	struct se_list *entries, uint32_t serial);
+
+void registry_free(struct registry *r);
+
+enum registry_match {
+	REG_NXDOMAIN = 0,  /* no such name (and no wildcard covers it) */
+	REG_NAME,          /* the name exists; nv4/nv6 may be 0 (NODATA) */
+	REG_WILDCARD       /* synthesised from a wildcard */
+};
+
+struct registry_answer {
+	const uint8_t (*v4)[4];
+	size_t nv4;
+	const uint8_t (*v6)[16];
+	size_t nv6;
+	int source;                     /* node index, for introspection */
+};
+
+/*
+ * Look up the name of q (its lowercased form); the caller has checked that
+ * it is inside one of the snapshot's zones.  Returns what matched and
+ * points *ans at the addresses (valid as long as the snapshot lives).
+ * The apex of every zone exists (as a name without addresses, unless a
+ * host is the apex itself).
+ */
+enum registry_match registry_lookup(const struct registry *r,
+	const struct dns_query *q, struct registry_answer *ans);
+
+uint32_t registry_serial(const struct registry *r);
+/* Only before the snapshot is published. */
+void registry_set_serial(struct registry *r, uint32_t serial);
+/* Names that have at least one address. */
+size_t registry_names(const struct registry *r);
+/* Entries used / rejected while building the source list. */
+size_t registry_entries(const struct registry *r);
+size_t registry_rejects(const struct registry *r);
+
+/*
+ * Compare two snapshots' served names and addresses: counts of names
+ * added, removed and changed going from old to new.  old may be NULL.
+ */
+void registry_diff(const struct registry *old, const struct registry *new_,
+	size_t *added, size_t *removed, size_t *changed);
+
+/*
+ * Visit every served name (presentation form) with its addresses and the
+ * "namespace/name" of the entries it came from.  For introspection and
+ * tests; not for the query path.
+ */
+typedef void (*registry_visit_fn)(void *arg, const char *name,
+	const uint8_t (*v4)[4], size_t nv4, const uint8_t (*v6)[16], size_t nv6,
+	const char *const *sources, size_t nsources);
+void registry_foreach(const struct registry *r, registry_visit_fn fn,
+	void *arg);
+
+/* The list the snapshot was built from (entries and rejects). */
+const struct se_list *registry_source_list(const struct registry *r);
+
+#endif

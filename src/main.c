@@ -1,0 +1,218 @@
+/*
+ * main.c -- command line, signals and the event loop of globaldns.
+ *
+ * Flags follow CoreDNS's names (Go flag syntax: -name value, -name=value,
+ * one or two dashes), so the istiocoredns Deployment's args work as they
+ * are.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "globaldns/corefile.h"
+#include "globaldns/log.h"
+#include "globaldns/query.h"
+#include "globaldns/server.h"
+
+struct options {
+	const char *conf;
+	int dns_port;
+	const char *pidfile;
+	int quiet;
+	int validate;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: globaldns [flags]\n"
+		"  -conf FILE       Corefile to load (default \"Corefile\")\n"
+		"  -dns.port PORT   port for server blocks that name none (default 53)\n"
+		"  -pidfile FILE    write the process ID to FILE\n"
+		"  -quiet           do not print the startup banner\n"
+		"  -validate        check the Corefile and the manifest files, then exit 0 or 1\n"
+		"  -version         print the version and exit\n"
+		"  -h, -help        this help\n");
+}
+
+/* Match "-name", "--name", "-name=value"; *val gets the value if any. */
+static int flag_is(const char *arg, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (arg[0] != '-')
+		return 0;
+	arg += arg[1] == '-' ? 2 : 1;
+	if (strncmp(arg, name, n) != 0)
+		return 0;
+	if (arg[n] == '\0') {
+		*val = NULL;
+		return 1;
+	}
+	if (arg[n] == '=') {
+		*val = arg + n + 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_port(const char *s, int *port)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end || v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/* 0 to run, 1 to exit 0 (help/version), -1 to exit 2. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const char *const valued[] = { "conf", "dns.port", "pidfile" };
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		int handled = 0;
+		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+			if (!flag_is(a, valued[k], &val))
+				continue;
+			if (!val) {
+				if (i + 1 >= argc) {
+					fprintf(stderr, "globaldns: flag needs an argument: -%s\n", valued[k]);
+					return -1;
+				}
+				val = argv[++i];
+			}
+			if (k == 0) {
+				o->conf = val;
+			} else if (k == 1) {
+				if (parse_port(val, &o->dns_port) < 0) {
+					fprintf(stderr, "globaldns: -dns.port: \"%s\": not a port from 1 to 65535\n", val);
+					return -1;
+				}
+			} else {
+				o->pidfile = val;
+			}
+			handled = 1;
+			break;
+		}
+		if (handled)
+			continue;
+		if (flag_is(a, "quiet", &val))
+			o->quiet = 1;
+		else if (flag_is(a, "validate", &val))
+			o->validate = 1;
+		else if (flag_is(a, "version", &val)) {
+			printf("globaldns-%s\n", PACKAGE_VERSION);
+			return 1;
+		} else if (flag_is(a, "h", &val) || flag_is(a, "help", &val)) {
+			usage(stdout);
+			return 1;
+		} else {
+			fprintf(stderr, "globaldns: unknown flag or argument \"%s\"\n", a);
+			usage(stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopexit(base, NULL);
+}
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .conf = "Corefile", .dns_port = 53 };
+	struct server_opts so;
+	struct corefile *cf = NULL;
+	struct server *srv = NULL;
+	struct event_base *base = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+	char err[1024];
+	int rc = 1, pr;
+
+	pr = parse_args(argc, argv, &o);
+	if (pr != 0)
+		return pr > 0 ? 0 : 2;
+	signal(SIGPIPE, SIG_IGN);
+	cf = corefile_load(o.conf, err, sizeof(err));
+	if (!cf) {
+		log_error("%s", err);
+		goto out;
+	}
+	so.default_port = o.dns_port;
+	so.validate = o.validate;
+	srv = server_new(cf, &so, err, sizeof(err));
+	if (!srv)
+		goto out;
+	if (o.validate) {
+		printf("%s: OK\n", o.conf);
+		rc = 0;
+		goto out;
+	}
+	base = event_base_new();
+	if (!base) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	if (server_start(srv, base, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (o.pidfile && write_pidfile(o.pidfile) < 0) {
+		log_error("-pidfile %s: %s", o.pidfile, strerror(errno));
+		goto out;
+	}
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	if (!o.quiet) {
+		const struct dispatch *d = server_dispatch(srv);
+		for (size_t i = 0; i < d->nkeys; i++)
+			printf("%s:%d\n", d->keys[i].zone, d->keys[i].port);
+		printf("globaldns-%s\n", PACKAGE_VERSION);
+		fflush(stdout);
+	}
+	event_base_dispatch(base);
+	rc = 0;
+out:
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	server_free(srv);
+	if (base)
+		event_base_free(base);
+	corefile_free(cf);
+	if (o.pidfile && rc == 0 && !o.validate)
+		unlink(o.pidfile);
+	return rc;
+}

@@ -1,0 +1,585 @@
+/*
+ * metrics.c -- counters of the query path in fixed arrays, collectors, and
+ * the Prometheus text exposition (see metrics.h).
+ */
+#include "config.h"
+
+#include "globaldns/metrics.h"
+
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "globaldns/query.h"
+#include "globaldns/wire.h"
+
+/* ---- fixed label spaces ---- */
+
+/* The types CoreDNS counts by name; anything else is "other". */
+static const struct { uint16_t type; const char *name; } mtypes[] = {
+	{ 1, "A" }, { 28, "AAAA" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" },
+	{ 12, "PTR" }, { 15, "MX" }, { 16, "TXT" }, { 33, "SRV" },
+	{ 35, "NAPTR" }, { 43, "DS" }, { 48, "DNSKEY" }, { 46, "RRSIG" },
+	{ 47, "NSEC" }, { 50, "NSEC3" }, { 64, "SVCB" }, { 65, "HTTPS" },
+	{ 251, "IXFR" }, { 252, "AXFR" }, { 255, "ANY" },
+};
+#define NTYPES (sizeof(mtypes) / sizeof(mtypes[0]) + 1)   /* + other */
+
+/* miekg/dns's names, which CoreDNS prints (16 is BADSIG there too). */
+static const char *const rcode_names[] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
+	"RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADSIG", "BADKEY",
+	"BADTIME", "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE",
+};
+#define NRCODES (sizeof(rcode_names) / sizeof(rcode_names[0]) + 1) /* + other */
+
+/* Plugin names seen answering ("" = the server itself). */
+#define NPLUGINS 24
+static char plugin_names[NPLUGINS][32];
+static size_t nplugin_names = 1;       /* [0] is "" */
+
+/* coredns_dns_request_size_bytes / response_size_bytes buckets. */
+static const double size_buckets[] = {
+	0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000,
+	48000, 64000,
+};
+#define NSIZEB (sizeof(size_buckets) / sizeof(size_buckets[0]))
+
+const double metrics_time_buckets[16] = {
+	0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
+	0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
+};
+const size_t metrics_time_nbuckets = 16;
+
+/* SlimTimeBuckets: ExponentialBuckets(0.00025, 10, 5). */
+static const double slim_buckets[] = { 0.00025, 0.0025, 0.025, 0.25, 2.5 };
+
+struct metrics_slot {
+	struct metrics_slot *next;
+	char server[128];
+	char zone[256];
+	uint64_t req[2][2][NTYPES];             /* proto, family, type */
+	uint64_t resp[NRCODES][NPLUGINS];
+	struct metrics_hist dur[NTYPES];
+	struct metrics_hist reqsize[2], respsize[2];
+	uint8_t enabled[NPLUGINS];
+};
+
+struct collector {
+	metrics_collect_fn fn;
+	void *arg;
+};
+
+static struct metrics_slot *slots;
+static struct collector *collectors;
+static size_t ncollectors, collectors_cap;
+static uint64_t reload_failed;
+static struct metrics_hist health_hist;
+static int health_hist_ready;
+
+/* ---- histograms ---- */
+
+void metrics_hist_init(struct metrics_hist *h, const double *bounds,
+	size_t nbounds)
+{
+	memset(h, 0, sizeof(*h));
+	h->bounds = bounds;
+	h->nbounds = nbounds > METRICS_HIST_MAX ? METRICS_HIST_MAX : nbounds;
+}
+
+void metrics_hist_observe(struct metrics_hist *h, double v)
+{
+	size_t i = 0;
+
+	while (i < h->nbounds && v > h->bounds[i])
+		i++;
+	h->buckets[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+/* ---- slots and the query path ---- */
+
+struct metrics_slot *metrics_slot(const char *server, const char *zone)
+{
+	struct metrics_slot *s, **tail = &slots;
+
+	for (s = slots; s; s = s->next) {
+		if (strcmp(s->server, server) == 0 && strcmp(s->zone, zone) == 0)
+			return s;
+		tail = &s->next;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	snprintf(s->server, sizeof(s->server), "%s", server);
+	snprintf(s->zone, sizeof(s->zone), "%s", zone);
+	for (size_t t = 0; t < NTYPES; t++)
+		metrics_hist_init(&s->dur[t], metrics_time_buckets, metrics_time_nbuckets);
+	for (int p = 0; p < 2; p++) {
+		metrics_hist_init(&s->reqsize[p], size_buckets, NSIZEB);
+		metrics_hist_init(&s->respsize[p], size_buckets, NSIZEB);
+	}
+	*tail = s;
+	return s;
+}
+
+static size_t type_index(uint16_t t)
+{
+	for (size_t i = 0; i < NTYPES - 1; i++)
+		if (mtypes[i].type == t)
+			return i;
+	return NTYPES - 1;
+}
+
+/* Index of a plugin name; new names are copied into the fixed table. */
+static size_t plugin_index(const char *name)
+{
+	if (!name || !name[0])
+		return 0;
+	for (size_t i = 1; i < nplugin_names; i++)
+		if (strcmp(plugin_names[i], name) == 0)
+			return i;
+	if (nplugin_names == NPLUGINS)
+		return 0;
+	snprintf(plugin_names[nplugin_names], sizeof(plugin_names[0]), "%s", name);
+	return nplugin_names++;
+}
+
+static int client_family(const struct dns_request *req)
+{
+	const struct sockaddr_in6 *s6;
+
+	if (req->client.ss_family != AF_INET6)
+		return 0;
+	s6 = (const struct sockaddr_in6 *)&req->client;
+	return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) ? 0 : 1;
+}
+
+void metrics_observe(struct metrics_slot *s, const struct dns_request *req)
+{
+	int proto = req->tcp ? 1 : 0;
+	size_t t = type_index(req->q.qtype);
+	uint64_t now = query_now_ns();
+	double dur = now > req->start_ns ? (double)(now - req->start_ns) / 1e9 : 0;
+
+	if (!s)
+		return;
+	s->req[proto][client_family(req)][t]++;
+	metrics_hist_observe(&s->dur[t], dur);
+	metrics_hist_observe(&s->reqsize[proto], (double)req->pktlen);
+	metrics_hist_observe(&s->respsize[proto], (double)req->resp_len);
+	if (req->resp_len >= WIRE_HDR) {
+		unsigned int rc = req->resp[3] & 0x0f;
+		/* our only extended rcode: BADVERS (16) answers a version > 0 */
+		if (rc == 0 && req->q.edns && req->q.edns_version > 0 && !req->plugin[0])
+			rc = 16;
+		s->resp[rc < NRCODES - 1 ? rc : NRCODES - 1][plugin_index(req->plugin)]++;
+	}
+}
+
+void metrics_plugin_enabled(struct metrics_slot *s, const char *name)
+{
+	if (s)
+		s->enabled[plugin_index(name)] = 1;
+}
+
+void metrics_plugin_enabled_reset(void)
+{
+	for (struct metrics_slot *s = slots; s; s = s->next)
+		memset(s->enabled, 0, sizeof(s->enabled));
+}
+
+void metrics_reload_failed(void)
+{
+	reload_failed++;
+}
+
+void metrics_health_observe(double seconds)
+{
+	if (!health_hist_ready) {
+		metrics_hist_init(&health_hist, slim_buckets,
+			sizeof(slim_buckets) / sizeof(slim_buckets[0]));
+		health_hist_ready = 1;
+	}
+	metrics_hist_observe(&health_hist, seconds);
+}
+
+/* ---- collectors ---- */
+
+int metrics_add_collector(metrics_collect_fn fn, void *arg)
+{
+	if (ncollectors == collectors_cap) {
+		size_t ncap = collectors_cap ? collectors_cap * 2 : 8;
+		struct collector *c = realloc(collectors, ncap * sizeof(*c));
+		if (!c)
+			return -1;
+		collectors = c;
+		collectors_cap = ncap;
+	}
+	collectors[ncollectors].fn = fn;
+	collectors[ncollectors].arg = arg;
+	ncollectors++;
+	return 0;
+}
+
+void metrics_remove_collector(metrics_collect_fn fn, void *arg)
+{
+	for (size_t i = 0; i < ncollectors; i++) {
+		if (collectors[i].fn != fn || collectors[i].arg != arg)
+			continue;
+		memmove(&collectors[i], &collectors[i + 1],
+			(ncollectors - i - 1) * sizeof(*collectors));
+		ncollectors--;
+		return;
+	}
+}
+
+/* ---- exposition ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 4096;
+		char *np;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void sb_value(struct sbuf *b, double v)
+{
+	if (isinf(v))
+		sb_str(b, v > 0 ? "+Inf" : "-Inf");
+	else if (isnan(v))
+		sb_str(b, "NaN");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		sb_printf(b, "%.0f", v);
+	else
+		sb_printf(b, "%.17g", v);
+}
+
+/* Label value escaping of the text format: \\, \" and \n. */
+static void sb_label_value(struct sbuf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			sb_str(b, "\\\\");
+		else if (*v == '"')
+			sb_str(b, "\\\"");
+		else if (*v == '\n')
+			sb_str(b, "\\n");
+		else
+			sb_add(b, v, 1);
+	}
+}
+
+struct family {
+	char *name;
+	enum metrics_type type;
+	char *help;                     /* NULL: untyped (never declared) */
+	struct sbuf lines;
+};
+
+struct metrics_out {
+	struct family *fams;
+	size_t n, cap;
+	int oom;
+};
+
+static struct family *family_get(struct metrics_out *o, const char *name)
+{
+	struct family *f;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->fams[i].name, name) == 0)
+			return &o->fams[i];
+	if (o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 32;
+		f = realloc(o->fams, ncap * sizeof(*f));
+		if (!f) {
+			o->oom = 1;
+			return NULL;
+		}
+		o->fams = f;
+		o->cap = ncap;
+	}
+	f = &o->fams[o->n];
+	memset(f, 0, sizeof(*f));
+	f->name = strdup(name);
+	if (!f->name) {
+		o->oom = 1;
+		return NULL;
+	}
+	o->n++;
+	return f;
+}
+
+void metrics_out_family(struct metrics_out *o, const char *name,
+	enum metrics_type type, const char *help)
+{
+	struct family *f = family_get(o, name);
+
+	if (!f || f->help)
+		return;
+	f->type = type;
+	f->help = strdup(help ? help : "");
+	if (!f->help)
+		o->oom = 1;
+}
+
+/* Write {k="v",...} from a NULL-terminated key/value list (plus extra). */
+static void sb_labels(struct sbuf *b, va_list ap, const char *ek,
+	const char *ev)
+{
+	const char *k;
+	int first = 1;
+
+	while ((k = va_arg(ap, const char *))) {
+		const char *v = va_arg(ap, const char *);
+		sb_str(b, first ? "{" : ",");
+		first = 0;
+		sb_str(b, k);
+		sb_str(b, "=\"");
+		sb_label_value(b, v ? v : "");
+		sb_str(b, "\"");
+	}
+	if (ek) {
+		sb_str(b, first ? "{" : ",");
+		first = 0;
+		sb_str(b, ek);
+		sb_str(b, "=\"");
+		sb_str(b, ev);
+		sb_str(b, "\"");
+	}
+	if (!first)
+		sb_str(b, "}");
+}
+
+static void sample_line(struct metrics_out *o, const char *name,
+	const char *suffix, double value, va_list ap, const char *ek,
+	const char *ev)
+{
+	struct family *f = family_get(o, name);
+
+	if (!f)
+		return;
+	sb_str(&f->lines, name);
+	sb_str(&f->lines, suffix);
+	sb_labels(&f->lines, ap, ek, ev);
+	sb_str(&f->lines, " ");
+	sb_value(&f->lines, value);
+	sb_str(&f->lines, "\n");
+	if (f->lines.oom)
+		o->oom = 1;
+}
+
+void metrics_out_sample(struct metrics_out *o, const char *name,
+	const char *suffix, double value, ...)
+{
+	va_list ap;
+
+	va_start(ap, value);
+	sample_line(o, name, suffix ? suffix : "", value, ap, NULL, NULL);
+	va_end(ap);
+}
+
+void metrics_out_histogram(struct metrics_out *o, const char *name,
+	const struct metrics_hist *h, ...)
+{
+	uint64_t cum = 0;
+	char le[64];
+	va_list ap;
+
+	for (size_t i = 0; i <= h->nbounds; i++) {
+		cum += h->buckets[i];
+		if (i < h->nbounds)
+			snprintf(le, sizeof(le), "%.17g", h->bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		va_start(ap, h);
+		sample_line(o, name, "_bucket", (double)cum, ap, "le", le);
+		va_end(ap);
+	}
+	va_start(ap, h);
+	sample_line(o, name, "_sum", h->sum, ap, NULL, NULL);
+	va_end(ap);
+	va_start(ap, h);
+	sample_line(o, name, "_count", (double)h->count, ap, NULL, NULL);
+	va_end(ap);
+}
+
+static const char *type_name(size_t t)
+{
+	return t < NTYPES - 1 ? mtypes[t].name : "other";
+}
+
+static void family_label(char *buf, size_t len, int fam)
+{
+	snprintf(buf, len, "%d", fam + 1);
+}
+
+static void builtin(struct metrics_out *o)
+{
+	const char *proto[2] = { "udp", "tcp" };
+	char fam[4];
+
+	metrics_out_family(o, "coredns_build_info", METRICS_GAUGE,
+		"A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.");
+	metrics_out_sample(o, "coredns_build_info", "", 1, "version", PACKAGE_VERSION,
+		"revision", "globaldns", "goversion", "none", NULL);
+	metrics_out_family(o, "coredns_dns_requests_total", METRICS_COUNTER,
+		"Counter of DNS requests made per zone, protocol and family.");
+	metrics_out_family(o, "coredns_dns_responses_total", METRICS_COUNTER,
+		"Counter of response status codes.");
+	metrics_out_family(o, "coredns_dns_request_duration_seconds", METRICS_HISTOGRAM,
+		"Histogram of the time (in seconds) each request took per zone.");
+	metrics_out_family(o, "coredns_dns_request_size_bytes", METRICS_HISTOGRAM,
+		"Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.");
+	metrics_out_family(o, "coredns_dns_response_size_bytes", METRICS_HISTOGRAM,
+		"Size of the returned response in bytes.");
+	metrics_out_family(o, "coredns_plugin_enabled", METRICS_GAUGE,
+		"A metric that indicates whether a plugin is enabled on per server and zone basis.");
+	for (struct metrics_slot *s = slots; s; s = s->next) {
+		for (int p = 0; p < 2; p++)
+			for (int f = 0; f < 2; f++)
+				for (size_t t = 0; t < NTYPES; t++) {
+					if (!s->req[p][f][t])
+						continue;
+					family_label(fam, sizeof(fam), f);
+					metrics_out_sample(o, "coredns_dns_requests_total", "",
+						(double)s->req[p][f][t], "server", s->server,
+						"zone", s->zone, "view", "", "proto", proto[p],
+						"family", fam, "type", type_name(t), NULL);
+				}
+		for (size_t r = 0; r < NRCODES; r++)
+			for (size_t p = 0; p < nplugin_names; p++) {
+				if (!s->resp[r][p])
+					continue;
+				metrics_out_sample(o, "coredns_dns_responses_total", "",
+					(double)s->resp[r][p], "server", s->server, "zone", s->zone,
+					"view", "", "rcode", r < NRCODES - 1 ? rcode_names[r] : "other",
+					"plugin", plugin_names[p], NULL);
+			}
+		for (size_t t = 0; t < NTYPES; t++)
+			if (s->dur[t].count)
+				metrics_out_histogram(o, "coredns_dns_request_duration_seconds",
+					&s->dur[t], "server", s->server, "zone", s->zone,
+					"view", "", "type", type_name(t), NULL);
+		for (int p = 0; p < 2; p++) {
+			if (s->reqsize[p].count)
+				metrics_out_histogram(o, "coredns_dns_request_size_bytes",
+					&s->reqsize[p], "server", s->server, "zone", s->zone,
+					"view", "", "proto", proto[p], NULL);
+			if (s->respsize[p].count)
+				metrics_out_histogram(o, "coredns_dns_response_size_bytes",
+					&s->respsize[p], "server", s->server, "zone", s->zone,
+					"view", "", "proto", proto[p], NULL);
+		}
+		for (size_t p = 1; p < nplugin_names; p++)
+			if (s->enabled[p])
+				metrics_out_sample(o, "coredns_plugin_enabled", "", 1,
+					"server", s->server, "zone", s->zone, "view", "",
+					"name", plugin_names[p], NULL);
+	}
+	metrics_out_family(o, "coredns_reload_failed_total", METRICS_COUNTER,
+		"Counter of the number of failed reload attempts.");
+	metrics_out_sample(o, "coredns_reload_failed_total", "", (double)reload_failed, NULL);
+	metrics_out_family(o, "coredns_health_request_duration_seconds", METRICS_HISTOGRAM,
+		"Histogram of the time (in seconds) each request took.");
+	if (health_hist_ready)
+		metrics_out_histogram(o, "coredns_health_request_duration_seconds",
+			&health_hist, NULL);
+}
+
+static const char *type_str(enum metrics_type t)
+{
+	return t == METRICS_COUNTER ? "counter" : t == METRICS_GAUGE ? "gauge" : "histogram";
+}
+
+char *metrics_render(size_t *len)
+{
+	struct metrics_out o = { 0 };
+	struct sbuf b = { 0 };
+
+	builtin(&o);
+	for (size_t i = 0; i < ncollectors; i++)
+		collectors[i].fn(collectors[i].arg, &o);
+	for (size_t i = 0; i < o.n; i++) {
+		struct family *f = &o.fams[i];
+		if (f->help) {
+			sb_printf(&b, "# HELP %s ", f->name);
+			sb_str(&b, f->help);
+			sb_printf(&b, "\n# TYPE %s %s\n", f->name, type_str(f->type));
+		}
+		if (f->lines.len)
+			sb_add(&b, f->lines.p, f->lines.len);
+	}
+	for (size_t i = 0; i < o.n; i++) {
+		free(o.fams[i].name);
+		free(o.fams[i].help);
+		free(o.fams[i].lines.p);
+	}
+	free(o.fams);
+	if (o.oom || b.oom || !b.p) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+void metrics_shutdown(void)
+{
+	while (slots) {
+		struct metrics_slot *n = slots->next;
+		free(slots);
+		slots = n;
+	}
+	free(collectors);
+	collectors = NULL;
+	ncollectors = collectors_cap = 0;
+}

@@ -1,0 +1,1034 @@
+/*
+ * plugin_forward.c -- the `forward` directive (and its old name `proxy`):
+ * send the queries a block does not answer itself to upstream resolvers,
+ * with c-ares on the libevent loop.  Design and counters: forward.h.
+ *
+ *   forward FROM TO... {
+ *       except ZONE...           names below these are not forwarded
+ *       force_tcp | prefer_udp   transport to the upstreams
+ *       max_fails N              failures before an upstream is down (2; 0 never)
+ *       health_check DURATION [no_rec] [domain NAME]   probe interval (0.5s)
+ *       policy random|round_robin|sequential           (random)
+ *       max_concurrent N         queries in flight; over it REFUSED (0: no limit)
+ *       expire DURATION          accepted (c-ares keeps its connections)
+ *       failfast_all_unhealthy_upstreams   SERVFAIL at once when all are down
+ *       timeout DURATION         one try (2s)           globaldns extension
+ *       deadline DURATION        the whole query (5s)   globaldns extension
+ *   }
+ */
+#include "globaldns/forward.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <ares.h>
+#include <event2/event.h>
+
+#include "globaldns/corefile.h"
+#include "globaldns/log.h"
+#include "globaldns/plugin.h"
+#include "globaldns/query.h"
+#include "globaldns/wire.h"
+
+#define FWD_MAX_UPSTREAMS 15            /* as CoreDNS */
+#define FWD_MAX_EXCEPT 64
+#define FWD_SOCKS 8                     /* per channel: c-ares opens 1 UDP + 1 TCP */
+#define FWD_DEFAULT_TIMEOUT_MS 2000     /* CoreDNS's read timeout */
+#define FWD_DEFAULT_DEADLINE_MS 5000    /* CoreDNS's defaultTimeout */
+#define FWD_DEFAULT_HC_MS 500
+#define FWD_DEFAULT_MAX_FAILS 2
+
+enum fwd_policy { POLICY_RANDOM, POLICY_ROUND_ROBIN, POLICY_SEQUENTIAL };
+enum { CH_UDP = 0, CH_TCP = 1 };
+
+struct fwd_upstream;
+
+struct fwd_sock {
+	int fd;                         /* -1: free slot */
+	struct event *ev;               /* kept for reuse */
+};
+
+struct fwd_chan {
+	struct fwd_upstream *u;
+	ares_channel ch;
+	int ok;                         /* channel initialised */
+	struct event *timer;
+	struct fwd_sock socks[FWD_SOCKS];
+};
+
+struct fwd_upstream {
+	struct forward *f;
+	char name[64];
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+	struct fwd_chan chan[2];
+	unsigned int fails;
+	int probing;                    /* health check timer armed */
+	int probe_inflight;
+	struct event *hc_timer;
+	struct forward_upstream_stats stats;
+};
+
+struct fwd_query {
+	struct forward *f;
+	struct dns_request *req;        /* held; NULL once answered */
+	struct event *deadline;
+	struct fwd_upstream *cur;
+	uint64_t sent_ns;
+	uint8_t order[FWD_MAX_UPSTREAMS];
+	unsigned int n, pos, tries, max_tries;
+	int pending;                    /* c-ares callbacks outstanding */
+	int use_tcp;
+	struct fwd_query *next_free;
+	struct fwd_query *all_next;
+};
+
+struct forward {
+	uint8_t from[WIRE_MAXNAME];
+	int from_len, from_labels;
+	struct {
+		uint8_t wire[WIRE_MAXNAME];
+		int len, labels;
+	} except[FWD_MAX_EXCEPT];
+	size_t nexcept;
+	struct fwd_upstream up[FWD_MAX_UPSTREAMS];
+	size_t nup;
+	int force_tcp, prefer_udp, failfast;
+	unsigned int max_fails;
+	long hc_ms;
+	int hc_rd;
+	uint8_t hc_name[WIRE_MAXNAME];
+	int hc_name_len;
+	enum fwd_policy policy;
+	unsigned long max_concurrent;
+	long timeout_ms, deadline_ms;
+	const char *plugin_name;        /* "forward" or "proxy" */
+
+	struct event_base *base;
+	int ares_init;
+	unsigned int rr;
+	uint64_t rng;
+	struct fwd_query *free_q, *all_q;
+	struct forward_stats stats;
+	int all_down_logged;
+};
+
+/* ---- small helpers ---- */
+
+static uint32_t fwd_rand(struct forward *f)
+{
+	/* xorshift64*: query IDs and the random policy, not cryptography */
+	f->rng ^= f->rng >> 12;
+	f->rng ^= f->rng << 25;
+	f->rng ^= f->rng >> 27;
+	return (uint32_t)((f->rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+static int up_down(const struct forward *f, const struct fwd_upstream *u)
+{
+	return f->max_fails && u->fails >= f->max_fails;
+}
+
+static void ms_to_tv(long ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* ---- c-ares on libevent ---- */
+
+static void chan_schedule(struct fwd_chan *c)
+{
+	struct timeval tv, *tvp;
+
+	if (!c->ok)
+		return;
+	tvp = ares_timeout(c->ch, NULL, &tv);
+	if (tvp)
+		evtimer_add(c->timer, tvp);
+	else
+		evtimer_del(c->timer);
+}
+
+static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_chan *c = arg;
+
+	ares_process_fd(c->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+		(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	chan_schedule(c);
+}
+
+static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_chan *c = arg;
+
+	(void)fd;
+	(void)what;
+	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	chan_schedule(c);
+}
+
+static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct fwd_chan *c = data;
+	struct fwd_sock *s = NULL, *free_slot = NULL;
+	short what = (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
+
+	for (int i = 0; i < FWD_SOCKS; i++) {
+		if (c->socks[i].fd == fd) {
+			s = &c->socks[i];
+			break;
+		}
+		if (c->socks[i].fd < 0 && !free_slot)
+			free_slot = &c->socks[i];
+	}
+	if (s)
+		event_del(s->ev);
+	if (!what) {
+		if (s)
+			s->fd = -1;
+		return;
+	}
+	if (!s) {
+		if (!free_slot) {
+			log_error("plugin/forward: %s: too many sockets", c->u->name);
+			return;
+		}
+		s = free_slot;
+		if (!s->ev)
+			s->ev = event_new(c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
+		else
+			event_assign(s->ev, c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
+		if (!s->ev)
+			return;
+		s->fd = fd;
+	} else {
+		event_assign(s->ev, c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
+	}
+	event_add(s->ev, NULL);
+}
+
+static int chan_init(struct fwd_chan *c, struct fwd_upstream *u, int tcp)
+{
+	struct ares_options o;
+	struct ares_addr_port_node srv;
+	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES
+		| ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
+
+	memset(&o, 0, sizeof(o));
+	c->u = u;
+	for (int i = 0; i < FWD_SOCKS; i++)
+		c->socks[i].fd = -1;
+	o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_STAYOPEN | (tcp ? ARES_FLAG_USEVC : 0);
+	o.timeout = (int)u->f->timeout_ms;
+	o.tries = 1;
+	o.sock_state_cb = sock_state;
+	o.sock_state_cb_data = c;
+	o.lookups = (char *)"b";
+	if (ares_init_options(&c->ch, &o, mask) != ARES_SUCCESS)
+		return -1;
+	c->ok = 1;
+	memset(&srv, 0, sizeof(srv));
+	srv.family = u->family;
+	if (u->family == AF_INET)
+		memcpy(&srv.addr.addr4, u->addr, 4);
+	else
+		memcpy(&srv.addr.addr6, u->addr, 16);
+	srv.udp_port = u->port;
+	srv.tcp_port = u->port;
+	if (ares_set_servers_ports(c->ch, &srv) != ARES_SUCCESS)
+		return -1;
+	c->timer = evtimer_new(u->f->base, on_chan_timer, c);
+	return c->timer ? 0 : -1;
+}
+
+static void chan_free(struct fwd_chan *c)
+{
+	if (c->ok)
+		ares_destroy(c->ch);   /* callbacks run with ARES_EDESTRUCTION */
+	c->ok = 0;
+	for (int i = 0; i < FWD_SOCKS; i++)
+		if (c->socks[i].ev)
+			event_free(c->socks[i].ev);
+	if (c->timer)
+		event_free(c->timer);
+}
+
+/* ---- health checks ---- */
+
+static void hc_arm(struct fwd_upstream *u)
+{
+	struct timeval tv;
+
+	if (u->probing || !u->f->hc_ms || !u->hc_timer)
+		return;
+	ms_to_tv(u->f->hc_ms, &tv);
+	u->probing = 1;
+	evtimer_add(u->hc_timer, &tv);
+}
+
+static void up_failed(struct fwd_upstream *u, const char *why)
+{
+	struct forward *f = u->f;
+	int was = up_down(f, u);
+
+	u->fails++;
+	u->stats.down = up_down(f, u);
+	if (!was && u->stats.down)
+		log_warning("plugin/%s: %s: marked down after %u failures (last: %s)",
+			f->plugin_name, u->name, u->fails, why);
+	if (f->max_fails)
+		hc_arm(u);
+}
+
+static void up_ok(struct fwd_upstream *u, const char *how)
+{
+	struct forward *f = u->f;
+
+	if (up_down(f, u))
+		log_info("plugin/%s: %s: up again (%s)", f->plugin_name, u->name, how);
+	u->fails = 0;
+	u->stats.down = 0;
+	f->all_down_logged = 0;
+}
+
+static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct fwd_upstream *u = arg;
+
+	(void)timeouts;
+	(void)abuf;
+	(void)alen;
+	u->probe_inflight = 0;
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
+		return;
+	if (status == ARES_SUCCESS) {
+		up_ok(u, "health check answered");
+		return;
+	}
+	u->stats.hc_failures++;
+	up_failed(u, "health check");
+}
+
+static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_upstream *u = arg;
+	struct forward *f = u->f;
+	uint8_t q[WIRE_HDR + WIRE_MAXNAME + 4];
+	size_t len = WIRE_HDR;
+	struct fwd_chan *c = &u->chan[f->force_tcp ? CH_TCP : CH_UDP];
+
+	(void)fd;
+	(void)what;
+	u->probing = 0;
+	if (u->fails == 0)
+		return;                 /* answered since: stop probing */
+	hc_arm(u);                      /* probe until one is answered */
+	if (u->probe_inflight)
+		return;
+	memset(q, 0, WIRE_HDR);
+	q[0] = (uint8_t)fwd_rand(f);
+	q[1] = (uint8_t)fwd_rand(f);
+	q[2] = f->hc_rd ? 0x01 : 0x00;  /* RD */
+	q[5] = 1;                       /* QDCOUNT */
+	memcpy(q + len, f->hc_name, (size_t)f->hc_name_len);
+	len += (size_t)f->hc_name_len;
+	q[len++] = 0;
+	q[len++] = DNS_TYPE_NS;
+	q[len++] = 0;
+	q[len++] = DNS_CLASS_IN;
+	u->probe_inflight = 1;
+	ares_send(c->ch, q, (int)len, on_probe, u);
+	chan_schedule(c);
+}
+
+/* ---- queries ---- */
+
+static void fq_put(struct fwd_query *fq)
+{
+	struct forward *f = fq->f;
+
+	if (fq->deadline)
+		evtimer_del(fq->deadline);
+	fq->next_free = f->free_q;
+	f->free_q = fq;
+}
+
+static struct fwd_query *fq_get(struct forward *f)
+{
+	struct fwd_query *fq = f->free_q;
+
+	if (fq) {
+		f->free_q = fq->next_free;
+		return fq;
+	}
+	/* the pool grows to the peak number in flight, then is reused */
+	fq = calloc(1, sizeof(*fq));
+	if (!fq)
+		return NULL;
+	fq->f = f;
+	fq->deadline = NULL;
+	fq->all_next = f->all_q;
+	f->all_q = fq;
+	return fq;
+}
+
+static void fq_answer_servfail(struct fwd_query *fq)
+{
+	struct dns_request *h = fq->req;
+
+	fq->req = NULL;
+	fq->f->stats.inflight--;
+	fq->f->stats.servfail_deadline++;
+	query_answer_rcode(h, DNS_RCODE_SERVFAIL, fq->f->plugin_name);
+	evtimer_del(fq->deadline);
+	query_complete(h, 0);
+}
+
+static void fq_try(struct fwd_query *fq);
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct fwd_query *fq = arg;
+
+	(void)fd;
+	(void)what;
+	if (!fq->req)
+		return;
+	fq_answer_servfail(fq);
+	if (fq->pending == 0)
+		fq_put(fq);
+}
+
+/* 1 if the answer's question is the one we asked (c-ares checks this
+ * too; we depend on it for the copy below). */
+static int answer_matches(const struct dns_request *h, const uint8_t *a,
+	size_t alen)
+{
+	const struct dns_query *q = &h->q;
+	size_t off = WIRE_HDR;
+	uint8_t lc[WIRE_MAXNAME];
+
+	if (alen < WIRE_HDR + (size_t)q->qname_len + 4 || !(a[2] & 0x80)
+	    || a[4] != 0 || a[5] != 1)
+		return 0;
+	memcpy(lc, a + off, q->qname_len);
+	wire_name_lower(lc, q->qname_len);
+	if (memcmp(lc, q->qname_lc, q->qname_len) != 0)
+		return 0;
+	off += q->qname_len;
+	return ((a[off] << 8) | a[off + 1]) == q->qtype
+		&& ((a[off + 2] << 8) | a[off + 3]) == q->qclass;
+}
+
+static void record_answer(struct fwd_upstream *u, int rcode, uint64_t ns)
+{
+	int r = rcode >= 0 && rcode < 16 ? rcode : FORWARD_RCODE_OTHER;
+	uint64_t lim = 250000;          /* 0.25 ms */
+	int b = 0;
+
+	u->stats.answers[r]++;
+	u->stats.duration_ns[r] += ns;
+	while (b < FORWARD_BUCKETS - 1 && ns > lim) {
+		lim *= 2;
+		b++;
+	}
+	u->stats.buckets[b]++;
+}
+
+static void deliver(struct fwd_query *fq, const uint8_t *a, size_t alen)
+{
+	struct dns_request *h = fq->req;
+	int rcode = a[3] & 0x0F;
+
+	fq->req = NULL;
+	fq->f->stats.inflight--;
+	evtimer_del(fq->deadline);
+	if (!h->tcp && alen > h->limit) {
+		/* too big for the client's UDP buffer: TC, it retries over TCP */
+		struct wire_resp w;
+		uint16_t fl = (uint16_t)(((a[2] << 8) | a[3]) & (DNS_FLAG_AA | DNS_FLAG_RA | DNS_FLAG_AD));
+		query_begin(h, &w, rcode, fl);
+		w.truncated = 1;
+		query_finish(h, &w, fq->f->plugin_name);
+	} else {
+		memcpy(h->resp, a, alen);
+		/* the client's ID and its question, case as asked (0x20) */
+		h->resp[0] = (uint8_t)(h->q.id >> 8);
+		h->resp[1] = (uint8_t)h->q.id;
+		memcpy(h->resp + WIRE_HDR, h->pkt + WIRE_HDR, h->q.qname_len);
+		h->resp_len = alen;
+		h->plugin = fq->f->plugin_name;
+	}
+	query_complete(h, 0);
+}
+
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
+	int alen)
+{
+	struct fwd_query *fq = arg;
+	struct fwd_upstream *u = fq->cur;
+	uint64_t now = query_now_ns();
+	const char *why;
+
+	(void)timeouts;
+	fq->pending--;
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+		/* shutting down: drop the query, the client will retry */
+		if (fq->req) {
+			fq->f->stats.inflight--;
+			query_release(fq->req);
+			fq->req = NULL;
+		}
+		return;                 /* the pool is freed with the plugin */
+	}
+	if (status == ARES_SUCCESS && fq->req && answer_matches(fq->req, abuf, (size_t)alen)) {
+		record_answer(u, abuf[3] & 0x0F, now - fq->sent_ns);
+		if (u->fails)
+			up_ok(u, "answered a query");
+		deliver(fq, abuf, (size_t)alen);
+		fq_put(fq);
+		return;
+	}
+	why = status == ARES_SUCCESS ? "answer does not match the question"
+		: ares_strerror(status);
+	u->stats.failures++;
+	up_failed(u, why);
+	if (!fq->req) {                 /* already answered at the deadline */
+		fq_put(fq);
+		return;
+	}
+	fq_try(fq);
+}
+
+static void fq_try(struct fwd_query *fq)
+{
+	struct forward *f = fq->f;
+	struct dns_request *h = fq->req;
+	struct fwd_upstream *u = NULL;
+	struct fwd_chan *c;
+	uint8_t saved[2];
+
+	/* the next upstream in policy order that is not down; when all are
+	 * down, all are tried (health checking may be what is broken) */
+	while (fq->tries < fq->max_tries) {
+		struct fwd_upstream *cand = &f->up[fq->order[fq->pos]];
+		fq->pos = (fq->pos + 1) % fq->n;
+		fq->tries++;
+		if (!up_down(f, cand)) {
+			u = cand;
+			break;
+		}
+	}
+	if (!u) {
+		int all_down = 1;
+		for (size_t i = 0; i < f->nup; i++)
+			all_down &= up_down(f, &f->up[i]);
+		if (!all_down || f->failfast || fq->tries >= fq->max_tries + fq->n) {
+			fq_answer_servfail(fq);
+			fq_put(fq);
+			return;
+		}
+		if (!f->all_down_logged) {
+			log_warning("plugin/%s: every upstream is down; trying them anyway",
+				f->plugin_name);
+			f->all_down_logged = 1;
+		}
+		f->stats.hc_broken++;
+		u = &f->up[fq->order[fq->pos]];
+		fq->pos = (fq->pos + 1) % fq->n;
+		fq->tries++;
+	}
+	fq->cur = u;
+	c = &u->chan[(f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP];
+	u->stats.requests++;
+	fq->sent_ns = query_now_ns();
+	fq->pending++;
+	/* our own random ID upstream; the held packet is our copy */
+	saved[0] = ((uint8_t *)h->pkt)[0];
+	saved[1] = ((uint8_t *)h->pkt)[1];
+	((uint8_t *)h->pkt)[0] = (uint8_t)fwd_rand(f);
+	((uint8_t *)h->pkt)[1] = (uint8_t)fwd_rand(f);
+	ares_send(c->ch, h->pkt, (int)h->pktlen, on_answer, fq);
+	((uint8_t *)h->pkt)[0] = saved[0];
+	((uint8_t *)h->pkt)[1] = saved[1];
+	chan_schedule(c);
+}
+
+static int in_from(const struct forward *f, const struct dns_query *q)
+{
+	if (wire_zone_label(q, f->from, (size_t)f->from_len, (unsigned int)f->from_labels) < 0)
+		return 0;
+	/* CoreDNS: the FROM apex itself is always forwarded */
+	if (q->nlabels == f->from_labels)
+		return 1;
+	for (size_t i = 0; i < f->nexcept; i++)
+		if (wire_zone_label(q, f->except[i].wire, (size_t)f->except[i].len,
+			(unsigned int)f->except[i].labels) >= 0)
+			return 0;
+	return 1;
+}
+
+static void order_for(struct forward *f, struct fwd_query *fq)
+{
+	unsigned int n = (unsigned int)f->nup;
+
+	fq->n = n;
+	fq->pos = 0;
+	for (unsigned int i = 0; i < n; i++)
+		fq->order[i] = (uint8_t)i;
+	switch (f->policy) {
+	case POLICY_RANDOM:
+		for (unsigned int i = n - 1; i > 0; i--) {
+			unsigned int j = fwd_rand(f) % (i + 1);
+			uint8_t t = fq->order[i];
+			fq->order[i] = fq->order[j];
+			fq->order[j] = t;
+		}
+		break;
+	case POLICY_ROUND_ROBIN:
+		fq->pos = f->rr++ % n;
+		break;
+	case POLICY_SEQUENTIAL:
+		break;
+	}
+}
+
+static enum plugin_result fwd_serve(void *state, struct dns_request *req)
+{
+	struct forward *f = state;
+	struct fwd_query *fq;
+	struct timeval tv;
+
+	if (!in_from(f, &req->q))
+		return PLUGIN_NEXT;
+	if (!f->base) {                 /* not started (unit tests) */
+		query_answer_rcode(req, DNS_RCODE_SERVFAIL, f->plugin_name);
+		return PLUGIN_DONE;
+	}
+	if (f->max_concurrent && f->stats.inflight >= f->max_concurrent) {
+		f->stats.max_concurrent_rejects++;
+		query_answer_rcode(req, DNS_RCODE_REFUSED, f->plugin_name);
+		return PLUGIN_DONE;
+	}
+	fq = fq_get(f);
+	if (fq && !fq->deadline)
+		fq->deadline = evtimer_new(f->base, on_deadline, fq);
+	if (!fq || !fq->deadline || !(fq->req = query_hold(req))) {
+		if (fq)
+			fq_put(fq);
+		query_answer_rcode(req, DNS_RCODE_SERVFAIL, f->plugin_name);
+		return PLUGIN_DONE;
+	}
+	f->stats.inflight++;
+	fq->use_tcp = req->tcp;
+	fq->tries = 0;
+	fq->pending = 0;
+	order_for(f, fq);
+	/* each upstream twice at most, and the deadline bounds it all */
+	fq->max_tries = 2 * fq->n;
+	ms_to_tv(f->deadline_ms, &tv);
+	evtimer_add(fq->deadline, &tv);
+	fq_try(fq);
+	return PLUGIN_ASYNC;
+}
+
+/* ---- configuration ---- */
+
+#define FAIL(d, ...) do { \
+	int n_ = snprintf(err, errlen, "%s:%d: %s: ", (d)->file, (d)->line, f->plugin_name); \
+	if (n_ > 0 && (size_t)n_ < errlen) \
+		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
+	goto fail; \
+} while (0)
+
+static void fwd_free(void *state);
+
+/* "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1", with an optional dns://. */
+static int parse_hostport(const char *s, struct fwd_upstream *u, char *why,
+	size_t whylen)
+{
+	char host[128];
+	const char *port = NULL;
+	struct addrinfo hints, *res = NULL;
+	long p = 53;
+
+	if (strncmp(s, "dns://", 6) == 0)
+		s += 6;
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+		if (!e || (size_t)(e - s - 1) >= sizeof(host)) {
+			snprintf(why, whylen, "unterminated [");
+			return -1;
+		}
+		memcpy(host, s + 1, (size_t)(e - s - 1));
+		host[e - s - 1] = '\0';
+		if (e[1] == ':')
+			port = e + 2;
+		else if (e[1]) {
+			snprintf(why, whylen, "junk after ]");
+			return -1;
+		}
+	} else {
+		const char *colon = strchr(s, ':');
+		if (strlen(s) >= sizeof(host)) {
+			snprintf(why, whylen, "too long");
+			return -1;
+		}
+		snprintf(host, sizeof(host), "%s", s);
+		if (colon && !strchr(colon + 1, ':')) {   /* one colon: IPv4:port */
+			host[colon - s] = '\0';
+			port = colon + 1;
+		}
+	}
+	if (port) {
+		char *end;
+		errno = 0;
+		p = strtol(port, &end, 10);
+		if (errno || *end || end == port || p < 1 || p > 65535) {
+			snprintf(why, whylen, "port \"%s\" out of range (1-65535)", port);
+			return -1;
+		}
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+		snprintf(why, whylen, "not an IP address");
+		return 1;               /* maybe a file */
+	}
+	u->family = res->ai_family;
+	if (res->ai_family == AF_INET)
+		memcpy(u->addr, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, 4);
+	else
+		memcpy(u->addr, &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr, 16);
+	freeaddrinfo(res);
+	u->port = (uint16_t)p;
+	if (u->family == AF_INET) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, u->addr, a, sizeof(a));
+		snprintf(u->name, sizeof(u->name), "%s:%u", a, u->port);
+	} else {
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, u->addr, a, sizeof(a));
+		snprintf(u->name, sizeof(u->name), "[%s]:%u", a, u->port);
+	}
+	u->stats.to = u->name;
+	return 0;
+}
+
+static int add_upstream(struct forward *f, const char *to, const char *file,
+	int line, char *err, size_t errlen)
+{
+	struct fwd_upstream *u;
+	char why[128];
+	int r;
+
+	if (f->nup >= FWD_MAX_UPSTREAMS) {
+		snprintf(err, errlen, "%s:%d: %s: more than %d upstreams",
+			file, line, f->plugin_name, FWD_MAX_UPSTREAMS);
+		return -1;
+	}
+	u = &f->up[f->nup];
+	memset(u, 0, sizeof(*u));
+	u->f = f;
+	r = parse_hostport(to, u, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "%s:%d: %s: \"%s\": %s", file, line,
+			f->plugin_name, to, why);
+		return -1;
+	}
+	if (r > 0)
+		return 1;
+	f->nup++;
+	return 0;
+}
+
+/* A resolv.conf-style file: its `nameserver` lines. */
+static int add_file(struct forward *f, const char *path, const char *file,
+	int line, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	char buf[512];
+	size_t before = f->nup;
+	int ln = 0;
+
+	if (!fp) {
+		snprintf(err, errlen, "%s:%d: %s: \"%s\": not an IP address or a readable file (%s)",
+			file, line, f->plugin_name, path, strerror(errno));
+		return -1;
+	}
+	while (fgets(buf, sizeof(buf), fp)) {
+		char *tok, *save = NULL;
+		ln++;
+		tok = strtok_r(buf, " \t\r\n", &save);
+		if (!tok || strcmp(tok, "nameserver") != 0)
+			continue;
+		tok = strtok_r(NULL, " \t\r\n", &save);
+		if (!tok)
+			continue;
+		if (add_upstream(f, tok, path, ln, err, errlen) != 0) {
+			if (!strstr(err, path) || strstr(err, "more than") == NULL)
+				snprintf(err, errlen, "%s:%d: nameserver \"%s\": not an IP address (used by %s at %s:%d)",
+					path, ln, tok, f->plugin_name, file, line);
+			fclose(fp);
+			return -1;
+		}
+	}
+	fclose(fp);
+	if (f->nup == before) {
+		snprintf(err, errlen, "%s:%d: %s: \"%s\": no nameserver lines",
+			file, line, f->plugin_name, path);
+		return -1;
+	}
+	return 0;
+}
+
+static int zone_wire(const char *s, uint8_t *wire, int *len, int *labels,
+	char *why, size_t whylen)
+{
+	char zone[256];
+	int port;
+
+	if (corefile_parse_key(s, 0, zone, sizeof(zone), &port, why, whylen) < 0)
+		return -1;
+	*len = wire_name_from_str(zone, wire);
+	if (*len < 0) {
+		snprintf(why, whylen, "invalid name");
+		return -1;
+	}
+	wire_name_lower(wire, (size_t)*len);
+	*labels = wire_name_labels(wire);
+	return 0;
+}
+
+static int parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || s[0] == '-' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_block(struct forward *f, const struct cf_directive *d,
+	char *err, size_t errlen)
+{
+	char why[256];
+
+	for (size_t i = 0; i < d->nchildren; i++) {
+		const struct cf_directive *c = &d->children[i];
+		unsigned long v;
+		long ms;
+
+		if (strcmp(c->name, "except") == 0) {
+			if (c->nargs == 0)
+				FAIL(c, "except: needs at least one zone");
+			for (size_t a = 0; a < c->nargs; a++) {
+				if (f->nexcept >= FWD_MAX_EXCEPT)
+					FAIL(c, "except: more than %d zones", FWD_MAX_EXCEPT);
+				if (zone_wire(c->args[a], f->except[f->nexcept].wire,
+					&f->except[f->nexcept].len, &f->except[f->nexcept].labels,
+					why, sizeof(why)) < 0)
+					FAIL(c, "except: \"%s\": %s", c->args[a], why);
+				f->nexcept++;
+			}
+		} else if (strcmp(c->name, "force_tcp") == 0 || strcmp(c->name, "prefer_udp") == 0
+			   || strcmp(c->name, "failfast_all_unhealthy_upstreams") == 0) {
+			if (c->nargs)
+				FAIL(c, "%s: takes no arguments", c->name);
+			if (c->name[0] == 'f' && c->name[1] == 'o')
+				f->force_tcp = 1;
+			else if (c->name[0] == 'p')
+				f->prefer_udp = 1;
+			else
+				f->failfast = 1;
+		} else if (strcmp(c->name, "max_fails") == 0) {
+			if (c->nargs != 1 || parse_count(c->args[0], 1000000, &v) < 0)
+				FAIL(c, "max_fails: needs one number (0 = never mark an upstream down)");
+			f->max_fails = (unsigned int)v;
+		} else if (strcmp(c->name, "max_concurrent") == 0) {
+			if (c->nargs != 1 || parse_count(c->args[0], 100000000, &v) < 0)
+				FAIL(c, "max_concurrent: needs one number");
+			f->max_concurrent = v;
+		} else if (strcmp(c->name, "health_check") == 0) {
+			if (c->nargs < 1 || cf_parse_duration_ms(c->args[0], &ms) < 0)
+				FAIL(c, "health_check: needs a duration such as 0.5s");
+			f->hc_ms = ms;
+			for (size_t a = 1; a < c->nargs; a++) {
+				if (strcmp(c->args[a], "no_rec") == 0) {
+					f->hc_rd = 0;
+				} else if (strcmp(c->args[a], "domain") == 0 && a + 1 < c->nargs) {
+					f->hc_name_len = wire_name_from_str(c->args[++a], f->hc_name);
+					if (f->hc_name_len < 0)
+						FAIL(c, "health_check: domain \"%s\": invalid name", c->args[a]);
+					/* the probe appends the root label itself */
+					f->hc_name_len--;
+				} else {
+					FAIL(c, "health_check: unknown option \"%s\" (no_rec, domain NAME)", c->args[a]);
+				}
+			}
+		} else if (strcmp(c->name, "policy") == 0) {
+			if (c->nargs != 1)
+				FAIL(c, "policy: needs one of random, round_robin, sequential");
+			if (strcmp(c->args[0], "random") == 0)
+				f->policy = POLICY_RANDOM;
+			else if (strcmp(c->args[0], "round_robin") == 0)
+				f->policy = POLICY_ROUND_ROBIN;
+			else if (strcmp(c->args[0], "sequential") == 0)
+				f->policy = POLICY_SEQUENTIAL;
+			else
+				FAIL(c, "policy: \"%s\": unknown; use random, round_robin or sequential", c->args[0]);
+		} else if (strcmp(c->name, "expire") == 0) {
+			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0)
+				FAIL(c, "expire: needs a duration such as 10s");
+		} else if (strcmp(c->name, "timeout") == 0 || strcmp(c->name, "deadline") == 0) {
+			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 10 || ms > 60000)
+				FAIL(c, "%s: needs a duration from 10ms to 60s", c->name);
+			if (c->name[0] == 't')
+				f->timeout_ms = ms;
+			else
+				f->deadline_ms = ms;
+		} else if (strcmp(c->name, "tls") == 0 || strcmp(c->name, "tls_servername") == 0) {
+			FAIL(c, "%s: DNS over TLS upstreams are not supported", c->name);
+		} else {
+			FAIL(c, "unknown property \"%s\"; supported: except, force_tcp, prefer_udp, max_fails, "
+				"health_check, policy, max_concurrent, expire, failfast_all_unhealthy_upstreams, "
+				"timeout, deadline", c->name);
+		}
+	}
+	if (f->force_tcp && f->prefer_udp)
+		FAIL(d, "force_tcp and prefer_udp are mutually exclusive");
+	return 0;
+fail:
+	return -1;
+}
+
+static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
+	void **state, char *err, size_t errlen)
+{
+	struct forward *f = calloc(1, sizeof(*f));
+	char why[256];
+
+	(void)ctx;
+	if (!f) {
+		snprintf(err, errlen, "%s:%d: %s: out of memory", d->file, d->line, d->name);
+		return -1;
+	}
+	f->plugin_name = strcmp(d->name, "proxy") == 0 ? "proxy" : "forward";
+	f->max_fails = FWD_DEFAULT_MAX_FAILS;
+	f->hc_ms = FWD_DEFAULT_HC_MS;
+	f->hc_rd = 1;
+	f->hc_name_len = 0;             /* "." */
+	f->policy = POLICY_RANDOM;
+	f->timeout_ms = FWD_DEFAULT_TIMEOUT_MS;
+	f->deadline_ms = FWD_DEFAULT_DEADLINE_MS;
+	if (d->nargs < 2)
+		FAIL(d, "needs FROM and at least one TO (forward . 10.0.0.10 or forward . /etc/resolv.conf)");
+	if (zone_wire(d->args[0], f->from, &f->from_len, &f->from_labels, why, sizeof(why)) < 0)
+		FAIL(d, "FROM \"%s\": %s", d->args[0], why);
+	for (size_t a = 1; a < d->nargs; a++) {
+		const char *to = d->args[a];
+		int r;
+		if (strstr(to, "://") && strncmp(to, "dns://", 6) != 0)
+			FAIL(d, "\"%s\": only plain DNS upstreams (dns://) are supported", to);
+		r = add_upstream(f, to, d->file, d->line, err, errlen);
+		if (r < 0)
+			goto fail;
+		if (r > 0 && add_file(f, to, d->file, d->line, err, errlen) < 0)
+			goto fail;
+	}
+	if (parse_block(f, d, err, errlen) < 0)
+		goto fail;
+	if (getrandom(&f->rng, sizeof(f->rng), 0) != sizeof(f->rng) || !f->rng)
+		f->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)query_now_ns();
+	*state = f;
+	return 0;
+fail:
+	fwd_free(f);
+	return -1;
+}
+
+static int fwd_start(void *state, struct event_base *base)
+{
+	struct forward *f = state;
+
+	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
+		return -1;
+	f->ares_init = 1;
+	f->base = base;
+	for (size_t i = 0; i < f->nup; i++) {
+		struct fwd_upstream *u = &f->up[i];
+		if (chan_init(&u->chan[CH_UDP], u, 0) < 0 || chan_init(&u->chan[CH_TCP], u, 1) < 0) {
+			log_error("plugin/%s: %s: cannot set up c-ares", f->plugin_name, u->name);
+			return -1;
+		}
+		u->hc_timer = evtimer_new(base, on_hc_timer, u);
+		if (!u->hc_timer)
+			return -1;
+	}
+	return 0;
+}
+
+static void fwd_free(void *state)
+{
+	struct forward *f = state;
+	struct fwd_query *fq, *next;
+
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->nup; i++) {
+		struct fwd_upstream *u = &f->up[i];
+		chan_free(&u->chan[CH_UDP]);
+		chan_free(&u->chan[CH_TCP]);
+		if (u->hc_timer)
+			event_free(u->hc_timer);
+	}
+	for (fq = f->all_q; fq; fq = next) {
+		next = fq->all_next;
+		if (fq->req)
+			query_release(fq->req);
+		if (fq->deadline)
+			event_free(fq->deadline);
+		free(fq);
+	}
+	if (f->ares_init)
+		ares_library_cleanup();
+	free(f);
+}
+
+size_t forward_upstream_count(const struct forward *f)
+{
+	return f->nup;
+}
+
+const struct forward_upstream_stats *forward_upstream_stats(
+	const struct forward *f, size_t i)
+{
+	return i < f->nup ? &f->up[i].stats : NULL;
+}
+
+const struct forward_stats *forward_get_stats(const struct forward *f)
+{
+	return &f->stats;
+}
+
+const struct plugin_ops forward_plugin = {
+	.name = "forward",
+	.setup = fwd_setup,
+	.start = fwd_start,
+	.serve = fwd_serve,
+	.ready = NULL,
+	.free = fwd_free,
+};

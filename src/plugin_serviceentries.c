@@ -1,0 +1,363 @@
+/*
+ * plugin_serviceentries.c -- the `serviceentries` directive: authoritative
+ * answers for a block's zones from Istio ServiceEntries.
+ *
+ *   serviceentries [ZONES...] {
+ *       file PATH...            manifests (files or directories)
+ *       ttl SECONDS             answer TTL, default 30
+ *       default_address ADDR... for entries without a usable address
+ *   }
+ *
+ * The source delivers whole entry lists; each becomes a new registry
+ * snapshot, built here off the query path and swapped in with one pointer.
+ * The SOA serial moves whenever the served names change.  Until the first
+ * load the zones answer SERVFAIL, never NXDOMAIN: a cached NXDOMAIN would
+ * outlive the outage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "globaldns/corefile.h"
+#include "globaldns/log.h"
+#include "globaldns/plugin.h"
+#include "globaldns/query.h"
+#include "globaldns/registry.h"
+#include "globaldns/source.h"
+#include "globaldns/wire.h"
+
+#define SE_DEFAULT_TTL 30
+
+struct se_zone {
+	char name[256];
+	uint8_t wire[WIRE_MAXNAME];
+	int wire_len;
+	int nlabels;
+};
+
+struct se_plugin {
+	struct se_zone *zones;
+	size_t nzones;
+	char **zone_names;              /* for registry_conf */
+	uint32_t ttl;
+	struct se_addr *defaults;
+	size_t ndefaults;
+	char **files;
+	size_t nfiles;
+	struct se_source *source;
+	struct registry *reg;           /* current snapshot, NULL before the first load */
+	uint32_t serial;
+};
+
+static void se_free(void *state)
+{
+	struct se_plugin *p = state;
+
+	if (!p)
+		return;
+	se_source_free(p->source);
+	registry_free(p->reg);
+	for (size_t i = 0; i < p->nzones; i++)
+		free(p->zone_names[i]);
+	free(p->zone_names);
+	free(p->zones);
+	free(p->defaults);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p);
+}
+
+static int add_zone(struct se_plugin *p, const char *zone, char *err,
+	size_t errlen)
+{
+	struct se_zone *z;
+	char **names;
+
+	z = realloc(p->zones, (p->nzones + 1) * sizeof(*z));
+	if (!z)
+		return -1;
+	p->zones = z;
+	names = realloc(p->zone_names, (p->nzones + 1) * sizeof(*names));
+	if (!names)
+		return -1;
+	p->zone_names = names;
+	z = &p->zones[p->nzones];
+	snprintf(z->name, sizeof(z->name), "%s", zone);
+	z->wire_len = wire_name_from_str(zone, z->wire);
+	if (z->wire_len < 0) {
+		snprintf(err, errlen, "invalid zone \"%s\"", zone);
+		return -1;
+	}
+	wire_name_lower(z->wire, (size_t)z->wire_len);
+	z->nlabels = wire_name_labels(z->wire);
+	names[p->nzones] = strdup(z->name);
+	if (!names[p->nzones])
+		return -1;
+	p->nzones++;
+	return 0;
+}
+
+static int parse_ttl(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || s[0] == '-' || v > 3600 * 24 * 7)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int push_str(char ***arr, size_t *n, const char *s)
+{
+	char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+
+	if (!a)
+		return -1;
+	*arr = a;
+	a[*n] = strdup(s);
+	if (!a[*n])
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+#define FAIL(d, ...) do { \
+	int n_ = snprintf(err, errlen, "%s:%d: serviceentries: ", (d)->file, (d)->line); \
+	if (n_ > 0 && (size_t)n_ < errlen) \
+		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
+	goto fail; \
+} while (0)
+
+static int parse_block(struct se_plugin *p, const struct cf_directive *d,
+	char *err, size_t errlen)
+{
+	for (size_t i = 0; i < d->nchildren; i++) {
+		const struct cf_directive *c = &d->children[i];
+		if (strcmp(c->name, "file") == 0) {
+			if (c->nargs == 0)
+				FAIL(c, "file: needs at least one path");
+			for (size_t a = 0; a < c->nargs; a++)
+				if (push_str(&p->files, &p->nfiles, c->args[a]) < 0)
+					FAIL(c, "out of memory");
+		} else if (strcmp(c->name, "ttl") == 0) {
+			if (c->nargs != 1)
+				FAIL(c, "ttl: needs one value in seconds");
+			if (parse_ttl(c->args[0], &p->ttl) < 0)
+				FAIL(c, "ttl: \"%s\": not a number of seconds from 0 to 604800", c->args[0]);
+		} else if (strcmp(c->name, "default_address") == 0) {
+			if (c->nargs == 0)
+				FAIL(c, "default_address: needs at least one address");
+			for (size_t a = 0; a < c->nargs; a++) {
+				struct se_addr *na = realloc(p->defaults, (p->ndefaults + 1) * sizeof(*na));
+				if (!na)
+					FAIL(c, "out of memory");
+				p->defaults = na;
+				if (se_parse_addr(c->args[a], &na[p->ndefaults]) != 1)
+					FAIL(c, "default_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
+				p->ndefaults++;
+			}
+		} else {
+			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address", c->name);
+		}
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+static void on_update(void *arg, struct se_list *entries)
+{
+	struct se_plugin *p = arg;
+	struct registry_conf conf = {
+		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
+		.defaults = p->defaults, .ndefaults = p->ndefaults,
+	};
+	uint32_t now = (uint32_t)time(NULL);
+	uint32_t serial = p->serial ? p->serial + 1 : now;
+	struct registry *r;
+	size_t added, removed, changed;
+
+	if (serial < now)
+		serial = now;
+	r = registry_build(&conf, entries, serial);
+	if (!r) {
+		log_error("plugin/serviceentries: %s: out of memory building the registry; keeping the previous one",
+			p->zones[0].name);
+		return;
+	}
+	registry_diff(p->reg, r, &added, &removed, &changed);
+	if (p->reg && !added && !removed && !changed) {
+		/* nothing served changed: keep the serial, drop the copy */
+		registry_free(p->reg);
+		registry_set_serial(r, p->serial);
+		p->reg = r;
+		return;
+	}
+	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u",
+		p->zones[0].name, registry_names(r), registry_entries(r), added,
+		removed, changed, registry_rejects(r), serial);
+	registry_free(p->reg);
+	p->reg = r;
+	p->serial = serial;
+}
+
+static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
+	void **state, char *err, size_t errlen)
+{
+	struct se_plugin *p = calloc(1, sizeof(*p));
+	char zerr[256];
+
+	if (!p)
+		return -1;
+	p->ttl = SE_DEFAULT_TTL;
+	if (d->nargs) {
+		for (size_t a = 0; a < d->nargs; a++) {
+			char zone[256];
+			int port, inside = 0;
+			if (corefile_parse_key(d->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
+				FAIL(d, "zone \"%s\": %s", d->args[a], zerr);
+			for (size_t z = 0; z < ctx->nzones; z++) {
+				size_t zl = strlen(zone), bl = strlen(ctx->zones[z]);
+				inside |= strcmp(ctx->zones[z], ".") == 0
+					|| (zl >= bl && strcmp(zone + zl - bl, ctx->zones[z]) == 0
+					    && (zl == bl || zone[zl - bl - 1] == '.'));
+			}
+			if (!inside)
+				FAIL(d, "zone \"%s\" is not inside the server block's zones", zone);
+			if (add_zone(p, zone, zerr, sizeof(zerr)) < 0)
+				FAIL(d, "%s", zerr);
+		}
+	} else {
+		for (size_t z = 0; z < ctx->nzones; z++)
+			if (add_zone(p, ctx->zones[z], zerr, sizeof(zerr)) < 0)
+				FAIL(d, "%s", zerr);
+	}
+	if (parse_block(p, d, err, errlen) < 0)
+		goto fail;
+	if (p->nfiles == 0)
+		FAIL(d, "no source: add \"file PATH\" (the Kubernetes API source is not built yet)");
+	p->source = file_source_new((const char *const *)p->files, p->nfiles, 1000, on_update, p);
+	if (!p->source)
+		FAIL(d, "out of memory");
+	if (ctx->validate) {
+		struct se_list l;
+		char lerr[512];
+		se_list_init(&l);
+		if (file_source_load_once(p->source, &l, lerr, sizeof(lerr)) < 0) {
+			se_list_free(&l);
+			FAIL(d, "%s", lerr);
+		}
+		if (l.nrejects) {
+			size_t n = l.nrejects;
+			se_list_free(&l);
+			FAIL(d, "%zu invalid ServiceEntr%s (listed above)", n, n == 1 ? "y" : "ies");
+		}
+		se_list_free(&l);
+	}
+	*state = p;
+	return 0;
+fail:
+	se_free(p);
+	return -1;
+}
+
+static int se_start(void *state, struct event_base *base)
+{
+	struct se_plugin *p = state;
+
+	return p->source->start(p->source, base);
+}
+
+/* Records for the asked type; 0, or -1 when they did not all fit. */
+static int add_addrs(struct wire_resp *w, const struct registry_answer *a,
+	uint16_t qtype, uint32_t ttl)
+{
+	int rc = 0;
+
+	if (qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY)
+		for (size_t i = 0; i < a->nv4 && rc == 0; i++)
+			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_A,
+				DNS_CLASS_IN, ttl, a->v4[i], 4);
+	/* RFC 8482: ANY gets one RRset, not everything */
+	if (qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && a->nv4 == 0))
+		for (size_t i = 0; i < a->nv6 && rc == 0; i++)
+			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_AAAA,
+				DNS_CLASS_IN, ttl, a->v6[i], 16);
+	return rc;
+}
+
+static enum plugin_result se_serve(void *state, struct dns_request *req)
+{
+	struct se_plugin *p = state;
+	const struct dns_query *q = &req->q;
+	const struct se_zone *zone = NULL;
+	struct registry_answer ans;
+	enum registry_match m;
+	struct wire_resp w;
+	int zl = -1;
+	uint16_t apex;
+	uint16_t qt = q->qtype;
+
+	for (size_t i = 0; i < p->nzones; i++) {
+		int l = wire_zone_label(q, p->zones[i].wire, (size_t)p->zones[i].wire_len,
+			(unsigned int)p->zones[i].nlabels);
+		if (l >= 0 && (!zone || p->zones[i].nlabels > zone->nlabels)) {
+			zone = &p->zones[i];
+			zl = l;
+		}
+	}
+	if (!zone)
+		return PLUGIN_NEXT;
+	if (!p->reg) {
+		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");
+		return PLUGIN_DONE;
+	}
+	apex = wire_qname_suffix_off(q, (unsigned int)zl);
+	m = registry_lookup(p->reg, q, &ans);
+	if (m == REG_NXDOMAIN) {
+		query_begin(req, &w, DNS_RCODE_NXDOMAIN, DNS_FLAG_AA);
+		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
+		query_finish(req, &w, "serviceentries");
+		return PLUGIN_DONE;
+	}
+	query_begin(req, &w, DNS_RCODE_NOERROR, DNS_FLAG_AA);
+	if (zl == 0 && (qt == DNS_TYPE_SOA || (qt == DNS_TYPE_ANY && ans.nv4 + ans.nv6 == 0)))
+		wire_resp_soa(&w, WIRE_SEC_ANSWER, apex, p->ttl, p->serial, p->ttl);
+	else if (zl == 0 && qt == DNS_TYPE_NS)
+		wire_resp_ns(&w, WIRE_SEC_ANSWER, apex, p->ttl);
+	else if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
+		add_addrs(&w, &ans, qt, p->ttl);
+	/* NODATA (RFC 2308 2.2): NOERROR, no answer, SOA in authority */
+	if (w.counts[WIRE_SEC_ANSWER] == 0 && !w.truncated)
+		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
+	query_finish(req, &w, "serviceentries");
+	return PLUGIN_DONE;
+}
+
+static int se_ready(void *state, char *why, size_t whylen)
+{
+	struct se_plugin *p = state;
+
+	if (p->reg)
+		return 1;
+	snprintf(why, whylen, "serviceentries %s: %s", p->zones[0].name,
+		p->source->status.last_error[0] ? p->source->status.last_error
+			: "first load not complete");
+	return 0;
+}
+
+const struct plugin_ops serviceentries_plugin = {
+	.name = "serviceentries",
+	.setup = se_setup,
+	.start = se_start,
+	.serve = se_serve,
+	.ready = se_ready,
+	.free = se_free,
+};

@@ -1,0 +1,231 @@
+/*
+ * query.c -- parse, dispatch and run the plugin chain for one query (see
+ * query.h).  Nothing here allocates, except query_hold() for plugins that
+ * answer later, which reuses freed copies.
+ */
+#include "globaldns/query.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "globaldns/plugin.h"
+
+uint64_t query_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void query_begin(struct dns_request *req, struct wire_resp *w, int rcode,
+	uint16_t flags)
+{
+	wire_resp_init(w, req->resp, QUERY_RESP_MAX, req->limit, req->pkt, &req->q);
+	wire_resp_rcode(w, rcode);
+	if (flags)
+		wire_resp_flags(w, flags);
+}
+
+void query_finish(struct dns_request *req, struct wire_resp *w,
+	const char *plugin)
+{
+	req->resp_len = wire_resp_finish(w);
+	req->plugin = plugin;
+}
+
+void query_answer_rcode(struct dns_request *req, int rcode, const char *plugin)
+{
+	struct wire_resp w;
+
+	query_begin(req, &w, rcode, 0);
+	query_finish(req, &w, plugin);
+}
+
+/* The block whose zone is the longest suffix of the name, on this port. */
+static const struct zone_key *match_zone(const struct dispatch *d,
+	const struct dns_request *req)
+{
+	const struct dns_query *q = &req->q;
+	const struct zone_key *best = NULL;
+
+	for (size_t i = 0; i < d->nkeys; i++) {
+		const struct zone_key *k = &d->keys[i];
+		if (k->port != req->server_port)
+			continue;
+		if (best && k->nlabels <= best->nlabels)
+			continue;
+		if (wire_zone_label(q, k->wire, (size_t)k->wire_len, (unsigned int)k->nlabels) >= 0)
+			best = k;
+	}
+	return best;
+}
+
+static void observe(const struct dispatch *d, struct dns_request *req)
+{
+	if (req->on_answer) {
+		void (*fn)(void *, struct dns_request *) = req->on_answer;
+		req->on_answer = NULL;
+		fn(req->on_answer_arg, req);
+	}
+	if (d->observe)
+		d->observe(d->observe_arg, req);
+}
+
+/* Run the chain from req->next; 1 if answered now, 0 if held. */
+static int run_chain(const struct dispatch *d, struct dns_request *req)
+{
+	const struct server_block *b = req->block;
+
+	while (req->next < b->nchain) {
+		const struct plugin_inst *p = &b->chain[req->next++];
+		enum plugin_result r;
+		if (!p->ops->serve)
+			continue;
+		r = p->ops->serve(p->state, req);
+		if (r == PLUGIN_DONE) {
+			observe(d, req);
+			return 1;
+		}
+		if (r == PLUGIN_ASYNC)
+			return 0;
+	}
+	/* CoreDNS: "no next plugin found" */
+	query_answer_rcode(req, DNS_RCODE_SERVFAIL, "");
+	observe(d, req);
+	return 1;
+}
+
+int query_process(const struct dispatch *d, struct dns_request *req)
+{
+	enum wire_parse pr;
+	const struct zone_key *k;
+
+	if (!req->start_ns)
+		req->start_ns = query_now_ns();
+	req->dispatch = d;
+	req->on_answer = NULL;
+	req->block = NULL;
+	req->next = 0;
+	req->resp_len = 0;
+	req->plugin = "";
+	req->error = NULL;
+	req->key = NULL;
+	pr = wire_parse_query(req->pkt, req->pktlen, &req->q);
+	if (req->tcp)
+		req->limit = QUERY_RESP_MAX;
+	else if (req->q.edns)
+		req->limit = req->q.edns_udp < 512 ? 512
+			: req->q.edns_udp > WIRE_DEFAULT_UDP_MAX ? WIRE_DEFAULT_UDP_MAX
+			: req->q.edns_udp;
+	else
+		req->limit = 512;
+	switch (pr) {
+	case WIRE_DROP:
+		return 0;
+	case WIRE_FORMERR:
+		query_answer_rcode(req, DNS_RCODE_FORMERR, "");
+		observe(d, req);
+		return 1;
+	case WIRE_NOTIMP:
+		query_answer_rcode(req, DNS_RCODE_NOTIMP, "");
+		observe(d, req);
+		return 1;
+	case WIRE_BADVERS:
+		query_answer_rcode(req, DNS_RCODE_BADVERS, "");
+		observe(d, req);
+		return 1;
+	case WIRE_OK:
+		break;
+	}
+	k = match_zone(d, req);
+	if (!k || req->q.qtype == DNS_TYPE_AXFR || req->q.qtype == DNS_TYPE_IXFR
+	    || (req->q.qclass != DNS_CLASS_IN && req->q.qclass != DNS_CLASS_ANY)) {
+		query_answer_rcode(req, DNS_RCODE_REFUSED, "");
+		observe(d, req);
+		return 1;
+	}
+	req->key = k;
+	req->block = k->block;
+	req->zone_label = (unsigned int)(req->q.nlabels - k->nlabels);
+	return run_chain(d, req);
+}
+
+/* Held copies: the request, its packet and its response in one block. */
+struct held {
+	struct dns_request req;
+	struct held *next_free;
+	size_t pkt_cap;
+	uint8_t *pkt;
+	uint8_t resp[QUERY_RESP_MAX];
+};
+
+static struct held *free_held;
+static size_t nfree_held;
+
+struct dns_request *query_hold(const struct dns_request *req)
+{
+	struct held *h = free_held;
+
+	if (h) {
+		free_held = h->next_free;
+		nfree_held--;
+	} else {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return NULL;
+	}
+	if (h->pkt_cap < req->pktlen) {
+		uint8_t *p = realloc(h->pkt, req->pktlen);
+		if (!p) {
+			free(h->pkt);
+			free(h);
+			return NULL;
+		}
+		h->pkt = p;
+		h->pkt_cap = req->pktlen;
+	}
+	h->req = *req;
+	memcpy(h->pkt, req->pkt, req->pktlen);
+	h->req.pkt = h->pkt;
+	h->req.resp = h->resp;
+	h->req.held = 1;
+	if (h->req.dispatch && h->req.dispatch->pending)
+		(*h->req.dispatch->pending)++;
+	if (h->req.transport.ref)
+		h->req.transport.ref(h->req.transport.ctx, 1);
+	return &h->req;
+}
+
+void query_release(struct dns_request *held)
+{
+	struct held *h = (struct held *)held;
+
+	if (!held)
+		return;
+	if (held->transport.ref)
+		held->transport.ref(held->transport.ctx, -1);
+	if (held->dispatch && held->dispatch->pending)
+		(*held->dispatch->pending)--;
+	/* keep a bounded pool of copies for reuse */
+	if (nfree_held < 256) {
+		h->next_free = free_held;
+		free_held = h;
+		nfree_held++;
+	} else {
+		free(h->pkt);
+		free(h);
+	}
+}
+
+void query_complete(struct dns_request *held, int next)
+{
+	if (next && !run_chain(held->dispatch, held))
+		return;
+	if (!next)
+		observe(held->dispatch, held);
+	if (held->transport.reply && held->resp_len)
+		held->transport.reply(held, held->resp, held->resp_len);
+	query_release(held);
+}

@@ -1,0 +1,412 @@
+/*
+ * wire.c -- allocation-free DNS query parsing and response writing for the
+ * query path (see wire.h for why this is not ldns).
+ */
+#include "globaldns/wire.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Skip a possibly compressed name; returns the offset after it or 0. */
+static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
+{
+	while (off < len) {
+		uint8_t c = pkt[off];
+		if (c == 0)
+			return off + 1;
+		if ((c & 0xC0) == 0xC0)
+			return off + 2 <= len ? off + 2 : 0;
+		if (c & 0xC0)
+			return 0;
+		off += (size_t)c + 1;
+	}
+	return 0;
+}
+
+static enum wire_parse parse_question(const uint8_t *pkt, size_t len,
+	struct dns_query *q)
+{
+	size_t off = WIRE_HDR, n = 0;
+	unsigned int labels = 0;
+
+	for (;;) {
+		uint8_t c;
+		if (off >= len)
+			return WIRE_FORMERR;
+		c = pkt[off];
+		if (c & 0xC0)   /* no compression in the only question */
+			return WIRE_FORMERR;
+		if (n + 1u + c > WIRE_MAXNAME || off + 1u + c > len)
+			return WIRE_FORMERR;
+		if (c == 0) {
+			q->qname[n] = 0;
+			q->qname_lc[n] = 0;
+			n++;
+			off++;
+			break;
+		}
+		if (labels >= WIRE_MAXLABELS)
+			return WIRE_FORMERR;
+		q->label_off[labels++] = (uint8_t)n;
+		q->qname[n] = c;
+		q->qname_lc[n] = c;
+		memcpy(q->qname + n + 1, pkt + off + 1, c);
+		for (unsigned int i = 1; i <= c; i++) {
+			uint8_t ch = pkt[off + i];
+			q->qname_lc[n + i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
+		}
+		n += (size_t)c + 1;
+		off += (size_t)c + 1;
+	}
+	if (off + 4 > len)
+		return WIRE_FORMERR;
+	q->qname_len = (uint16_t)n;
+	q->nlabels = (uint8_t)labels;
+	q->qtype = get16(pkt + off);
+	q->qclass = get16(pkt + off + 2);
+	q->qend = (uint16_t)(off + 4);
+	return WIRE_OK;
+}
+
+/* Walk answer, authority and additional; remember the OPT record. */
+static enum wire_parse parse_rest(const uint8_t *pkt, size_t len,
+	struct dns_query *q)
+{
+	size_t off = q->qend;
+	unsigned int total = (unsigned int)get16(pkt + 6) + get16(pkt + 8)
+		+ get16(pkt + 10);
+	unsigned int before_additional = (unsigned int)get16(pkt + 6) + get16(pkt + 8);
+
+	for (unsigned int i = 0; i < total; i++) {
+		size_t name_off = off;
+		uint16_t type, rdlen;
+
+		off = skip_name(pkt, len, off);
+		if (off == 0 || off + 10 > len)
+			return WIRE_FORMERR;
+		type = get16(pkt + off);
+		rdlen = get16(pkt + off + 8);
+		if (off + 10 + rdlen > len)
+			return WIRE_FORMERR;
+		if (type == DNS_TYPE_OPT) {
+			/* RFC 6891 6.1.1: one OPT, owned by the root, in additional */
+			if (q->edns || i < before_additional || pkt[name_off] != 0)
+				return WIRE_FORMERR;
+			q->edns = 1;
+			q->edns_udp = get16(pkt + off + 2);
+			q->edns_version = pkt[off + 5];
+			q->edns_do = (pkt[off + 6] & 0x80) != 0;
+		}
+		off += 10 + (size_t)rdlen;
+	}
+	return WIRE_OK;
+}
+
+enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
+	struct dns_query *q)
+{
+	enum wire_parse rc;
+	unsigned int opcode;
+
+	q->qend = 0;
+	q->qname_len = 0;
+	q->nlabels = 0;
+	q->edns = 0;
+	q->edns_version = 0;
+	q->edns_do = 0;
+	q->edns_udp = 0;
+	q->qtype = 0;
+	q->qclass = 0;
+	if (len < WIRE_HDR)
+		return WIRE_DROP;
+	q->id = get16(pkt);
+	q->flags = get16(pkt + 2);
+	if (q->flags & DNS_FLAG_QR)
+		return WIRE_DROP;
+	if (get16(pkt + 4) != 1)
+		return WIRE_FORMERR;
+	rc = parse_question(pkt, len, q);
+	if (rc != WIRE_OK) {
+		q->qend = 0;
+		return rc;
+	}
+	opcode = (q->flags >> 11) & 0xF;
+	if (parse_rest(pkt, len, q) != WIRE_OK) {
+		q->edns = 0;
+		return WIRE_FORMERR;
+	}
+	if (opcode != 0)
+		return WIRE_NOTIMP;
+	if (q->edns && q->edns_version > 0)
+		return WIRE_BADVERS;
+	return WIRE_OK;
+}
+
+void wire_resp_init(struct wire_resp *r, uint8_t *buf, size_t cap,
+	size_t limit, const uint8_t *pkt, const struct dns_query *q)
+{
+	uint16_t flags = (uint16_t)(DNS_FLAG_QR
+		| (q->flags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD)));
+
+	r->buf = buf;
+	r->cap = cap;
+	r->limit = limit < cap ? limit : cap;
+	r->truncated = 0;
+	r->edns = q->edns;
+	r->edns_do = q->edns_do;
+	r->ext_rcode = 0;
+	memset(r->counts, 0, sizeof(r->counts));
+	put16(buf, q->id);
+	put16(buf + 2, flags);
+	put16(buf + 4, q->qend ? 1 : 0);
+	memset(buf + 6, 0, 6);
+	r->len = WIRE_HDR;
+	if (q->qend) {
+		size_t qlen = (size_t)q->qname_len + 4;
+		memcpy(buf + WIRE_HDR, pkt + WIRE_HDR, qlen);
+		r->len += qlen;
+	}
+}
+
+void wire_resp_rcode(struct wire_resp *r, int rcode)
+{
+	uint16_t flags = get16(r->buf + 2);
+
+	flags = (uint16_t)((flags & ~0xF) | (rcode & 0xF));
+	put16(r->buf + 2, flags);
+	r->ext_rcode = rcode >> 4;
+}
+
+void wire_resp_flags(struct wire_resp *r, uint16_t set)
+{
+	put16(r->buf + 2, (uint16_t)(get16(r->buf + 2) | set));
+}
+
+/* Room for an OPT record is always kept back when the query had EDNS. */
+static size_t room(const struct wire_resp *r)
+{
+	size_t reserve = r->edns ? 11 : 0;
+
+	if (r->len + reserve >= r->limit)
+		return 0;
+	return r->limit - r->len - reserve;
+}
+
+int wire_resp_rr(struct wire_resp *r, int section, uint16_t owner_off,
+	uint16_t type, uint16_t klass, uint32_t ttl,
+	const uint8_t *rdata, uint16_t rdlen)
+{
+	uint8_t *p;
+
+	if (r->truncated || room(r) < (size_t)12 + rdlen) {
+		r->truncated = 1;
+		return -1;
+	}
+	p = r->buf + r->len;
+	put16(p, (uint16_t)(0xC000 | owner_off));
+	put16(p + 2, type);
+	put16(p + 4, klass);
+	put32(p + 6, ttl);
+	put16(p + 10, rdlen);
+	memcpy(p + 12, rdata, rdlen);
+	r->len += (size_t)12 + rdlen;
+	r->counts[section]++;
+	return 0;
+}
+
+int wire_resp_soa(struct wire_resp *r, int section, uint16_t apex_off,
+	uint32_t ttl, uint32_t serial, uint32_t minimum)
+{
+	uint8_t rd[64], *p = rd;
+
+	/* MNAME ns.dns.<apex>, RNAME hostmaster.<apex>, compressed */
+	memcpy(p, "\002ns\003dns", 7);
+	p += 7;
+	put16(p, (uint16_t)(0xC000 | apex_off));
+	p += 2;
+	memcpy(p, "\012hostmaster", 11);
+	p += 11;
+	put16(p, (uint16_t)(0xC000 | apex_off));
+	p += 2;
+	put32(p, serial);
+	put32(p + 4, 7200);     /* refresh */
+	put32(p + 8, 1800);     /* retry */
+	put32(p + 12, 86400);   /* expire */
+	put32(p + 16, minimum);
+	p += 20;
+	return wire_resp_rr(r, section, apex_off, DNS_TYPE_SOA, DNS_CLASS_IN,
+		ttl, rd, (uint16_t)(p - rd));
+}
+
+int wire_resp_ns(struct wire_resp *r, int section, uint16_t apex_off,
+	uint32_t ttl)
+{
+	uint8_t rd[16];
+
+	memcpy(rd, "\002ns\003dns", 7);
+	put16(rd + 7, (uint16_t)(0xC000 | apex_off));
+	return wire_resp_rr(r, section, apex_off, DNS_TYPE_NS, DNS_CLASS_IN,
+		ttl, rd, 9);
+}
+
+size_t wire_resp_finish(struct wire_resp *r)
+{
+	if (r->truncated) {
+		/* RFC 2181 9: a truncated answer is discarded by the client
+		 * anyway; send header and question only, with TC. */
+		if (get16(r->buf + 4)) {
+			size_t off = WIRE_HDR;
+			while (r->buf[off] != 0)
+				off += (size_t)r->buf[off] + 1;
+			r->len = off + 1 + 4;
+		} else {
+			r->len = WIRE_HDR;
+		}
+		memset(r->counts, 0, sizeof(r->counts));
+		wire_resp_flags(r, DNS_FLAG_TC);
+	}
+	if (r->edns && r->len + 11 <= r->cap) {
+		uint8_t *p = r->buf + r->len;
+		p[0] = 0;                               /* root owner */
+		put16(p + 1, DNS_TYPE_OPT);
+		put16(p + 3, WIRE_DEFAULT_UDP_MAX);     /* our payload size */
+		p[5] = (uint8_t)r->ext_rcode;
+		p[6] = 0;                               /* version 0 */
+		p[7] = r->edns_do ? 0x80 : 0;           /* RFC 3225: copy DO */
+		p[8] = 0;
+		put16(p + 9, 0);
+		r->len += 11;
+		r->counts[WIRE_SEC_ADDITIONAL]++;
+	}
+	put16(r->buf + 6, r->counts[0]);
+	put16(r->buf + 8, r->counts[1]);
+	put16(r->buf + 10, r->counts[2]);
+	return r->len;
+}
+
+uint16_t wire_qname_suffix_off(const struct dns_query *q, unsigned int i)
+{
+	if (i >= q->nlabels)
+		return (uint16_t)(WIRE_HDR + q->qname_len - 1);
+	return (uint16_t)(WIRE_HDR + q->label_off[i]);
+}
+
+int wire_zone_label(const struct dns_query *q, const uint8_t *zone,
+	size_t zlen, unsigned int zlabels)
+{
+	unsigned int start;
+	size_t off;
+
+	if (zlabels > q->nlabels)
+		return -1;
+	start = q->nlabels - zlabels;
+	off = start < q->nlabels ? q->label_off[start] : (size_t)q->qname_len - 1;
+	if (q->qname_len - off != zlen || memcmp(q->qname_lc + off, zone, zlen) != 0)
+		return -1;
+	return (int)start;
+}
+
+void wire_name_lower(uint8_t *name, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len && name[off] != 0) {
+		uint8_t c = name[off];
+		for (size_t i = off + 1; i <= off + c && i < len; i++)
+			if (name[i] >= 'A' && name[i] <= 'Z')
+				name[i] = (uint8_t)(name[i] + 32);
+		off += (size_t)c + 1;
+	}
+}
+
+int wire_name_from_str(const char *s, uint8_t *out)
+{
+	size_t n = 0, slen = strlen(s);
+	const char *p = s, *end = s + slen;
+
+	if (slen == 0)
+		return -1;
+	if (strcmp(s, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	while (p < end) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		size_t l = dot ? (size_t)(dot - p) : (size_t)(end - p);
+		if (l == 0 || l > 63 || n + l + 2 > WIRE_MAXNAME)
+			return -1;
+		out[n] = (uint8_t)l;
+		memcpy(out + n + 1, p, l);
+		n += l + 1;
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	out[n++] = 0;
+	return (int)n;
+}
+
+char *wire_name_to_str(const uint8_t *name, char *out, size_t outlen)
+{
+	size_t o = 0, off = 0;
+
+	if (outlen == 0)
+		return out;
+	if (name[0] == 0) {
+		snprintf(out, outlen, ".");
+		return out;
+	}
+	while (name[off] != 0 && off < WIRE_MAXNAME) {
+		uint8_t c = name[off];
+		for (size_t i = 1; i <= c; i++) {
+			uint8_t ch = name[off + i];
+			if (o + 5 >= outlen)
+				goto done;
+			if (ch == '.' || ch == '\\')
+				o += (size_t)snprintf(out + o, outlen - o, "\\%c", ch);
+			else if (!isprint(ch) || ch == ' ')
+				o += (size_t)snprintf(out + o, outlen - o, "\\%03u", ch);
+			else
+				out[o++] = (char)ch;
+		}
+		if (o + 1 >= outlen)
+			goto done;
+		out[o++] = '.';
+		off += (size_t)c + 1;
+	}
+done:
+	out[o < outlen ? o : outlen - 1] = '\0';
+	return out;
+}
+
+int wire_name_labels(const uint8_t *name)
+{
+	int n = 0;
+	size_t off = 0;
+
+	while (name[off] != 0 && off < WIRE_MAXNAME) {
+		off += (size_t)name[off] + 1;
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,155 @@
+#!/bin/bash
+# corefile.sh -- the command line and the Corefile (issue 2 item 4) against
+# the real binary: -validate on good and bad Corefiles (FILE:LINE: on every
+# problem), a bad Corefile at start, -version, -h, unknown flags,
+# -dns.port, -pidfile, -quiet, {$ENV} substitution, comments and quoted
+# strings.
+#
+# The bad Corefiles are tests/data/integration/corefile/*.Corefile; their
+# manifest paths are relative to tests/data/integration, where -validate
+# runs.
+. "$(dirname "$0")/lib.sh"
+need dig python3 timeout
+
+DATA=$TESTDATA/integration
+
+plan 50
+
+# gd ARGS...: run the binary from $DATA (10 s at most); sets OUT (stdout
+# and stderr), ERR (stderr only) and RC.
+gd() {
+	RC=0
+	(cd "$DATA" && timeout 10 "$GLOBALDNS" "$@") >"$T_TMP/gd.out" 2>"$T_TMP/gd.err" || RC=$?
+	ERR=$(cat "$T_TMP/gd.err")
+	OUT=$(cat "$T_TMP/gd.out" "$T_TMP/gd.err")
+}
+
+# ---- -validate ----
+RC=0
+(cd "$TOP_SRCDIR" && timeout 10 "$GLOBALDNS" -validate -conf conf/demo/Corefile) >"$T_TMP/demo.out" 2>&1 || RC=$?
+is "$RC" 0 "-validate on the demo (conf/demo/Corefile): exit 0"
+unlike "$(cat "$T_TMP/demo.out")" '\[(ERROR|WARNING)\]' "-validate on the demo: no error or warning"
+gd -validate -conf corefile/good.Corefile
+is "$RC" 0 "-validate on a good Corefile: exit 0"
+
+# bad_validate NAME LINE-REGEX MESSAGE-REGEX DESCRIPTION
+bad_validate() {
+	gd -validate -conf "corefile/$1.Corefile"
+	is "$RC" 1 "-validate $4: exit 1"
+	like "$OUT" "(^|[] ])corefile/$1\\.Corefile:$2: $3" "-validate $4: FILE:LINE: message"
+}
+bad_validate bad-directive 6 'unknown directive "frobnicate"; globaldns supports: .*serviceentries' \
+	"unknown directive (names the supported ones)"
+bad_validate bad-port 2 '.*99999.*port' "port out of range"
+bad_validate bad-tls 2 '.*tls://.*not supported' "tls:// key"
+bad_validate bad-property 5 'serviceentries: unknown property "colour"; supported: file, ttl, default_address' \
+	"unknown serviceentries property"
+bad_validate bad-ttl 5 'serviceentries: ttl: "soon"' "bad ttl"
+bad_validate bad-default-address 5 'serviceentries: default_address: "240\.0\.0\.300"' "bad default_address"
+bad_validate bad-missing-manifest '(4|5)' '.*does-not-exist\.yaml: No such file or directory' "missing manifest file"
+bad_validate bad-invalid-entry '(3|4)' '.*1 invalid ServiceEntry' "manifest with an invalid entry"
+like "$OUT" 'invalid-entry\.yaml: skipping broken/wild-middle: spec\.hosts\[0\]' \
+	"-validate names the invalid entry (namespace/name, field)"
+gd -validate -conf corefile/bad-two-problems.Corefile
+is "$RC" 1 "-validate, two problems: exit 1"
+like "$OUT" 'corefile/bad-two-problems\.Corefile:5: serviceentries: ttl: "-1"' "-validate reports the first problem"
+like "$OUT" 'corefile/bad-two-problems\.Corefile:9: unknown directive "frobnicate"' "-validate reports the second problem too"
+
+# ---- a bad Corefile at start ----
+gd -conf corefile/bad-directive.Corefile
+ok "$([ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; echo $?)" "start with an unknown directive: exits non-zero at once (rc $RC)"
+like "$ERR" 'corefile/bad-directive\.Corefile:6: unknown directive "frobnicate"' "start: FILE:LINE: message on stderr"
+gd -conf corefile/bad-ttl.Corefile
+ok "$([ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; echo $?)" "start with a bad ttl: exits non-zero at once (rc $RC)"
+like "$ERR" 'corefile/bad-ttl\.Corefile:5: serviceentries: ttl: "soon"' "start: bad ttl on stderr"
+gd -conf corefile/nonexistent.Corefile
+ok "$([ "$RC" -ne 0 ] && [ "$RC" -ne 124 ]; echo $?)" "start with a Corefile that does not exist: exits non-zero (rc $RC)"
+like "$ERR" 'nonexistent\.Corefile' "start: the missing Corefile is named"
+
+# ---- -version, -h, unknown flags ----
+gd -version
+is "$RC" 0 "-version: exit 0"
+like "$(cat "$T_TMP/gd.out")" '^globaldns-[0-9]+\.[0-9]+\.[0-9]+' "-version prints globaldns-VERSION on stdout"
+gd --version
+is "$RC:$(cat "$T_TMP/gd.out")" "0:$(cd "$DATA" && "$GLOBALDNS" -version)" "--version: the same"
+gd -h
+is "$RC" 0 "-h: exit 0"
+like "$(cat "$T_TMP/gd.out")" '^Usage:' "-h prints usage on stdout"
+missing=""
+for f in -conf -dns.port -pidfile -quiet -validate -version; do
+	grep -q -e "$f" "$T_TMP/gd.out" || missing="$missing $f"
+done
+is "$missing" "" "-h lists -conf -dns.port -pidfile -quiet -validate -version"
+gd -frobnicate
+is "$RC" 2 "an unknown flag: exit 2"
+like "$ERR" 'frobnicate' "an unknown flag is named on stderr"
+gd -dns.port 99999 -validate -conf corefile/good.Corefile
+is "$RC" 2 "-dns.port out of range: exit 2"
+gd -conf
+is "$RC" 2 "-conf without a value: exit 2"
+
+# ---- -dns.port, -pidfile, -quiet ----
+pick_ports P P2
+cat >"$T_TMP/Corefile.port" <<EOF
+global {
+	serviceentries {
+		file $DATA/bar.yaml
+	}
+}
+example.internal:$P2 {
+	serviceentries {
+		file $DATA/bar.yaml
+	}
+}
+EOF
+PORT=$P
+if start_globaldns dnsport "$T_TMP/Corefile.port" -dns.port "$P" -pidfile "$T_TMP/gd.pid"; then
+	is "$(section answer httpbin.bar.global A)" "httpbin.bar.global. 30 IN A 240.0.1.2" \
+		"-dns.port applies to a key without a port"
+	PORT=$P2
+	is "$(rcode example.internal SOA)" NOERROR "a key with its own port keeps it"
+	is "$(rcode httpbin.bar.global A)" REFUSED "the port-less block is not served on the other block's port"
+	PORT=$P
+	is "$(rcode example.internal SOA)" REFUSED "the other block's zone is not served on the -dns.port port"
+	like "$(cat "$T_TMP/dnsport.log")" "global\\.?:$P" "the banner lists zone:port"
+	is "$(cat "$T_TMP/gd.pid" 2>/dev/null)" "$GD_PID" "-pidfile holds the pid"
+	stop_pid "$GD_PID"
+	is "$?" 0 "SIGTERM: exit 0"
+	ok "$([ ! -e "$T_TMP/gd.pid" ]; echo $?)" "-pidfile removed on SIGTERM"
+else
+	for _ in 1 2 3 4 5 6 7 8; do ok 1 "server with -dns.port started"; done
+fi
+
+# ---- {$ENV}, comments, quoted strings, -quiet ----
+P3=$(free_port)
+QDIR="$T_TMP/dir with space #1"
+mkdir -p "$QDIR"
+cat >"$QDIR/quoted.yaml" <<'EOF'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: quoted, namespace: foo}
+spec:
+  hosts: [q.test.global]
+  resolution: STATIC
+  addresses: [240.0.0.88]
+EOF
+cat >"$T_TMP/Corefile.env" <<EOF
+# A comment; {\$GD_TEST_NOT_SET} in a comment is nothing
+global:{\$GD_TEST_PORT} {   # the port from the environment
+	# a comment inside a block
+	serviceentries {
+		file {\$GD_TEST_MANIFEST} "$QDIR/quoted.yaml"   # a quoted path with a space and a #
+		ttl "7"  # a quoted number
+	}
+}
+EOF
+PORT=$P3
+if GD_TEST_PORT=$P3 GD_TEST_MANIFEST=$DATA/bar.yaml start_globaldns env "$T_TMP/Corefile.env" -quiet; then
+	is "$(section answer httpbin.bar.global A)" "httpbin.bar.global. 7 IN A 240.0.1.2" \
+		"{\$ENV}: port and manifest path from the environment; quoted ttl"
+	is "$(section answer q.test.global A)" "q.test.global. 7 IN A 240.0.0.88" \
+		"a quoted path with a space and a # is one argument"
+	unlike "$(cat "$T_TMP/env.log")" 'globaldns-[0-9]' "-quiet: no banner"
+else
+	for _ in 1 2 3; do ok 1 "server with {\$ENV} started"; done
+fi
