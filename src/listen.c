@@ -71,6 +71,7 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 
 		memset(&req, 0, offsetof(struct dns_request, q));
 		req.clientlen = sizeof(req.client);
+		req.start_ns = 0;
 		n = recvfrom(fd, l->pkt, sizeof(l->pkt), MSG_DONTWAIT,
 			(struct sockaddr *)&req.client, &req.clientlen);
 		if (n < 0)
@@ -161,6 +162,7 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		memset(&req, 0, offsetof(struct dns_request, q));
 		req.pkt = l->pkt;
 		req.pktlen = need;
+		req.start_ns = 0;
 		req.tcp = 1;
 		req.server_port = l->port;
 		req.resp = l->resp;
@@ -294,7 +296,9 @@ static int open_socket(int family, int type, int dual)
 
 	if (fd < 0)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Only TCP: on UDP it would let a second server share the port. */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof(int));
 	return fd;

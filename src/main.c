@@ -17,7 +17,9 @@
 #include <event2/event.h>
 
 #include "globaldns/corefile.h"
+#include "globaldns/daemon.h"
 #include "globaldns/log.h"
+#include "globaldns/metrics.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"
 
@@ -27,6 +29,8 @@ struct options {
 	const char *pidfile;
 	int quiet;
 	int validate;
+	const char *user;
+	const char *group;
 };
 
 static void usage(FILE *f)
@@ -38,6 +42,8 @@ static void usage(FILE *f)
 		"  -pidfile FILE    write the process ID to FILE\n"
 		"  -quiet           do not print the startup banner\n"
 		"  -validate        check the Corefile and the manifest files, then exit 0 or 1\n"
+		"  -user USER       after binding, run as USER (needs root)\n"
+		"  -group GROUP     after binding, run as GROUP (default: USER's group)\n"
 		"  -version         print the version and exit\n"
 		"  -h, -help        this help\n");
 }
@@ -77,7 +83,7 @@ static int parse_port(const char *s, int *port)
 /* 0 to run, 1 to exit 0 (help/version), -1 to exit 2. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	static const char *const valued[] = { "conf", "dns.port", "pidfile" };
+	static const char *const valued[] = { "conf", "dns.port", "pidfile", "user", "group" };
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
@@ -99,8 +105,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 					fprintf(stderr, "globaldns: -dns.port: \"%s\": not a port from 1 to 65535\n", val);
 					return -1;
 				}
-			} else {
+			} else if (k == 2) {
 				o->pidfile = val;
+			} else if (k == 3) {
+				o->user = val;
+			} else {
+				o->group = val;
 			}
 			handled = 1;
 			break;
@@ -126,93 +136,45 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* -validate: set every directive up (files read), report, exit 0 or 1. */
+static int validate(const struct options *o)
 {
-	struct event_base *base = arg;
+	struct server_opts so = { .default_port = o->dns_port, .validate = 1 };
+	struct corefile *cf;
+	struct server *srv;
+	char err[1024];
 
-	(void)what;
-	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	event_base_loopexit(base, NULL);
-}
-
-static int write_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
+	cf = corefile_load(o->conf, err, sizeof(err));
+	if (!cf) {
+		log_error("%s", err);
+		return 1;
+	}
+	srv = server_new(cf, &so, err, sizeof(err));
+	if (srv)
+		printf("%s: OK\n", o->conf);
+	server_free(srv);
+	corefile_free(cf);
+	metrics_shutdown();
+	return srv ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { .conf = "Corefile", .dns_port = 53 };
-	struct server_opts so;
-	struct corefile *cf = NULL;
-	struct server *srv = NULL;
-	struct event_base *base = NULL;
-	struct event *sigterm = NULL, *sigint = NULL;
-	char err[1024];
-	int rc = 1, pr;
+	struct daemon_opts dopts;
+	int pr;
 
 	pr = parse_args(argc, argv, &o);
 	if (pr != 0)
 		return pr > 0 ? 0 : 2;
 	signal(SIGPIPE, SIG_IGN);
-	cf = corefile_load(o.conf, err, sizeof(err));
-	if (!cf) {
-		log_error("%s", err);
-		goto out;
-	}
-	so.default_port = o.dns_port;
-	so.validate = o.validate;
-	srv = server_new(cf, &so, err, sizeof(err));
-	if (!srv)
-		goto out;
-	if (o.validate) {
-		printf("%s: OK\n", o.conf);
-		rc = 0;
-		goto out;
-	}
-	base = event_base_new();
-	if (!base) {
-		log_error("cannot create the event loop");
-		goto out;
-	}
-	if (server_start(srv, base, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		goto out;
-	}
-	if (o.pidfile && write_pidfile(o.pidfile) < 0) {
-		log_error("-pidfile %s: %s", o.pidfile, strerror(errno));
-		goto out;
-	}
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
-		log_error("cannot install signal handlers");
-		goto out;
-	}
-	if (!o.quiet) {
-		const struct dispatch *d = server_dispatch(srv);
-		for (size_t i = 0; i < d->nkeys; i++)
-			printf("%s:%d\n", d->keys[i].zone, d->keys[i].port);
-		printf("globaldns-%s\n", PACKAGE_VERSION);
-		fflush(stdout);
-	}
-	event_base_dispatch(base);
-	rc = 0;
-out:
-	if (sigterm)
-		event_free(sigterm);
-	if (sigint)
-		event_free(sigint);
-	server_free(srv);
-	if (base)
-		event_base_free(base);
-	corefile_free(cf);
-	if (o.pidfile && rc == 0 && !o.validate)
-		unlink(o.pidfile);
-	return rc;
+	if (o.validate)
+		return validate(&o);
+	dopts.conf = o.conf;
+	dopts.dns_port = o.dns_port;
+	dopts.pidfile = o.pidfile;
+	dopts.quiet = o.quiet;
+	dopts.user = o.user;
+	dopts.group = o.group;
+	return daemon_run(&dopts);
 }

@@ -290,6 +290,16 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 	sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* The shortest text that reads back as v (as Go's 'g', -1 formatting). */
+static void shortest(char *buf, size_t len, double v)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
 static void sb_value(struct sbuf *b, double v)
 {
 	if (isinf(v))
@@ -298,8 +308,11 @@ static void sb_value(struct sbuf *b, double v)
 		sb_str(b, "NaN");
 	else if (v == floor(v) && fabs(v) < 1e15)
 		sb_printf(b, "%.0f", v);
-	else
-		sb_printf(b, "%.17g", v);
+	else {
+		char t[64];
+		shortest(t, sizeof(t), v);
+		sb_str(b, t);
+	}
 }
 
 /* Label value escaping of the text format: \\, \" and \n. */
@@ -437,7 +450,7 @@ void metrics_out_histogram(struct metrics_out *o, const char *name,
 	for (size_t i = 0; i <= h->nbounds; i++) {
 		cum += h->buckets[i];
 		if (i < h->nbounds)
-			snprintf(le, sizeof(le), "%.17g", h->bounds[i]);
+			shortest(le, sizeof(le), h->bounds[i]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		va_start(ap, h);

@@ -21,8 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
+#include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/registry.h"
@@ -52,12 +55,15 @@ struct se_plugin {
 	uint32_t serial;
 };
 
+static void se_collect(void *arg, struct metrics_out *o);
+
 static void se_free(void *state)
 {
 	struct se_plugin *p = state;
 
 	if (!p)
 		return;
+	metrics_remove_collector(se_collect, p);
 	se_source_free(p->source);
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
@@ -272,6 +278,8 @@ static int se_start(void *state, struct event_base *base)
 {
 	struct se_plugin *p = state;
 
+	if (metrics_add_collector(se_collect, p) < 0)
+		return -1;
 	return p->source->start(p->source, base);
 }
 
@@ -317,6 +325,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		return PLUGIN_NEXT;
 	if (!p->reg) {
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");
+		req->error = "first load of the ServiceEntries not complete";
 		return PLUGIN_DONE;
 	}
 	apex = wire_qname_suffix_off(q, (unsigned int)zl);
@@ -353,6 +362,181 @@ static int se_ready(void *state, char *why, size_t whylen)
 	return 0;
 }
 
+/* ---- metrics and introspection (GET /registry) ---- */
+
+/* A bounded label for a reject reason: its field, indexes dropped
+ * ("spec.hosts[1]: not a string" -> "spec.hosts"). */
+static void reason_label(const char *reason, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *c = reason; *c && o + 1 < outlen; c++) {
+		if (c[0] == ':' && (c[1] == ' ' || c[1] == '\0'))
+			break;
+		if (*c == '[') {
+			const char *rb = strchr(c, ']');
+			if (rb) {
+				c = rb;
+				continue;
+			}
+		}
+		out[o++] = *c;
+	}
+	out[o] = '\0';
+}
+
+static void se_collect(void *arg, struct metrics_out *o)
+{
+	struct se_plugin *p = arg;
+	const struct se_source_status *st = &p->source->status;
+	const char *zone = p->zones[0].name, *kind = p->source->kind;
+	char num[32];
+
+	metrics_out_family(o, "globaldns_registry_entries", METRICS_GAUGE,
+		"ServiceEntries in the registry a serviceentries block serves.");
+	metrics_out_family(o, "globaldns_registry_names", METRICS_GAUGE,
+		"Names with at least one address served from ServiceEntries.");
+	metrics_out_family(o, "globaldns_registry_rejected_entries", METRICS_GAUGE,
+		"ServiceEntries skipped as invalid, by the field that was wrong.");
+	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
+		"1 once the source has completed its first sync.");
+	metrics_out_family(o, "globaldns_source_syncs_total", METRICS_COUNTER,
+		"Complete loads of the source, by result.");
+	metrics_out_family(o, "globaldns_source_last_success_timestamp_seconds", METRICS_GAUGE,
+		"Unix time of the last successful sync (0 before the first).");
+	metrics_out_family(o, "globaldns_source_watch_restarts_total", METRICS_COUNTER,
+		"Kubernetes watches restarted (expired, closed or failed).");
+	metrics_out_family(o, "globaldns_source_api_errors_total", METRICS_COUNTER,
+		"Failed Kubernetes API requests by HTTP status (0: no answer).");
+	metrics_out_sample(o, "globaldns_registry_entries", "",
+		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
+	metrics_out_sample(o, "globaldns_registry_names", "",
+		p->reg ? (double)registry_names(p->reg) : 0, "zone", zone, NULL);
+	if (p->reg) {
+		const struct se_list *l = registry_source_list(p->reg);
+		for (size_t i = 0; i < l->nrejects; i++) {
+			char label[128], prev[128];
+			size_t n = 0;
+			int seen = 0;
+			reason_label(l->rejects[i].reason ? l->rejects[i].reason : "?", label, sizeof(label));
+			for (size_t j = 0; j < l->nrejects && !seen; j++) {
+				reason_label(l->rejects[j].reason ? l->rejects[j].reason : "?", prev, sizeof(prev));
+				if (strcmp(prev, label) != 0)
+					continue;
+				if (j < i)
+					seen = 1;
+				n++;
+			}
+			if (!seen)
+				metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
+					(double)n, "zone", zone, "reason", label, NULL);
+		}
+	}
+	metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
+		"zone", zone, "source", kind, NULL);
+	metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_ok,
+		"zone", zone, "source", kind, "result", "success", NULL);
+	metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_failed,
+		"zone", zone, "source", kind, "result", "failure", NULL);
+	metrics_out_sample(o, "globaldns_source_last_success_timestamp_seconds", "",
+		(double)st->last_success, "zone", zone, "source", kind, NULL);
+	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
+		(double)st->watch_restarts, "zone", zone, "source", kind, NULL);
+	for (size_t i = 0; i < SE_API_ERROR_CODES; i++) {
+		if (!st->api_errors[i].count)
+			continue;
+		snprintf(num, sizeof(num), "%d", st->api_errors[i].code);
+		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
+			(double)st->api_errors[i].count, "zone", zone, "source", kind,
+			"code", num, NULL);
+	}
+}
+
+static void add_time(cJSON *obj, const char *key, time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!t || !gmtime_r(&t, &tm)) {
+		cJSON_AddNullToObject(obj, key);
+		return;
+	}
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(obj, key, buf);
+}
+
+static void visit_name(void *arg, const char *name, const uint8_t (*v4)[4],
+	size_t nv4, const uint8_t (*v6)[16], size_t nv6,
+	const char *const *sources, size_t nsources)
+{
+	cJSON *names = arg, *n = cJSON_CreateObject(), *a, *aaaa, *src;
+	char text[INET6_ADDRSTRLEN];
+
+	if (!n)
+		return;
+	cJSON_AddStringToObject(n, "name", name);
+	a = cJSON_AddArrayToObject(n, "A");
+	aaaa = cJSON_AddArrayToObject(n, "AAAA");
+	src = cJSON_AddArrayToObject(n, "service_entries");
+	for (size_t i = 0; a && i < nv4; i++)
+		if (inet_ntop(AF_INET, v4[i], text, sizeof(text)))
+			cJSON_AddItemToArray(a, cJSON_CreateString(text));
+	for (size_t i = 0; aaaa && i < nv6; i++)
+		if (inet_ntop(AF_INET6, v6[i], text, sizeof(text)))
+			cJSON_AddItemToArray(aaaa, cJSON_CreateString(text));
+	for (size_t i = 0; src && i < nsources; i++)
+		cJSON_AddItemToArray(src, cJSON_CreateString(sources[i]));
+	cJSON_AddItemToArray(names, n);
+}
+
+static int se_introspect(void *state, cJSON *obj)
+{
+	struct se_plugin *p = state;
+	const struct se_source_status *st = &p->source->status;
+	cJSON *zones, *src, *names, *rej;
+
+	zones = cJSON_AddArrayToObject(obj, "zones");
+	for (size_t i = 0; zones && i < p->nzones; i++)
+		cJSON_AddItemToArray(zones, cJSON_CreateString(p->zones[i].name));
+	cJSON_AddNumberToObject(obj, "ttl", p->ttl);
+	cJSON_AddNumberToObject(obj, "serial", p->serial);
+	src = cJSON_AddObjectToObject(obj, "source");
+	if (src) {
+		cJSON_AddStringToObject(src, "kind", p->source->kind);
+		cJSON_AddBoolToObject(src, "synced", st->synced);
+		add_time(src, "last_success", st->last_success);
+		add_time(src, "last_attempt", st->last_attempt);
+		cJSON_AddNumberToObject(src, "syncs_ok", (double)st->syncs_ok);
+		cJSON_AddNumberToObject(src, "syncs_failed", (double)st->syncs_failed);
+		cJSON_AddStringToObject(src, "last_error", st->last_error);
+		cJSON_AddNumberToObject(src, "watch_restarts", (double)st->watch_restarts);
+	}
+	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
+	names = cJSON_AddArrayToObject(obj, "names");
+	rej = cJSON_AddArrayToObject(obj, "rejected");
+	if (p->reg && names)
+		registry_foreach(p->reg, visit_name, names);
+	if (p->reg && rej) {
+		const struct se_list *l = registry_source_list(p->reg);
+		for (size_t i = 0; i < l->nrejects; i++) {
+			cJSON *r = cJSON_CreateObject();
+			if (!r)
+				break;
+			if (l->rejects[i].ns)
+				cJSON_AddStringToObject(r, "namespace", l->rejects[i].ns);
+			else
+				cJSON_AddNullToObject(r, "namespace");
+			if (l->rejects[i].name)
+				cJSON_AddStringToObject(r, "name", l->rejects[i].name);
+			else
+				cJSON_AddNullToObject(r, "name");
+			cJSON_AddStringToObject(r, "reason", l->rejects[i].reason ? l->rejects[i].reason : "");
+			cJSON_AddItemToArray(rej, r);
+		}
+	}
+	return 0;
+}
+
 const struct plugin_ops serviceentries_plugin = {
 	.name = "serviceentries",
 	.setup = se_setup,
@@ -360,4 +544,5 @@ const struct plugin_ops serviceentries_plugin = {
 	.serve = se_serve,
 	.ready = se_ready,
 	.free = se_free,
+	.introspect = se_introspect,
 };

@@ -186,7 +186,7 @@ int se_host_valid(const char *host, char *why, size_t whylen)
 		if (end >= len)
 			break;
 	}
-	/* An IP address is not a host name: the last label has a letter. */
+	/* An IP address is not a host name: the last label is not all digits. */
 	all_digits = 1;
 	for (i = start; i < len; i++)
 		if (!is_digit(host[i]))

@@ -11,7 +11,14 @@
 #include "globaldns/corefile.h"
 #include "globaldns/listen.h"
 #include "globaldns/log.h"
+#include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
+
+/* One DNS listening address: "" = every address (dual stack). */
+struct laddr {
+	char addr[64];
+	int port;
+};
 
 struct server {
 	struct server_block *blocks;
@@ -19,10 +26,82 @@ struct server {
 	struct dispatch dispatch;
 	int *ports;
 	size_t nports;
+	struct metrics_slot **dropped;  /* per port: queries no block took */
+	struct laddr *laddrs;           /* what to listen on; listeners[i] serves laddrs[i] */
+	size_t nladdrs;
 	struct listener **listeners;
 	size_t nlisteners;
 	int no_listeners;
+	unsigned long pending;          /* held requests (query.h) */
 };
+
+/* A growable string for conf keys. */
+struct kbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void kb_add(struct kbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+	char num[24];
+	int nl = snprintf(num, sizeof(num), "%zu:", n);
+
+	if (b->oom)
+		return;
+	if (b->len + (size_t)nl + n + 1 > b->cap) {
+		size_t ncap = (b->cap ? b->cap * 2 : 128) + (size_t)nl + n;
+		char *np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, num, (size_t)nl);
+	memcpy(b->p + b->len + nl, s, n);
+	b->len += (size_t)nl + n;
+	b->p[b->len] = '\0';
+}
+
+/* Tokens of a directive, its sub-block, recursively: length-prefixed. */
+static void kb_directive(struct kbuf *b, const struct cf_directive *d)
+{
+	kb_add(b, d->name);
+	for (size_t i = 0; i < d->nargs; i++)
+		kb_add(b, d->args[i]);
+	if (d->has_block) {
+		kb_add(b, "{");
+		for (size_t i = 0; i < d->nchildren; i++)
+			kb_directive(b, &d->children[i]);
+		kb_add(b, "}");
+	}
+	kb_add(b, ";");
+}
+
+/*
+ * What identifies an instance across a reload: the directive's tokens, the
+ * block's zones and port.  NULL on memory exhaustion (never reused then).
+ */
+static char *conf_key(const struct server_block *b, const struct cf_directive *d)
+{
+	struct kbuf k = { 0 };
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", b->port);
+	kb_add(&k, port);
+	for (size_t z = 0; z < b->nzones; z++)
+		kb_add(&k, b->zones[z]);
+	kb_add(&k, "|");
+	kb_directive(&k, d);
+	if (k.oom) {
+		free(k.p);
+		return NULL;
+	}
+	return k.p;
+}
 
 /* Keep the first error for the caller, log every one. */
 static void problem(int *count, char *err, size_t errlen, const char *msg)
@@ -154,11 +233,96 @@ static int block_plugins(struct server_block *b, const struct cf_block *cb,
 		}
 		pi->ops = ops;
 		pi->order = order;
+		pi->conf_key = conf_key(b, d);
 		b->nchain++;
 next:		;
 	}
 	qsort(b->chain, b->nchain, sizeof(*b->chain), cmp_inst);
 	return 0;
+}
+
+/* The bind addresses of a block (NULL, 0 without bind). */
+static size_t block_binds(const struct server_block *b, const char *const **addrs)
+{
+	for (size_t j = 0; j < b->nchain; j++)
+		if (b->chain[j].ops == &bind_plugin)
+			return bind_addresses(b->chain[j].state, addrs);
+	*addrs = NULL;
+	return 0;
+}
+
+static int add_laddr(struct server *s, const char *addr, int port)
+{
+	struct laddr *la;
+
+	for (size_t i = 0; i < s->nladdrs; i++)
+		if (s->laddrs[i].port == port && strcmp(s->laddrs[i].addr, addr) == 0)
+			return 0;
+	la = realloc(s->laddrs, (s->nladdrs + 1) * sizeof(*la));
+	if (!la)
+		return -1;
+	s->laddrs = la;
+	snprintf(la[s->nladdrs].addr, sizeof(la->addr), "%s", addr);
+	la[s->nladdrs].port = port;
+	s->nladdrs++;
+	return 0;
+}
+
+/*
+ * The listening addresses (every block's bind addresses, or every address)
+ * and the metrics slots: server label "dns://ADDR:PORT" as CoreDNS prints
+ * it, one slot per zone key, one "dropped" slot per port.
+ */
+static int server_addresses(struct server *s)
+{
+	char label[128];
+
+	for (size_t i = 0; i < s->nblocks; i++) {
+		const struct server_block *b = &s->blocks[i];
+		const char *const *addrs;
+		size_t n = block_binds(b, &addrs);
+		if (n == 0 && add_laddr(s, "", b->port) < 0)
+			return -1;
+		for (size_t a = 0; a < n; a++)
+			if (add_laddr(s, addrs[a], b->port) < 0)
+				return -1;
+	}
+	for (size_t k = 0; k < s->dispatch.nkeys; k++) {
+		struct zone_key *zk = &s->dispatch.keys[k];
+		const char *const *addrs;
+		size_t n = block_binds(zk->block, &addrs);
+		if (n && strchr(addrs[0], ':'))
+			snprintf(label, sizeof(label), "dns://[%s]:%d", addrs[0], zk->port);
+		else
+			snprintf(label, sizeof(label), "dns://%s:%d", n ? addrs[0] : "", zk->port);
+		zk->metrics = metrics_slot(label, zk->zone);
+	}
+	s->dropped = calloc(s->nports ? s->nports : 1, sizeof(*s->dropped));
+	if (!s->dropped)
+		return -1;
+	for (size_t p = 0; p < s->nports; p++) {
+		snprintf(label, sizeof(label), "dns://:%d", s->ports[p]);
+		s->dropped[p] = metrics_slot(label, "dropped");
+	}
+	return 0;
+}
+
+/* The dispatch's observe hook: metrics, then the block's observers. */
+static void server_observe(void *arg, const struct dns_request *req)
+{
+	const struct server *s = arg;
+	const struct server_block *b = req->block;
+
+	if (req->key) {
+		metrics_observe(req->key->metrics, req);
+	} else {
+		for (size_t p = 0; p < s->nports; p++)
+			if (s->ports[p] == req->server_port)
+				metrics_observe(s->dropped[p], req);
+	}
+	for (size_t j = 0; b && j < b->nchain; j++)
+		if (b->chain[j].ops->observe)
+			b->chain[j].ops->observe(b->chain[j].state, req);
 }
 
 struct server *server_new(const struct corefile *cf,
@@ -191,6 +355,11 @@ struct server *server_new(const struct corefile *cf,
 	if (nerr)
 		goto fail;
 	s->no_listeners = o->no_listeners;
+	if (server_addresses(s) < 0)
+		goto oom;
+	s->dispatch.observe = server_observe;
+	s->dispatch.observe_arg = s;
+	s->dispatch.pending = &s->pending;
 	return s;
 oom:
 	problem(&nerr, err, errlen, "out of memory");
@@ -199,32 +368,144 @@ fail:
 	return NULL;
 }
 
+/* Match instances of s with unchanged ones of prev and swap their states. */
+static void take_plugins(struct server *s, struct server *prev)
+{
+	for (size_t i = 0; i < s->nblocks; i++) {
+		struct server_block *b = &s->blocks[i];
+		for (size_t j = 0; j < b->nchain; j++) {
+			struct plugin_inst *p = &b->chain[j];
+			struct plugin_inst *o = NULL;
+			void *tmp;
+			if (!p->conf_key)
+				continue;
+			for (size_t pi = 0; pi < prev->nblocks && !o; pi++) {
+				struct server_block *pb = &prev->blocks[pi];
+				for (size_t pj = 0; pj < pb->nchain && !o; pj++) {
+					struct plugin_inst *c = &pb->chain[pj];
+					if (c->ops == p->ops && !c->reused && c->conf_key
+					    && strcmp(c->conf_key, p->conf_key) == 0)
+						o = c;
+				}
+			}
+			if (!o)
+				continue;
+			tmp = p->state;
+			p->state = o->state;
+			o->state = tmp;
+			p->reused = o->reused = 1;
+		}
+	}
+}
+
+/* Undo take_plugins (a failed start): the same matching, swapped back. */
+static void give_back_plugins(struct server *s, struct server *prev)
+{
+	for (size_t i = 0; i < s->nblocks; i++) {
+		struct server_block *b = &s->blocks[i];
+		for (size_t j = 0; j < b->nchain; j++) {
+			struct plugin_inst *p = &b->chain[j];
+			int done = 0;
+			if (!p->reused)
+				continue;
+			for (size_t pi = 0; pi < prev->nblocks && !done; pi++) {
+				struct server_block *pb = &prev->blocks[pi];
+				for (size_t pj = 0; pj < pb->nchain && !done; pj++) {
+					struct plugin_inst *c = &pb->chain[pj];
+					void *tmp;
+					if (c->ops != p->ops || c->reused != 1
+					    || strcmp(c->conf_key, p->conf_key) != 0)
+						continue;
+					tmp = p->state;
+					p->state = c->state;
+					c->state = tmp;
+					c->reused = 0;
+					done = 1;
+				}
+			}
+			p->reused = 0;
+		}
+	}
+}
+
+/* Index of prev's open listener for la, or -1. */
+static int find_listener(const struct server *prev, const struct laddr *la)
+{
+	for (size_t i = 0; prev && i < prev->nladdrs && i < prev->nlisteners; i++)
+		if (prev->listeners[i] && prev->laddrs[i].port == la->port
+		    && strcmp(prev->laddrs[i].addr, la->addr) == 0)
+			return (int)i;
+	return -1;
+}
+
 int server_start(struct server *s, struct event_base *base, char *err,
 	size_t errlen)
 {
-	s->listeners = calloc(s->nports ? s->nports : 1, sizeof(*s->listeners));
+	return server_start_after(s, NULL, base, err, errlen);
+}
+
+int server_start_after(struct server *s, struct server *prev,
+	struct event_base *base, char *err, size_t errlen)
+{
+	s->listeners = calloc(s->nladdrs ? s->nladdrs : 1, sizeof(*s->listeners));
 	if (!s->listeners) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < s->nports && !s->no_listeners; i++) {
-		struct listener_opts lo = { .addr = NULL, .port = s->ports[i] };
+	s->nlisteners = s->no_listeners ? 0 : s->nladdrs;
+	if (prev)
+		take_plugins(s, prev);
+	/* new addresses now; unchanged ones are handed over at the end */
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		struct listener_opts lo = {
+			.addr = s->laddrs[i].addr[0] ? s->laddrs[i].addr : NULL,
+			.port = s->laddrs[i].port,
+		};
+		if (find_listener(prev, &s->laddrs[i]) >= 0)
+			continue;
 		s->listeners[i] = listener_new(base, &s->dispatch, &lo, err, errlen);
 		if (!s->listeners[i])
-			return -1;
-		s->nlisteners++;
+			goto fail;
 	}
 	for (size_t i = 0; i < s->nblocks; i++) {
 		const struct server_block *b = &s->blocks[i];
 		for (size_t j = 0; j < b->nchain; j++) {
 			const struct plugin_inst *p = &b->chain[j];
-			if (p->ops->start && p->ops->start(p->state, base) < 0) {
+			if (p->reused || !p->ops->start)
+				continue;
+			if (p->ops->start(p->state, base) < 0) {
 				snprintf(err, errlen, "%s:%d: %s: cannot start", b->file, b->line, p->ops->name);
-				return -1;
+				goto fail;
 			}
 		}
 	}
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		int k = find_listener(prev, &s->laddrs[i]);
+		if (k < 0)
+			continue;
+		s->listeners[i] = prev->listeners[k];
+		prev->listeners[k] = NULL;
+		listener_set_dispatch(s->listeners[i], &s->dispatch);
+	}
+	/* addresses the new configuration dropped close now */
+	for (size_t i = 0; prev && i < prev->nlisteners; i++) {
+		listener_free(prev->listeners[i]);
+		prev->listeners[i] = NULL;
+	}
+	for (size_t i = 0; i < s->nblocks; i++)
+		for (size_t j = 0; j < s->blocks[i].nchain; j++)
+			s->blocks[i].chain[j].reused = 0;
+	metrics_plugin_enabled_reset();
+	for (size_t k = 0; k < s->dispatch.nkeys; k++) {
+		const struct zone_key *zk = &s->dispatch.keys[k];
+		for (size_t j = 0; j < zk->block->nchain; j++)
+			metrics_plugin_enabled(zk->metrics, zk->block->chain[j].ops->name);
+	}
 	return 0;
+fail:
+	if (prev)
+		give_back_plugins(s, prev);
+	return -1;
 }
 
 int server_ready(const struct server *s, char *why, size_t whylen)
@@ -254,6 +535,38 @@ const struct dispatch *server_dispatch(const struct server *s)
 	return &s->dispatch;
 }
 
+unsigned long server_pending(const struct server *s)
+{
+	return s->pending;
+}
+
+int server_drain(struct server *s)
+{
+	int open = 0;
+
+	for (size_t i = 0; i < s->nlisteners; i++)
+		if (s->listeners[i])
+			open += listener_drain(s->listeners[i]);
+	return open;
+}
+
+void *server_find_plugin(const struct server *s, const struct plugin_ops *ops)
+{
+	for (size_t i = 0; s && i < s->nblocks; i++)
+		for (size_t j = 0; j < s->blocks[i].nchain; j++)
+			if (s->blocks[i].chain[j].ops == ops)
+				return s->blocks[i].chain[j].state;
+	return NULL;
+}
+
+void server_foreach_plugin(const struct server *s, server_plugin_fn fn,
+	void *arg)
+{
+	for (size_t i = 0; s && i < s->nblocks; i++)
+		for (size_t j = 0; j < s->blocks[i].nchain; j++)
+			fn(arg, &s->blocks[i], &s->blocks[i].chain[j]);
+}
+
 void server_free(struct server *s)
 {
 	if (!s)
@@ -263,8 +576,10 @@ void server_free(struct server *s)
 	free(s->listeners);
 	for (size_t i = 0; i < s->nblocks; i++) {
 		struct server_block *b = &s->blocks[i];
-		for (size_t j = 0; j < b->nchain; j++)
+		for (size_t j = 0; j < b->nchain; j++) {
 			b->chain[j].ops->free(b->chain[j].state);
+			free(b->chain[j].conf_key);
+		}
 		free(b->chain);
 		for (size_t z = 0; z < b->nzones; z++)
 			free(b->zones[z]);
@@ -273,5 +588,7 @@ void server_free(struct server *s)
 	free(s->blocks);
 	free(s->dispatch.keys);
 	free(s->ports);
+	free(s->dropped);
+	free(s->laddrs);
 	free(s);
 }

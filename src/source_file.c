@@ -37,6 +37,19 @@ void se_source_free(struct se_source *s)
 		s->free(s);
 }
 
+void se_source_api_error(struct se_source_status *st, int code)
+{
+	for (size_t i = 0; i < SE_API_ERROR_CODES; i++) {
+		if (st->api_errors[i].count && st->api_errors[i].code != code
+		    && i + 1 < SE_API_ERROR_CODES)
+			continue;
+		if (!st->api_errors[i].count)
+			st->api_errors[i].code = code;
+		st->api_errors[i].count++;
+		return;
+	}
+}
+
 static uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);

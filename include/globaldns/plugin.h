@@ -90,4 +90,11 @@ extern const struct plugin_ops log_plugin;
 extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops bind_plugin;
 
+/* bind: the addresses of a bind instance (its state); returns how many. */
+size_t bind_addresses(const void *state, const char *const **addrs);
+/* health: the lameduck of every running health instance, the longest (ms). */
+long health_lameduck_ms(void);
+/* reload: interval and jitter of a reload instance (its state), in ms. */
+void reload_interval(const void *state, long *interval_ms, long *jitter_ms);
+
 #endif

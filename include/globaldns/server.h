@@ -17,6 +17,7 @@
 
 struct corefile;
 struct event_base;
+struct plugin_ops;
 struct server;
 
 struct server_opts {
@@ -36,6 +37,39 @@ struct server *server_new(const struct corefile *cf,
 /* Bind the listeners and start every plugin.  0, or -1 with err. */
 int server_start(struct server *s, struct event_base *base, char *err,
 	size_t errlen);
+
+/*
+ * Start s as the successor of the running prev (a reload): plugin
+ * instances whose configuration is unchanged (plugin.h) move from prev to s
+ * without being started again; addresses prev listens on too are handed
+ * over open (no query meets a closed socket), those only s needs are
+ * opened, those only prev had are closed.  On failure prev is as it was
+ * (and keeps serving) and s is left to server_free.  On success prev only
+ * holds what s did not take: retire it with server_free once
+ * server_pending(prev) is 0.
+ */
+int server_start_after(struct server *s, struct server *prev,
+	struct event_base *base, char *err, size_t errlen);
+
+/* Requests held by asynchronous plugins that still point into s. */
+unsigned long server_pending(const struct server *s);
+
+/*
+ * Lameduck's end: stop accepting TCP, close idle connections; returns how
+ * many connections still have an answer in flight (call until 0).
+ */
+int server_drain(struct server *s);
+
+/* The state of the first instance of ops in any block, or NULL. */
+void *server_find_plugin(const struct server *s, const struct plugin_ops *ops);
+
+/* Visit every plugin instance of every block (introspection, metrics). */
+struct plugin_inst;
+struct server_block;
+typedef void (*server_plugin_fn)(void *arg, const struct server_block *b,
+	const struct plugin_inst *p);
+void server_foreach_plugin(const struct server *s, server_plugin_fn fn,
+	void *arg);
 
 /* 1 if every plugin is ready; else 0 with the reasons in why. */
 int server_ready(const struct server *s, char *why, size_t whylen);

@@ -18,6 +18,8 @@
 
 struct event_base;
 
+#define SE_API_ERROR_CODES 8
+
 typedef void (*se_update_fn)(void *arg, struct se_list *entries);
 
 struct se_source_status {
@@ -26,7 +28,18 @@ struct se_source_status {
 	time_t last_attempt;
 	unsigned long syncs_ok, syncs_failed;
 	char last_error[512];           /* empty when the last load was good */
+	/* Kubernetes API sources: watches restarted (expired, closed, errors)
+	 * and API answers by HTTP status (code 0 = no answer: connection
+	 * errors, timeouts); exported as globaldns_source_* metrics. */
+	unsigned long watch_restarts;
+	struct {
+		int code;
+		unsigned long count;
+	} api_errors[SE_API_ERROR_CODES];
 };
+
+/* Count an API error by HTTP status into st (the last slot takes the rest). */
+void se_source_api_error(struct se_source_status *st, int code);
 
 struct se_source {
 	const char *kind;               /* "file", "kubernetes" */

@@ -64,7 +64,7 @@ check() {  # check DESCRIPTION EXPECTED DIG-ARGS...
 }
 
 PORT=$P
-start_globaldns answers "$T_TMP/Corefile" || exit 1
+start_globaldns answers "$T_TMP/Corefile" || { echo "Bail out! globaldns did not start"; exit 1; }
 MAIN_PID=$GD_PID
 LOG=$T_TMP/answers.log
 

@@ -166,7 +166,7 @@ elif cmd == "idle":
 PY
 raw() { python3 "$T_TMP/raw.py" "$PORT" "$@"; }
 
-start_globaldns protocol "$T_TMP/Corefile" || exit 1
+start_globaldns protocol "$T_TMP/Corefile" || { echo "Bail out! globaldns did not start"; exit 1; }
 
 # The idle-timeout probe runs in the background while the rest goes on.
 raw idle >"$T_TMP/idle.out" 2>&1 &

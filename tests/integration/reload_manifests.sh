@@ -87,7 +87,7 @@ global:$P4 {
 }
 EOF
 PORT=$P
-start_globaldns reload "$T_TMP/Corefile" || exit 1
+start_globaldns reload "$T_TMP/Corefile" || { echo "Bail out! globaldns did not start"; exit 1; }
 LOG=$T_TMP/reload.log
 
 # ---- a single file ----

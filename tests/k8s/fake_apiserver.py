@@ -31,6 +31,12 @@ from urllib.parse import parse_qs, urlsplit
 GROUP = "networking.istio.io"
 ALL_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 DEFAULT_USER = "system:serviceaccount:istio-system:istiocoredns"
+EXPIRED_MSG = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.")
 TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
 DEFAULT_CONFIG = {
     "bookmark_interval": 5.0,    # seconds between BOOKMARK events
@@ -127,13 +133,13 @@ class Store:
     Objects are never mutated once stored (replaced instead), so snapshots and
     history can share them."""
 
-    def __init__(self, config):
+    def __init__(self, config, initial_rv=1):
         self.config = config
         self.cond = threading.Condition()
-        self.rv = 1                  # global resourceVersion counter
+        self.rv = initial_rv         # global resourceVersion counter
         self.objects = {}            # key "ns/name" -> object (without apiVersion)
         self.history = []            # [(rv, type, object)]
-        self.oldest_rv = 1           # every event with rv > oldest_rv is in history
+        self.oldest_rv = initial_rv  # every event with rv > oldest_rv is in history
         self.snapshots = {}          # (rv, ns) -> (created, keys, items)
         self.continue_epoch = 0      # bumped by expire_continue()
         self.watch_gen = 0           # bumped to end every watch
@@ -620,7 +626,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def fault_status(self, f, route, kind, user):
         code = int(f.get("code", 500))
         ra = f.get("retry_after", 1)
-        extra = {"Retry-After": ra} if ra is not None and code in (429, 503) else {}
+        send_ra = ra is not None and (code in (429, 503) or "retry_after" in f)
+        extra = {"Retry-After": ra} if send_ra else {}
         msg = f.get("message")
         if code == 404 and not f.get("json"):
             return self.not_found_plain()
@@ -634,8 +641,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         table = {
             401: ("Unauthorized", "Unauthorized", None),
             404: ("NotFound", "the server could not find the requested resource", {}),
-            410: ("Expired", "The provided continue parameter is too old to display a consistent "
-                  "list result. You can start a new list without the continue parameter.", None),
+            410: ("Expired", EXPIRED_MSG, None),
             429: ("TooManyRequests", "Too many requests, please try again later.",
                   {"retryAfterSeconds": ra} if ra is not None else {}),
             500: ("InternalError", "Internal error occurred: injected fault", {}),
@@ -657,7 +663,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             o["metadata"] = dict(o["metadata"], annotations=ann)
         if first and a == "wrong_types":
             v = fault.get("variant", "hosts_number")
-            spec = dict(o.get("spec") or {})
+            spec = dict(o["spec"]) if isinstance(o.get("spec"), dict) else {}
             if v == "hosts_number":
                 spec["hosts"] = 42
             elif v == "hosts_item_number":
@@ -706,14 +712,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             snap = store.get_snapshot(list_rv, ns)
             if (snap is None or epoch != store.continue_epoch
                     or time.time() - issued > float(app.config["continue_ttl"])):
-                return self.send_status(status_obj(
-                    410, "Expired",
-                    "The provided continue parameter is too old to display a consistent list result. "
-                    "You can start a new list without the continue parameter, or use the continue token "
-                    "in this response to retrieve the remainder of the results. Continuing with the "
-                    "provided token results in an inconsistent list - objects that were created, "
-                    "modified, or deleted between the time the first chunk was returned and now may "
-                    "show up in the list."))
+                return self.send_status(status_obj(410, "Expired", EXPIRED_MSG))
             _, keys, items = snap
             pos = bisect.bisect_left(keys, start)
         else:
@@ -966,7 +965,7 @@ class App:
         self.config["continue_ttl"] = args.continue_ttl
         self.config["max_page"] = args.max_page
         self.versions = set(args.versions.split(","))
-        self.store = Store(self.config)
+        self.store = Store(self.config, args.initial_rv)
         token = args.token
         tfile = os.path.join(self.dir, "token")
         if not token and args.reuse_certs and os.path.exists(tfile):
@@ -1180,6 +1179,8 @@ def main(argv=None):
     s.add_argument("--history", type=int, default=1000)
     s.add_argument("--continue-ttl", type=float, default=300.0)
     s.add_argument("--max-page", type=int, default=0)
+    s.add_argument("--initial-rv", type=int, default=1,
+                   help="first resourceVersion (e.g. higher than before a simulated restart)")
     s.add_argument("--key-type", choices=("ec", "rsa"), default="ec")
     s.add_argument("--reuse-certs", action="store_true",
                    help="keep existing certificates in --dir (server restart)")

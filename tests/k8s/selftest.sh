@@ -3,7 +3,8 @@
 # Prints TAP. Exit 0 on success, 1 on failure, 77 if python3/openssl/curl is missing.
 # Only 127.0.0.1 traffic; every curl has --max-time; the server is always killed.
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
+case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
+HERE=$(cd "$HERE" && pwd)
 FAKE="$HERE/fake_apiserver.py"
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
@@ -382,6 +383,7 @@ ok "reset empties the store" cj 200 'd["items"]==[]'
 ok "ctl: unknown endpoint fails" sh -c "! '$PY' '$FAKE' ctl '$D' nosuch '{}' >/dev/null"
 ok "ctl: fault without an action is rejected" sh -c "! '$PY' '$FAKE' ctl '$D' fault '{\"kind\":\"list\"}' >/dev/null"
 
+[ -n "${CPUSTAT:-}" ] && echo "# server cpu ticks: $(cut -d" " -f14,15 /proc/$SPID/stat)"
 kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=""
 ok "server stops on SIGTERM and removes ready" test ! -f "$D/ready"
 echo "1..$N"

@@ -4,8 +4,10 @@
  * positions, the fixtures in tests/data/manifests, all-or-nothing loading
  * and directory order (including a ConfigMap volume's ..data layout).
  *
- * Fixtures are found under $srcdir/tests/data/manifests (automake's test
- * harness sets srcdir), or $MANIFEST_DATA_DIR, or ./tests/data/manifests.
+ * Fixtures are found in $MANIFEST_DATA_DIR, else $TESTDATA/manifests (set
+ * by Makefile.am), else $srcdir/tests/data/manifests, else
+ * ./tests/data/manifests.  Scratch files go to a directory under $TMPDIR
+ * (or /tmp) that teardown removes.
  */
 #define _XOPEN_SOURCE 700
 
@@ -524,18 +526,33 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
-static void rm_tree(const char *dir)
-{
-	assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-/* A new empty directory; buf holds PATHLEN bytes. */
-static void make_tmpdir(char *buf)
+/*
+ * Tests that write files get a new empty directory as *state; teardown
+ * removes it even when the test failed half-way.
+ */
+static int setup_tmpdir(void **state)
 {
 	const char *t = getenv("TMPDIR");
+	char *dir = malloc(PATHLEN);
 
-	join(buf, t && *t ? t : "/tmp", "globaldns-test-XXXXXX");
-	assert_non_null(mkdtemp(buf));
+	if (dir == NULL)
+		return -1;
+	join(dir, t && *t ? t : "/tmp", "globaldns-test-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		free(dir);
+		return -1;
+	}
+	*state = dir;
+	return 0;
+}
+
+static int teardown_tmpdir(void **state)
+{
+	char *dir = *state;
+	int rc = nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+	free(dir);
+	return rc;
 }
 
 static void put(const char *dir, const char *name, const char *text)
@@ -561,12 +578,11 @@ static void put_entry(const char *dir, const char *file, const char *name)
 
 static void test_load_file_edges(void **state)
 {
-	char dir[PATHLEN], path[PATHLEN], err[512];
+	const char *dir = *state;
+	char path[PATHLEN], err[512];
 	struct se_list l;
 	int fd;
 
-	(void)state;
-	make_tmpdir(dir);
 	se_list_init(&l);
 
 	/* Empty and comment-only YAML files hold no entries; that is fine. */
@@ -624,7 +640,6 @@ static void test_load_file_edges(void **state)
 	assert_int_equal(l.n, 2);
 
 	se_list_free(&l);
-	rm_tree(dir);
 }
 
 static void test_load_dir_order(void **state)
@@ -656,17 +671,16 @@ static void test_load_dir_order(void **state)
 
 static void test_load_dir_configmap(void **state)
 {
-	char dir[PATHLEN], ts[PATHLEN], link[PATHLEN], err[512];
+	const char *dir = *state;
+	char ts[PATHLEN], link[PATHLEN], err[512];
 	struct se_list l;
 
-	(void)state;
 	/*
 	 * What the kubelet writes for a ConfigMap volume:
 	 *   ..2024_05_02_09_14_07.123456789/{a.yaml,b.json}
 	 *   ..data -> ..2024_05_02_09_14_07.123456789
 	 *   a.yaml -> ..data/a.yaml, b.json -> ..data/b.json
 	 */
-	make_tmpdir(dir);
 	join(ts, dir, "..2024_05_02_09_14_07.123456789");
 	assert_int_equal(mkdir(ts, 0755), 0);
 	put_entry(ts, "a.yaml", "cm-a");
@@ -694,17 +708,15 @@ static void test_load_dir_configmap(void **state)
 	assert_contains(err, "gone.yaml: No such file or directory");
 	assert_int_equal(l.n, 1);
 	se_list_free(&l);
-	rm_tree(dir);
 }
 
 static void test_load_dir_all_or_nothing(void **state)
 {
-	char dir[PATHLEN], err[512];
+	const char *dir = *state;
+	char sub[PATHLEN], err[512];
 	struct se_list l;
 	struct se_entry *items;
 
-	(void)state;
-	make_tmpdir(dir);
 	put_entry(dir, "a.yaml", "first");
 	put_entry(dir, "c.yaml", "third");
 	put(dir, "b.yaml", "apiVersion: networking.istio.io/v1\nkind: [\n");
@@ -727,13 +739,12 @@ static void test_load_dir_all_or_nothing(void **state)
 	se_list_free(&l);
 
 	/* An empty directory is an empty set. */
-	rm_tree(dir);
-	make_tmpdir(dir);
+	join(sub, dir, "empty");
+	assert_int_equal(mkdir(sub, 0755), 0);
 	se_list_init(&l);
-	assert_int_equal(manifest_load_path(dir, &l, err, sizeof(err)), 0);
+	assert_int_equal(manifest_load_path(sub, &l, err, sizeof(err)), 0);
 	assert_int_equal(l.n, 0);
 	se_list_free(&l);
-	rm_tree(dir);
 }
 
 int main(void)
@@ -751,17 +762,29 @@ int main(void)
 		cmocka_unit_test(test_load_json),
 		cmocka_unit_test(test_load_invalid_entries),
 		cmocka_unit_test(test_load_broken),
-		cmocka_unit_test(test_load_file_edges),
+		cmocka_unit_test_setup_teardown(test_load_file_edges,
+			setup_tmpdir, teardown_tmpdir),
 		cmocka_unit_test(test_load_dir_order),
-		cmocka_unit_test(test_load_dir_configmap),
-		cmocka_unit_test(test_load_dir_all_or_nothing),
+		cmocka_unit_test_setup_teardown(test_load_dir_configmap,
+			setup_tmpdir, teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_load_dir_all_or_nothing,
+			setup_tmpdir, teardown_tmpdir),
 	};
-	const char *d = getenv("MANIFEST_DATA_DIR"), *src = getenv("srcdir");
+	const char *d = getenv("MANIFEST_DATA_DIR"), *td = getenv("TESTDATA");
+	const char *src = getenv("srcdir");
 
 	if (d != NULL && *d)
 		snprintf(data_dir, sizeof(data_dir), "%s", d);
+	else if (td != NULL && *td)
+		join(data_dir, td, "manifests");
 	else
 		join(data_dir, src && *src ? src : ".", "tests/data/manifests");
+	if (access(fixture("httpbin.yaml"), R_OK) != 0) {
+		fprintf(stderr, "test_manifest: no fixtures in %s; set TESTDATA "
+			"(the tests/data folder) or run from the source tree\n",
+			data_dir);
+		return 1;
+	}
 	/* invalid.yaml logs a warning per entry; tests check the records. */
 	log_set_level(LOGL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,482 @@
+/*
+ * daemon.c -- the running process: start, reload, signals, lameduck and
+ * the privilege drop (see daemon.h).
+ */
+#include "config.h"
+
+#include "globaldns/daemon.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "globaldns/corefile.h"
+#include "globaldns/log.h"
+#include "globaldns/metrics.h"
+#include "globaldns/plugin.h"
+#include "globaldns/query.h"
+#include "globaldns/server.h"
+
+#define MAX_CONF_SIZE (4u * 1024 * 1024)
+#define DRAIN_POLL_MS 100
+#define DRAIN_MAX_POLLS 20              /* 2 s for in-flight TCP answers */
+
+/* A configuration replaced by a reload, freed once nothing points into it. */
+struct retired {
+	struct retired *next;
+	struct server *srv;
+	struct corefile *cf;
+};
+
+struct daemon {
+	struct daemon_opts o;
+	struct event_base *base;
+	struct corefile *cf;
+	struct server *srv;
+	uint64_t conf_hash;
+	struct retired *retired;
+	struct event *sig[4];
+	struct event *reload_timer;
+	long reload_interval_ms, reload_jitter_ms;
+	struct event *retire_timer;
+	struct event *stop_timer;
+	int stopping;
+	int drain_polls;
+};
+
+static struct daemon *the_daemon;
+
+const struct server *daemon_server(void)
+{
+	return the_daemon ? the_daemon->srv : NULL;
+}
+
+int daemon_stopping(void)
+{
+	return the_daemon ? the_daemon->stopping : 0;
+}
+
+/* ---- the Corefile's content ---- */
+
+/* Read the file whole: a new NUL-terminated string or NULL (errno). */
+static char *read_conf(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		size_t r;
+		if (n + 4096 + 1 > cap) {
+			char *nb;
+			cap = cap ? cap * 2 : 8192;
+			if (cap > MAX_CONF_SIZE || !(nb = realloc(buf, cap))) {
+				free(buf);
+				fclose(f);
+				errno = EFBIG;
+				return NULL;
+			}
+			buf = nb;
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static uint64_t fnv1a64(const char *s, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* ---- retiring old configurations ---- */
+
+static void retire_poll(struct daemon *d)
+{
+	struct retired **rp = &d->retired;
+
+	while (*rp) {
+		struct retired *r = *rp;
+		if (server_pending(r->srv) > 0) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
+		server_free(r->srv);
+		corefile_free(r->cf);
+		free(r);
+	}
+	if (d->retired) {
+		struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+		event_add(d->retire_timer, &tv);
+	}
+}
+
+static void on_retire_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	retire_poll(arg);
+}
+
+static void retire(struct daemon *d, struct server *srv, struct corefile *cf)
+{
+	struct retired *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		/* cannot wait for held requests: free now rather than leak */
+		server_free(srv);
+		corefile_free(cf);
+		return;
+	}
+	r->srv = srv;
+	r->cf = cf;
+	r->next = d->retired;
+	d->retired = r;
+	retire_poll(d);
+}
+
+/* ---- reload ---- */
+
+static void schedule_reload_check(struct daemon *d)
+{
+	long ms = d->reload_interval_ms;
+	struct timeval tv;
+
+	if (ms <= 0)
+		return;
+	if (d->reload_jitter_ms > 0)
+		ms += (long)(random() % (2 * d->reload_jitter_ms + 1)) - d->reload_jitter_ms;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(d->reload_timer, &tv);
+}
+
+/* Take the reload directive's settings from the running configuration. */
+static void apply_reload_conf(struct daemon *d)
+{
+	const void *rc = server_find_plugin(d->srv, &reload_plugin);
+
+	event_del(d->reload_timer);
+	d->reload_interval_ms = d->reload_jitter_ms = 0;
+	if (!rc)
+		return;
+	reload_interval(rc, &d->reload_interval_ms, &d->reload_jitter_ms);
+	schedule_reload_check(d);
+}
+
+static struct server *build(struct daemon *d, const char *text, size_t len,
+	struct corefile **cfp, char *err, size_t errlen)
+{
+	struct server_opts so = { .default_port = d->o.dns_port };
+	struct corefile *cf;
+	struct server *s;
+
+	(void)len;
+	cf = corefile_parse(d->o.conf, text, err, errlen);
+	if (!cf) {
+		log_error("%s", err);
+		return NULL;
+	}
+	s = server_new(cf, &so, err, errlen);
+	if (!s) {
+		corefile_free(cf);
+		return NULL;
+	}
+	*cfp = cf;
+	return s;
+}
+
+/* Reload now (force) or when the content changed.  0 if running the new one. */
+static int reload(struct daemon *d, int force)
+{
+	struct corefile *cf = NULL;
+	struct server *s;
+	char err[1024], *text;
+	size_t len;
+	uint64_t h;
+
+	text = read_conf(d->o.conf, &len);
+	if (!text) {
+		log_error("plugin/reload: %s: %s; keeping the running configuration",
+			d->o.conf, strerror(errno));
+		metrics_reload_failed();
+		return -1;
+	}
+	h = fnv1a64(text, len);
+	if (!force && h == d->conf_hash) {
+		free(text);
+		return 1;
+	}
+	/* remember it even if it fails: the same bad file is reported once */
+	d->conf_hash = h;
+	log_info("Reloading");
+	s = build(d, text, len, &cf, err, sizeof(err));
+	free(text);
+	if (!s) {
+		log_error("plugin/reload: Corefile reload failed: %s; keeping the running configuration", err);
+		metrics_reload_failed();
+		return -1;
+	}
+	if (server_start_after(s, d->srv, d->base, err, sizeof(err)) < 0) {
+		log_error("plugin/reload: Corefile reload failed: %s; keeping the running configuration", err);
+		server_free(s);
+		corefile_free(cf);
+		metrics_reload_failed();
+		return -1;
+	}
+	retire(d, d->srv, d->cf);
+	d->srv = s;
+	d->cf = cf;
+	apply_reload_conf(d);
+	log_info("plugin/reload: Running configuration FNV-1a64 = %016llx",
+		(unsigned long long)h);
+	log_info("Reloading complete");
+	return 0;
+}
+
+static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (d->stopping)
+		return;
+	if (reload(d, 0) != 0)
+		schedule_reload_check(d);
+}
+
+/* ---- stopping ---- */
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+	int open;
+
+	(void)fd;
+	(void)what;
+	open = server_drain(d->srv);
+	if (open == 0 || ++d->drain_polls > DRAIN_MAX_POLLS) {
+		if (open)
+			log_warning("closing %d TCP connection%s with answers still in flight",
+				open, open == 1 ? "" : "s");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	event_add(d->stop_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	long ms;
+	struct timeval tv;
+
+	(void)what;
+	if (sig == SIGHUP || sig == SIGUSR1) {
+		if (!d->stopping)
+			reload(d, 1);
+		return;
+	}
+	if (d->stopping) {
+		log_info("%s again: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	d->stopping = 1;
+	event_del(d->reload_timer);
+	log_info("%s: Shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	ms = health_lameduck_ms();
+	if (ms > 0)
+		log_info("plugin/health: Going into lameduck mode for %ld.%03lds", ms / 1000, ms % 1000);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(d->stop_timer, &tv);
+}
+
+/* ---- privileges ---- */
+
+int daemon_drop_privileges(const char *user, const char *group, char *err,
+	size_t errlen)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	if (!user && !group)
+		return 0;
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw) {
+			snprintf(err, errlen, "-user %s: no such user", user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			snprintf(err, errlen, "-group %s: no such group", group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (geteuid() != 0) {
+		if (uid == geteuid() && gid == getegid())
+			return 0;
+		snprintf(err, errlen, "-user/-group: only root can change user and group (running as uid %ld)",
+			(long)geteuid());
+		return -1;
+	}
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0) {
+		snprintf(err, errlen, "setgid(%ld): %s", (long)gid, strerror(errno));
+		return -1;
+	}
+	if (setuid(uid) < 0) {
+		snprintf(err, errlen, "setuid(%ld): %s", (long)uid, strerror(errno));
+		return -1;
+	}
+	/* no way back: neither to root nor through setuid programs */
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		snprintf(err, errlen, "privileges were not dropped: root could be regained");
+		return -1;
+	}
+	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid) {
+		snprintf(err, errlen, "privileges were not dropped: uid %ld/%ld gid %ld/%ld",
+			(long)getuid(), (long)geteuid(), (long)getgid(), (long)getegid());
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	log_info("running as uid %ld, gid %ld", (long)uid, (long)gid);
+	return 0;
+}
+
+/* ---- run ---- */
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct daemon d = { .o = *o };
+	char err[1024], *text;
+	size_t len;
+	int rc = 1, pid_written = 0;
+
+	text = read_conf(o->conf, &len);
+	if (!text) {
+		log_error("%s: %s", o->conf, strerror(errno));
+		return 1;
+	}
+	d.conf_hash = fnv1a64(text, len);
+	d.srv = build(&d, text, len, &d.cf, err, sizeof(err));
+	free(text);
+	if (!d.srv)
+		return 1;
+	d.base = event_base_new();
+	if (!d.base) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	d.reload_timer = evtimer_new(d.base, on_reload_timer, &d);
+	d.retire_timer = evtimer_new(d.base, on_retire_timer, &d);
+	d.stop_timer = evtimer_new(d.base, on_stop_timer, &d);
+	if (!d.reload_timer || !d.retire_timer || !d.stop_timer) {
+		log_error("cannot create timers");
+		goto out;
+	}
+	the_daemon = &d;
+	if (server_start(d.srv, d.base, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (o->pidfile) {
+		if (write_pidfile(o->pidfile) < 0) {
+			log_error("-pidfile %s: %s", o->pidfile, strerror(errno));
+			goto out;
+		}
+		pid_written = 1;
+	}
+	if (daemon_drop_privileges(o->user, o->group, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		d.sig[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
+		if (!d.sig[i] || evsignal_add(d.sig[i], NULL) < 0) {
+			log_error("cannot install signal handlers");
+			goto out;
+		}
+	}
+	srandom((unsigned int)(getpid() ^ time(NULL)));
+	apply_reload_conf(&d);
+	if (!o->quiet) {
+		const struct dispatch *dp = server_dispatch(d.srv);
+		for (size_t i = 0; i < dp->nkeys; i++)
+			printf("%s:%d\n", dp->keys[i].zone, dp->keys[i].port);
+		printf("globaldns-%s\n", PACKAGE_VERSION);
+		fflush(stdout);
+	}
+	event_base_dispatch(d.base);
+	rc = 0;
+out:
+	for (size_t i = 0; i < 4; i++)
+		if (d.sig[i])
+			event_free(d.sig[i]);
+	server_free(d.srv);
+	d.srv = NULL;
+	while (d.retired) {
+		struct retired *r = d.retired;
+		d.retired = r->next;
+		server_free(r->srv);
+		corefile_free(r->cf);
+		free(r);
+	}
+	the_daemon = NULL;
+	if (d.reload_timer)
+		event_free(d.reload_timer);
+	if (d.retire_timer)
+		event_free(d.retire_timer);
+	if (d.stop_timer)
+		event_free(d.stop_timer);
+	if (d.base)
+		event_base_free(d.base);
+	corefile_free(d.cf);
+	metrics_shutdown();
+	if (pid_written)
+		unlink(o->pidfile);
+	return rc;
+}

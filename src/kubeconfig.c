@@ -1,0 +1,800 @@
+/*
+ * kubeconfig.c -- in-cluster configuration and kubeconfig files (merged
+ * as kubectl merges $KUBECONFIG), turned into one struct kube_conn.
+ *
+ * Each file is parsed on its own (YAML through manifest_yaml_to_json);
+ * the merge is a lookup in file order, so "the first file that defines a
+ * name wins" falls out, and each cluster or user remembers the file it
+ * came from for its relative paths.
+ */
+#include "globaldns/kubeconfig.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "globaldns/manifest.h"
+
+#define KUBECONFIG_MAX_SIZE (16u * 1024 * 1024)
+#define TOKEN_MAX_SIZE (64u * 1024)
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void exec_free(struct kube_exec *x)
+{
+	if (!x)
+		return;
+	free(x->command);
+	for (size_t i = 0; i < x->nargs; i++)
+		free(x->args[i]);
+	free(x->args);
+	for (size_t i = 0; i < x->nenv; i++)
+		free(x->env[i]);
+	free(x->env);
+	free(x->api_version);
+	free(x);
+}
+
+void kube_conn_clear(struct kube_conn *k)
+{
+	if (!k)
+		return;
+	free(k->server);
+	free(k->ca_file);
+	free(k->ca_pem);
+	free(k->tls_server_name);
+	free(k->token);
+	free(k->token_file);
+	free(k->cert_file);
+	free(k->key_file);
+	free(k->cert_pem);
+	free(k->key_pem);
+	free(k->username);
+	free(k->password);
+	exec_free(k->exec);
+	free(k->namespace);
+	free(k->origin);
+	memset(k, 0, sizeof(*k));
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+char *kube_base64_decode(const char *text, size_t *outlen)
+{
+	size_t n = strlen(text), o = 0;
+	unsigned int acc = 0;
+	int bits = 0, pad = 0;
+	char *out = malloc(n / 4 * 3 + 4);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)text[i], v;
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		v = b64val(c);
+		if (v < 0 || pad)
+			goto bad;
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	if (pad > 2 || bits >= 6)
+		goto bad;
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static int read_all(const char *path, size_t max, char **out, size_t *outlen,
+	char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		size_t got;
+		if (len + 4096 + 1 > cap) {
+			char *b;
+			cap = cap ? cap * 2 : 8192;
+			b = realloc(buf, cap);
+			if (!b) {
+				seterr(err, errlen, "%s: out of memory", path);
+				goto fail;
+			}
+			buf = b;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (len > max) {
+			seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+			goto fail;
+		}
+		if (got == 0) {
+			if (ferror(f)) {
+				seterr(err, errlen, "%s: %s", path, strerror(errno));
+				goto fail;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	fclose(f);
+	free(buf);
+	return -1;
+}
+
+char *kube_read_token(const char *path, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len, s = 0;
+
+	if (read_all(path, TOKEN_MAX_SIZE, &buf, &len, err, errlen) < 0)
+		return NULL;
+	while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\n' ||
+	       buf[len - 1] == '\r' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	while (s < len && (buf[s] == ' ' || buf[s] == '\n' || buf[s] == '\r' || buf[s] == '\t'))
+		s++;
+	if (s == len || memchr(buf + s, '\0', len - s) || strpbrk(buf + s, "\r\n")) {
+		seterr(err, errlen, "%s: %s", path, s == len ? "empty token"
+			: "token holds line breaks or NUL bytes");
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, buf + s, len - s + 1);
+	return buf;
+}
+
+int kube_incluster(const char *sa_dir, struct kube_conn *k, char *err,
+	size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	struct kube_conn c;
+	char buf[4096];
+	int v6;
+
+	if (!host || !*host || !port || !*port)
+		return 1;
+	if (!sa_dir || !*sa_dir)
+		sa_dir = getenv("GLOBALDNS_SA_DIR");
+	if (!sa_dir || !*sa_dir)
+		sa_dir = KUBE_SA_DIR;
+	if (strspn(port, "0123456789") != strlen(port) || strlen(port) > 5) {
+		seterr(err, errlen, "KUBERNETES_SERVICE_PORT \"%.32s\" is not a port", port);
+		return -1;
+	}
+	if (strpbrk(host, "/[]@ ")) {
+		seterr(err, errlen, "KUBERNETES_SERVICE_HOST \"%.64s\" is not a host", host);
+		return -1;
+	}
+	memset(&c, 0, sizeof(c));
+	v6 = strchr(host, ':') != NULL;
+	snprintf(buf, sizeof(buf), "https://%s%s%s:%s", v6 ? "[" : "", host,
+		v6 ? "]" : "", port);
+	if (!(c.server = strdup(buf)))
+		goto nomem;
+	snprintf(buf, sizeof(buf), "%s/ca.crt", sa_dir);
+	if (!(c.ca_file = strdup(buf)))
+		goto nomem;
+	snprintf(buf, sizeof(buf), "%s/token", sa_dir);
+	if (!(c.token_file = strdup(buf)))
+		goto nomem;
+	snprintf(buf, sizeof(buf), "in-cluster (%s, service account %s)", c.server, sa_dir);
+	if (!(c.origin = strdup(buf)))
+		goto nomem;
+	*k = c;
+	return 0;
+nomem:
+	kube_conn_clear(&c);
+	seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+/* ---- kubeconfig files ---- */
+
+struct kfile {
+	char *path;
+	char *dir;
+	cJSON *doc;                     /* the first document (an object), or NULL */
+};
+
+struct kset {
+	struct kfile *files;
+	size_t n;
+};
+
+static void kset_free(struct kset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->files[i].path);
+		free(s->files[i].dir);
+		cJSON_Delete(s->files[i].doc);
+	}
+	free(s->files);
+}
+
+static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
+{
+	char *text, *slash;
+	size_t len;
+	cJSON *docs;
+	struct kfile *f, *nf;
+	char perr[256];
+	struct stat st;
+
+	if (stat(path, &st) < 0 && errno == ENOENT)
+		return 0;               /* missing files are skipped, as kubectl */
+	if (read_all(path, KUBECONFIG_MAX_SIZE, &text, &len, err, errlen) < 0)
+		return -1;
+	docs = manifest_yaml_to_json(text, len, perr, sizeof(perr));
+	free(text);
+	if (!docs) {
+		seterr(err, errlen, "%s: %s", path, perr);
+		return -1;
+	}
+	nf = realloc(s->files, (s->n + 1) * sizeof(*nf));
+	if (!nf) {
+		cJSON_Delete(docs);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	s->files = nf;
+	f = &s->files[s->n];
+	memset(f, 0, sizeof(*f));
+	f->path = strdup(path);
+	f->dir = strdup(path);
+	if (!f->path || !f->dir) {
+		free(f->path);
+		free(f->dir);
+		cJSON_Delete(docs);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	slash = strrchr(f->dir, '/');
+	if (slash == f->dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(f->dir, ".");
+	if (cJSON_GetArraySize(docs) > 0) {
+		cJSON *d = cJSON_DetachItemFromArray(docs, 0);
+		if (!cJSON_IsObject(d) && !cJSON_IsNull(d)) {
+			cJSON_Delete(d);
+			cJSON_Delete(docs);
+			seterr(err, errlen, "%s: not a kubeconfig (the document is not a mapping)", path);
+			free(f->path);
+			free(f->dir);
+			return -1;
+		}
+		f->doc = cJSON_IsObject(d) ? d : (cJSON_Delete(d), NULL);
+	}
+	cJSON_Delete(docs);
+	s->n++;
+	return 0;
+}
+
+/* A string member: 0 (absent or null: *out NULL), 1 found, -1 wrong type. */
+static int str_of(const cJSON *o, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v))
+		return -1;
+	*out = v->valuestring;
+	return 1;
+}
+
+/*
+ * Find the named entry of a kubeconfig list ("clusters", "users",
+ * "contexts") in file order; its inner object (key "cluster", ...) and the
+ * file it came from.  0 found, 1 not found, -1 malformed (err set).
+ */
+static int find_named(const struct kset *s, const char *list, const char *inner,
+	const char *name, const cJSON **out, const struct kfile **file,
+	char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const cJSON *arr, *it;
+		if (!s->files[i].doc)
+			continue;
+		arr = cJSON_GetObjectItemCaseSensitive(s->files[i].doc, list);
+		if (!arr || cJSON_IsNull(arr))
+			continue;
+		if (!cJSON_IsArray(arr)) {
+			seterr(err, errlen, "%s: \"%s\" is not a list", s->files[i].path, list);
+			return -1;
+		}
+		cJSON_ArrayForEach(it, arr) {
+			const char *n;
+			const cJSON *o;
+			if (!cJSON_IsObject(it) || str_of(it, "name", &n) < 0) {
+				seterr(err, errlen, "%s: %s: an element is not a mapping with a name",
+					s->files[i].path, list);
+				return -1;
+			}
+			if (!n || strcmp(n, name) != 0)
+				continue;
+			o = cJSON_GetObjectItemCaseSensitive(it, inner);
+			if (o && !cJSON_IsObject(o) && !cJSON_IsNull(o)) {
+				seterr(err, errlen, "%s: %s \"%s\": \"%s\" is not a mapping",
+					s->files[i].path, list, name, inner);
+				return -1;
+			}
+			*out = cJSON_IsObject(o) ? o : NULL;
+			*file = &s->files[i];
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static char *resolve_path(const struct kfile *f, const char *p)
+{
+	size_t n;
+	char *r;
+
+	if (p[0] == '/')
+		return strdup(p);
+	n = strlen(f->dir) + strlen(p) + 2;
+	if (!(r = malloc(n)))
+		return NULL;
+	snprintf(r, n, "%s/%s", f->dir, p);
+	return r;
+}
+
+/* A path field: NULL when absent; sets *bad on a wrong type or no memory. */
+static int path_field(const cJSON *o, const char *key, const struct kfile *f,
+	char **out, char *err, size_t errlen)
+{
+	const char *v;
+	int rc = str_of(o, key, &v);
+
+	if (rc < 0) {
+		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		return -1;
+	}
+	if (!v || !*v)
+		return 0;
+	if (!(*out = resolve_path(f, v))) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int data_field(const cJSON *o, const char *key, const struct kfile *f,
+	char **out, size_t *outlen, char *err, size_t errlen)
+{
+	const char *v;
+	int rc = str_of(o, key, &v);
+
+	if (rc < 0) {
+		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		return -1;
+	}
+	if (!v || !*v)
+		return 0;
+	if (!(*out = kube_base64_decode(v, outlen)) || *outlen == 0) {
+		free(*out);
+		*out = NULL;
+		seterr(err, errlen, "%s: \"%s\" is not valid base64", f->path, key);
+		return -1;
+	}
+	return 0;
+}
+
+static int string_field(const cJSON *o, const char *key, const struct kfile *f,
+	char **out, char *err, size_t errlen)
+{
+	const char *v;
+
+	if (str_of(o, key, &v) < 0) {
+		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		return -1;
+	}
+	if (v && *v && !(*out = strdup(v))) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k,
+	char *err, size_t errlen)
+{
+	struct kube_exec *e = calloc(1, sizeof(*e));
+	const cJSON *args, *env, *it;
+	const char *cmd, *api;
+
+	if (!e)
+		goto nomem;
+	k->exec = e;
+	if (!cJSON_IsObject(x) || str_of(x, "command", &cmd) < 0 || !cmd || !*cmd) {
+		seterr(err, errlen, "%s: user exec: \"command\" missing or not a string", f->path);
+		return -1;
+	}
+	/* kubectl: a relative command with a slash is relative to the file */
+	if (cmd[0] != '/' && strchr(cmd, '/'))
+		e->command = resolve_path(f, cmd);
+	else
+		e->command = strdup(cmd);
+	if (!e->command)
+		goto nomem;
+	if (str_of(x, "apiVersion", &api) < 0) {
+		seterr(err, errlen, "%s: user exec: \"apiVersion\" is not a string", f->path);
+		return -1;
+	}
+	if (!(e->api_version = strdup(api ? api : "client.authentication.k8s.io/v1")))
+		goto nomem;
+	args = cJSON_GetObjectItemCaseSensitive(x, "args");
+	if (args && !cJSON_IsNull(args) && !cJSON_IsArray(args)) {
+		seterr(err, errlen, "%s: user exec: \"args\" is not a list", f->path);
+		return -1;
+	}
+	e->args = calloc((size_t)cJSON_GetArraySize(args) + 1, sizeof(char *));
+	if (!e->args)
+		goto nomem;
+	if (!cJSON_IsArray(args))
+		args = NULL;
+	cJSON_ArrayForEach(it, args) {
+		if (!cJSON_IsString(it)) {
+			seterr(err, errlen, "%s: user exec: an element of \"args\" is not a string", f->path);
+			return -1;
+		}
+		if (!(e->args[e->nargs] = strdup(it->valuestring)))
+			goto nomem;
+		e->nargs++;
+	}
+	env = cJSON_GetObjectItemCaseSensitive(x, "env");
+	if (env && !cJSON_IsNull(env) && !cJSON_IsArray(env)) {
+		seterr(err, errlen, "%s: user exec: \"env\" is not a list", f->path);
+		return -1;
+	}
+	e->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof(char *));
+	if (!e->env)
+		goto nomem;
+	if (!cJSON_IsArray(env))
+		env = NULL;
+	cJSON_ArrayForEach(it, env) {
+		const char *n, *v;
+		size_t l;
+		if (!cJSON_IsObject(it) || str_of(it, "name", &n) <= 0 ||
+		    str_of(it, "value", &v) < 0 || !*n || strchr(n, '=')) {
+			seterr(err, errlen, "%s: user exec: \"env\" elements need a name and a string value", f->path);
+			return -1;
+		}
+		l = strlen(n) + (v ? strlen(v) : 0) + 2;
+		if (!(e->env[e->nenv] = malloc(l)))
+			goto nomem;
+		snprintf(e->env[e->nenv], l, "%s=%s", n, v ? v : "");
+		e->nenv++;
+	}
+	return 0;
+nomem:
+	seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn *k,
+	char *err, size_t errlen)
+{
+	const cJSON *ins = cJSON_GetObjectItemCaseSensitive(c, "insecure-skip-tls-verify");
+	size_t l;
+
+	if (string_field(c, "server", f, &k->server, err, errlen) < 0 ||
+	    path_field(c, "certificate-authority", f, &k->ca_file, err, errlen) < 0 ||
+	    data_field(c, "certificate-authority-data", f, &k->ca_pem, &k->ca_pem_len, err, errlen) < 0 ||
+	    string_field(c, "tls-server-name", f, &k->tls_server_name, err, errlen) < 0)
+		return -1;
+	if (ins && !cJSON_IsNull(ins) && !cJSON_IsBool(ins)) {
+		seterr(err, errlen, "%s: \"insecure-skip-tls-verify\" is not a boolean", f->path);
+		return -1;
+	}
+	k->insecure = cJSON_IsTrue(ins);
+	if (!k->server) {
+		seterr(err, errlen, "%s: the cluster has no \"server\"", f->path);
+		return -1;
+	}
+	if (strncmp(k->server, "https://", 8) != 0 && strncmp(k->server, "http://", 7) != 0) {
+		seterr(err, errlen, "%s: server \"%.200s\": not an http:// or https:// URL", f->path, k->server);
+		return -1;
+	}
+	l = strlen(k->server);
+	while (l > 0 && k->server[l - 1] == '/')
+		k->server[--l] = '\0';
+	if (k->ca_pem) {                /* -data beats the path */
+		free(k->ca_file);
+		k->ca_file = NULL;
+	}
+	return 0;
+}
+
+static int fill_user(const cJSON *u, const struct kfile *f, struct kube_conn *k,
+	char *err, size_t errlen)
+{
+	const cJSON *x;
+
+	if (!u)
+		return 0;
+	if (string_field(u, "token", f, &k->token, err, errlen) < 0 ||
+	    path_field(u, "tokenFile", f, &k->token_file, err, errlen) < 0 ||
+	    path_field(u, "client-certificate", f, &k->cert_file, err, errlen) < 0 ||
+	    path_field(u, "client-key", f, &k->key_file, err, errlen) < 0 ||
+	    data_field(u, "client-certificate-data", f, &k->cert_pem, &k->cert_pem_len, err, errlen) < 0 ||
+	    data_field(u, "client-key-data", f, &k->key_pem, &k->key_pem_len, err, errlen) < 0 ||
+	    string_field(u, "username", f, &k->username, err, errlen) < 0 ||
+	    string_field(u, "password", f, &k->password, err, errlen) < 0)
+		return -1;
+	if (k->cert_pem) {
+		free(k->cert_file);
+		k->cert_file = NULL;
+	}
+	if (k->key_pem) {
+		free(k->key_file);
+		k->key_file = NULL;
+	}
+	if (!(k->cert_file || k->cert_pem) != !(k->key_file || k->key_pem)) {
+		seterr(err, errlen, "%s: a client certificate needs its key (and the key its certificate)", f->path);
+		return -1;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(u, "auth-provider");
+	if (x && !cJSON_IsNull(x)) {
+		seterr(err, errlen, "%s: user auth-provider is not supported (use an exec plugin)", f->path);
+		return -1;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(u, "exec");
+	if (x && !cJSON_IsNull(x) && parse_exec(x, f, k, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int kubeconfig_load(const char *paths, const char *context,
+	struct kube_conn *k, char *err, size_t errlen)
+{
+	struct kset s = { NULL, 0 };
+	struct kube_conn c;
+	char *list = NULL, *save = NULL, *p, *home_cfg = NULL;
+	const char *cur = NULL, *cname, *uname, *ns, *cfile = NULL;
+	const cJSON *ctx, *cl, *us = NULL;
+	const struct kfile *cf, *clf, *uf;
+	char buf[1024];
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (!paths || !*paths)
+		paths = getenv("KUBECONFIG");
+	if (!paths || !*paths) {
+		const char *home = getenv("HOME");
+		size_t n = strlen(home ? home : "") + 16;
+		if (!(home_cfg = malloc(n)))
+			goto nomem;
+		snprintf(home_cfg, n, "%s/.kube/config", home ? home : "");
+		paths = home_cfg;
+	}
+	if (!(list = strdup(paths)))
+		goto nomem;
+	for (p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save))
+		if (load_one(&s, p, err, errlen) < 0)
+			goto fail;
+	if (s.n == 0) {
+		seterr(err, errlen, "no kubeconfig file found (%s)", paths);
+		goto fail;
+	}
+	for (size_t i = 0; i < s.n && !cur; i++) {
+		if (s.files[i].doc && str_of(s.files[i].doc, "current-context", &cur) < 0) {
+			seterr(err, errlen, "%s: \"current-context\" is not a string", s.files[i].path);
+			goto fail;
+		}
+		if (cur && !*cur)
+			cur = NULL;
+		if (cur)
+			cfile = s.files[i].path;
+	}
+	if (context && *context)
+		cur = context;
+	if (!cur) {
+		seterr(err, errlen, "%s: no current-context; name a context (kubeconfig PATH CONTEXT)", s.files[0].path);
+		goto fail;
+	}
+	rc = find_named(&s, "contexts", "context", cur, &ctx, &cf, err, errlen);
+	if (rc < 0)
+		goto fail;
+	if (rc > 0 || !ctx) {
+		seterr(err, errlen, "%s: context \"%s\" not found", cfile && cur != context ? cfile : paths, cur);
+		goto fail;
+	}
+	if (str_of(ctx, "cluster", &cname) < 0 || str_of(ctx, "user", &uname) < 0 ||
+	    str_of(ctx, "namespace", &ns) < 0) {
+		seterr(err, errlen, "%s: context \"%s\": a field is not a string", cf->path, cur);
+		goto fail;
+	}
+	if (!cname || !*cname) {
+		seterr(err, errlen, "%s: context \"%s\" names no cluster", cf->path, cur);
+		goto fail;
+	}
+	rc = find_named(&s, "clusters", "cluster", cname, &cl, &clf, err, errlen);
+	if (rc < 0)
+		goto fail;
+	if (rc > 0 || !cl) {
+		seterr(err, errlen, "%s: context \"%s\": cluster \"%s\" not found", cf->path, cur, cname);
+		goto fail;
+	}
+	if (fill_cluster(cl, clf, &c, err, errlen) < 0)
+		goto fail;
+	if (uname && *uname) {
+		rc = find_named(&s, "users", "user", uname, &us, &uf, err, errlen);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0) {
+			seterr(err, errlen, "%s: context \"%s\": user \"%s\" not found", cf->path, cur, uname);
+			goto fail;
+		}
+		if (fill_user(us, uf, &c, err, errlen) < 0)
+			goto fail;
+	}
+	if (ns && *ns && !(c.namespace = strdup(ns)))
+		goto nomem;
+	snprintf(buf, sizeof(buf), "kubeconfig %s, context %s", paths, cur);
+	if (!(c.origin = strdup(buf)))
+		goto nomem;
+	kset_free(&s);
+	free(list);
+	free(home_cfg);
+	*k = c;
+	return 0;
+nomem:
+	seterr(err, errlen, "out of memory");
+fail:
+	kset_free(&s);
+	free(list);
+	free(home_cfg);
+	kube_conn_clear(&c);
+	return -1;
+}
+
+/* RFC 3339 "2006-01-02T15:04:05Z", fractions and offsets allowed. */
+static int parse_rfc3339(const char *s, long long *out)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, n = 0;
+	long long t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || !n)
+		return -1;
+	s += n;
+	if (*s == '.') {
+		s++;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = (long long)timegm(&tm);
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		int oh, om;
+		int sign = *s == '-' ? -1 : 1;
+		if (sscanf(s + 1, "%2d:%2d", &oh, &om) != 2)
+			return -1;
+		t -= sign * (oh * 3600LL + om * 60LL);
+		s += 6;
+	} else {
+		return -1;
+	}
+	if (*s)
+		return -1;
+	*out = t;
+	return 0;
+}
+
+int kube_exec_credential_parse(const char *json, size_t len, char **token,
+	long long *expires, char **cert, char **key, char *err, size_t errlen)
+{
+	cJSON *doc = cJSON_ParseWithLength(json, len);
+	const cJSON *st;
+	const char *kind, *tok, *exp, *cd, *kd;
+
+	*token = *cert = *key = NULL;
+	*expires = 0;
+	if (!cJSON_IsObject(doc)) {
+		seterr(err, errlen, "exec plugin output is not a JSON object");
+		goto fail;
+	}
+	if (str_of(doc, "kind", &kind) <= 0 || strcmp(kind, "ExecCredential") != 0) {
+		seterr(err, errlen, "exec plugin output is not an ExecCredential");
+		goto fail;
+	}
+	st = cJSON_GetObjectItemCaseSensitive(doc, "status");
+	if (!cJSON_IsObject(st) || str_of(st, "token", &tok) < 0 ||
+	    str_of(st, "expirationTimestamp", &exp) < 0 ||
+	    str_of(st, "clientCertificateData", &cd) < 0 ||
+	    str_of(st, "clientKeyData", &kd) < 0) {
+		seterr(err, errlen, "exec plugin output: \"status\" missing or malformed");
+		goto fail;
+	}
+	if ((!tok || !*tok) && (!cd || !kd)) {
+		seterr(err, errlen, "exec plugin output: no status.token (nor a client certificate and key)");
+		goto fail;
+	}
+	if (exp && *exp && parse_rfc3339(exp, expires) < 0) {
+		seterr(err, errlen, "exec plugin output: expirationTimestamp \"%.40s\" is not RFC 3339", exp);
+		goto fail;
+	}
+	if ((tok && *tok && !(*token = strdup(tok))) || (cd && !(*cert = strdup(cd))) ||
+	    (kd && !(*key = strdup(kd)))) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	cJSON_Delete(doc);
+	return 0;
+fail:
+	free(*token);
+	free(*cert);
+	free(*key);
+	*token = *cert = *key = NULL;
+	cJSON_Delete(doc);
+	return -1;
+}
