@@ -232,7 +232,7 @@ int kube_incluster(const char *sa_dir, struct kube_conn *k, char *err,
 	snprintf(buf, sizeof(buf), "%s/token", sa_dir);
 	if (!(c.token_file = strdup(buf)))
 		goto nomem;
-	snprintf(buf, sizeof(buf), "in-cluster (%s, service account %s)", c.server, sa_dir);
+	snprintf(buf, sizeof(buf), "in-cluster, service account %s", sa_dir);
 	if (!(c.origin = strdup(buf)))
 		goto nomem;
 	*k = c;

@@ -27,7 +27,7 @@ static const struct plugin_entry plugin_table[] = {
 	{ "prometheus", &prometheus_plugin }, { "errors", &errors_plugin }, { "log", &log_plugin },
 	{ "dnstap", NULL }, { "local", NULL }, { "dns64", NULL },
 	{ "acl", NULL }, { "any", NULL }, { "chaos", NULL },
-	{ "loadbalance", NULL }, { "tsig", NULL }, { "cache", NULL },
+	{ "loadbalance", NULL }, { "tsig", NULL }, { "cache", &cache_plugin },
 	{ "rewrite", NULL }, { "header", NULL }, { "dnssec", NULL },
 	{ "autopath", NULL }, { "minimal", NULL }, { "template", NULL },
 	{ "transfer", NULL }, { "hosts", NULL }, { "route53", NULL },

@@ -340,6 +340,7 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	q[5] = 1;                       /* QDCOUNT */
 	memcpy(q + len, f->hc_name, (size_t)f->hc_name_len);
 	len += (size_t)f->hc_name_len;
+	q[len++] = 0;                   /* root label */
 	q[len++] = 0;
 	q[len++] = DNS_TYPE_NS;
 	q[len++] = 0;

@@ -24,6 +24,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/daemon.h"
+#include "globaldns/cache.h"
 #include "globaldns/forward.h"
 #include "globaldns/httpd.h"
 #include "globaldns/log.h"
@@ -174,10 +175,11 @@ static void on_ready(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!s || !server_ready(s, why, sizeof(why))) {
-		size_t n = strlen(why);
+		size_t n;
 		if (!s)
 			snprintf(why, sizeof(why), "not started");
-		else if (n + 1 < sizeof(why))
+		n = strlen(why);
+		if (n + 1 < sizeof(why))
 			why[n] = '\n', why[n + 1] = '\0';
 		httpd_reply_text(req, 503, "Service Unavailable", why);
 		return;
@@ -394,15 +396,80 @@ static void collect_forward(void *arg, const struct server_block *b,
 	}
 }
 
+/* CoreDNS's labels for a block: server "dns://[ADDR]:PORT", zones joined by ",". */
+static void block_labels(const struct server_block *b, char *server,
+	size_t slen, char *zones, size_t zlen)
+{
+	const char *addr = "";
+	size_t o = 0;
+
+	for (size_t j = 0; j < b->nchain; j++) {
+		const char *const *addrs;
+		if (b->chain[j].ops == &bind_plugin && bind_addresses(b->chain[j].state, &addrs))
+			addr = addrs[0];
+	}
+	snprintf(server, slen, strchr(addr, ':') ? "dns://[%s]:%d" : "dns://%s:%d", addr, b->port);
+	zones[0] = '\0';
+	for (size_t z = 0; z < b->nzones && o < zlen; z++)
+		o += (size_t)snprintf(zones + o, zlen - o, "%s%s", z ? "," : "", b->zones[z]);
+}
+
+static void cache_families(struct metrics_out *o)
+{
+	metrics_out_family(o, "coredns_cache_entries", METRICS_GAUGE,
+		"The number of elements in the cache.");
+	metrics_out_family(o, "coredns_cache_requests_total", METRICS_COUNTER,
+		"The count of cache requests.");
+	metrics_out_family(o, "coredns_cache_hits_total", METRICS_COUNTER,
+		"The count of cache hits.");
+	metrics_out_family(o, "coredns_cache_misses_total", METRICS_COUNTER,
+		"The count of cache misses. Deprecated, derive misses from cache hits/requests counters.");
+	metrics_out_family(o, "coredns_cache_prefetch_total", METRICS_COUNTER,
+		"The number of times the cache has prefetched a cached item.");
+	metrics_out_family(o, "coredns_cache_served_stale_total", METRICS_COUNTER,
+		"The number of requests served from stale cache entries.");
+	metrics_out_family(o, "globaldns_cache_evictions_total", METRICS_COUNTER,
+		"Entries removed from the cache to make room.");
+}
+
+static void collect_cache(void *arg, const struct server_block *b,
+	const struct plugin_inst *p)
+{
+	struct metrics_out *o = arg;
+	const struct cache_stats *cs;
+	char server[128], zones[1024];
+
+	if (p->ops != &cache_plugin)
+		return;
+	cs = cache_get_stats(p->state);
+	block_labels(b, server, sizeof(server), zones, sizeof(zones));
+#define L "server", server, "zone", zones, "view", ""
+	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_success, L, "type", "success", NULL);
+	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_denial, L, "type", "denial", NULL);
+	metrics_out_sample(o, "coredns_cache_requests_total", "",
+		(double)(cs->hits_success + cs->hits_denial + cs->misses), L, NULL);
+	metrics_out_sample(o, "coredns_cache_hits_total", "", (double)cs->hits_success, L, "type", "success", NULL);
+	metrics_out_sample(o, "coredns_cache_hits_total", "", (double)cs->hits_denial, L, "type", "denial", NULL);
+	metrics_out_sample(o, "coredns_cache_misses_total", "", (double)cs->misses, L, NULL);
+	metrics_out_sample(o, "coredns_cache_prefetch_total", "", (double)cs->prefetches, L, NULL);
+	metrics_out_sample(o, "coredns_cache_served_stale_total", "", (double)cs->served_stale, L, NULL);
+	metrics_out_sample(o, "globaldns_cache_evictions_total", "", (double)cs->evictions, L, NULL);
+#undef L
+}
+
 static void chain_collect(void *arg, struct metrics_out *o)
 {
 	const struct server *s = daemon_server();
 
 	(void)arg;
-	if (!server_find_plugin(s, &forward_plugin))
-		return;
-	forward_families(o);
-	server_foreach_plugin(s, collect_forward, o);
+	if (server_find_plugin(s, &forward_plugin)) {
+		forward_families(o);
+		server_foreach_plugin(s, collect_forward, o);
+	}
+	if (server_find_plugin(s, &cache_plugin)) {
+		cache_families(o);
+		server_foreach_plugin(s, collect_cache, o);
+	}
 }
 
 static int prometheus_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,

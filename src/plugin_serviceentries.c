@@ -6,6 +6,7 @@
  *       file PATH...            manifests (files or directories)
  *       ttl SECONDS             answer TTL, default 30
  *       default_address ADDR... for entries without a usable address
+ *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
  *   }
  *
  * The source delivers whole entry lists; each becomes a new registry
@@ -16,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "globaldns/corefile.h"
+#include "globaldns/kube.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
@@ -50,9 +53,18 @@ struct se_plugin {
 	size_t ndefaults;
 	char **files;
 	size_t nfiles;
+	/* the Kubernetes source (no `file`): strings owned, freed in se_free */
+	struct kube_source_conf kube;
+	char **kube_ns;
+	const struct cf_directive *kube_prop;   /* the first API property, for errors */
 	struct se_source *source;
 	struct registry *reg;           /* current snapshot, NULL before the first load */
 	uint32_t serial;
+	/* fallthrough [ZONES...]: names not known (NXDOMAIN) within these
+	 * zones (all if none) go to the next plugin instead */
+	int fallthrough;
+	struct se_zone ft_zones[16];
+	size_t nft_zones;
 };
 
 static void se_collect(void *arg, struct metrics_out *o);
@@ -74,6 +86,16 @@ static void se_free(void *state)
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
+	free((char *)p->kube.kubeconfig);
+	free((char *)p->kube.context);
+	free((char *)p->kube.endpoint);
+	free((char *)p->kube.api_version);
+	free((char *)p->kube.sa_dir);
+	free((char *)p->kube.tls_ca);
+	free((char *)p->kube.token_file);
+	for (size_t i = 0; i < p->kube.nnamespaces; i++)
+		free(p->kube_ns[i]);
+	free(p->kube_ns);
 	free(p);
 }
 
@@ -141,6 +163,141 @@ static int push_str(char ***arr, size_t *n, const char *s)
 	goto fail; \
 } while (0)
 
+static const char *const kube_props[] = {
+	"kubeconfig", "endpoint", "namespaces", "api_version", "poll", "nowatch",
+	"timeout", "max_body", "backoff", "sa_dir", "tls_ca", "token_file",
+};
+
+static int kube_prop_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(kube_props) / sizeof(kube_props[0]); i++)
+		if (strcmp(name, kube_props[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* "64M", "1048576", "512k": bytes (binary suffixes); 0 or -1. */
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -1;
+	if (*end && strchr("kKmMgG", *end)) {
+		v <<= (*end == 'k' || *end == 'K') ? 10 : (*end == 'm' || *end == 'M') ? 20 : 30;
+		end++;
+		if (*end == 'i')
+			end++;
+	}
+	if (*end == 'B')
+		end++;
+	if (*end || v < 1024 || v > (1ull << 32))
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int set_once(const char **dst, const struct cf_directive *c, const char *v,
+	char *err, size_t errlen)
+{
+	if (*dst)
+		FAIL(c, "%s: given twice", c->name);
+	if (!(*dst = strdup(v)))
+		FAIL(c, "out of memory");
+	return 0;
+fail:
+	return -1;
+}
+
+/* The Kubernetes API properties (kube.h); -1 with err. */
+static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
+	char *err, size_t errlen)
+{
+	struct kube_source_conf *k = &p->kube;
+	const char *n = c->name;
+	long ms;
+
+	if (!p->kube_prop)
+		p->kube_prop = c;
+	if (strcmp(n, "nowatch") == 0) {
+		if (c->nargs)
+			FAIL(c, "nowatch: takes no arguments");
+		k->nowatch = 1;
+		return 0;
+	}
+	if (strcmp(n, "namespaces") == 0) {
+		if (c->nargs == 0)
+			FAIL(c, "namespaces: needs at least one namespace");
+		for (size_t a = 0; a < c->nargs; a++) {
+			const char *ns = c->args[a];
+			size_t l = strlen(ns);
+			/* a DNS-1123 label: it goes into the URL path */
+			if (l == 0 || l > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != l
+			    || ns[0] == '-' || ns[l - 1] == '-')
+				FAIL(c, "namespaces: \"%s\": not a namespace name (lowercase DNS label)", ns);
+			if (push_str(&p->kube_ns, &k->nnamespaces, ns) < 0)
+				FAIL(c, "out of memory");
+		}
+		k->namespaces = (const char *const *)p->kube_ns;
+		return 0;
+	}
+	if (strcmp(n, "kubeconfig") == 0) {
+		if (c->nargs < 1 || c->nargs > 2)
+			FAIL(c, "kubeconfig: needs a path (or a list a:b) and optionally a context");
+		if (set_once(&k->kubeconfig, c, c->args[0], err, errlen) < 0 ||
+		    (c->nargs == 2 && set_once(&k->context, c, c->args[1], err, errlen) < 0))
+			return -1;
+		return 0;
+	}
+	if (strcmp(n, "backoff") == 0) {
+		if (c->nargs < 1 || c->nargs > 2 || cf_parse_duration_ms(c->args[0], &k->backoff_min_ms) < 0
+		    || k->backoff_min_ms < 10
+		    || (c->nargs == 2 && (cf_parse_duration_ms(c->args[1], &k->backoff_max_ms) < 0
+					  || k->backoff_max_ms < k->backoff_min_ms)))
+			FAIL(c, "backoff: needs a first delay (at least 10ms) and optionally a longest delay, e.g. \"backoff 1s 30s\"");
+		return 0;
+	}
+	if (c->nargs != 1)
+		FAIL(c, "%s: needs one value", n);
+	if (strcmp(n, "poll") == 0 || strcmp(n, "timeout") == 0) {
+		if (cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 100 || ms > 86400000L)
+			FAIL(c, "%s: \"%s\": not a duration from 100ms to 24h", n, c->args[0]);
+		if (n[0] == 'p')
+			k->poll_ms = ms;
+		else
+			k->timeout_ms = ms;
+		return 0;
+	}
+	if (strcmp(n, "max_body") == 0) {
+		if (parse_size(c->args[0], &k->max_body) < 0)
+			FAIL(c, "max_body: \"%s\": not a size from 1K to 4G (e.g. 64M)", c->args[0]);
+		return 0;
+	}
+	if (strcmp(n, "api_version") == 0) {
+		if (strcmp(c->args[0], "v1") != 0 && strcmp(c->args[0], "v1beta1") != 0 &&
+		    strcmp(c->args[0], "v1alpha3") != 0)
+			FAIL(c, "api_version: \"%s\": not one of v1, v1beta1, v1alpha3", c->args[0]);
+		return set_once(&k->api_version, c, c->args[0], err, errlen);
+	}
+	if (strcmp(n, "endpoint") == 0) {
+		if (strncmp(c->args[0], "https://", 8) != 0 && strncmp(c->args[0], "http://", 7) != 0)
+			FAIL(c, "endpoint: \"%s\": not an http:// or https:// URL", c->args[0]);
+		return set_once(&k->endpoint, c, c->args[0], err, errlen);
+	}
+	if (strcmp(n, "sa_dir") == 0)
+		return set_once(&k->sa_dir, c, c->args[0], err, errlen);
+	if (strcmp(n, "tls_ca") == 0)
+		return set_once(&k->tls_ca, c, c->args[0], err, errlen);
+	if (strcmp(n, "token_file") == 0)
+		return set_once(&k->token_file, c, c->args[0], err, errlen);
+	FAIL(c, "%s: not implemented", n);
+fail:
+	return -1;
+}
+
 static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 	char *err, size_t errlen)
 {
@@ -169,8 +326,31 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 					FAIL(c, "default_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
 				p->ndefaults++;
 			}
+		} else if (strcmp(c->name, "fallthrough") == 0) {
+			p->fallthrough = 1;
+			for (size_t a = 0; a < c->nargs; a++) {
+				char zone[256], zerr[256];
+				int port;
+				struct se_zone *z = &p->ft_zones[p->nft_zones];
+				if (p->nft_zones >= sizeof(p->ft_zones) / sizeof(p->ft_zones[0]))
+					FAIL(c, "fallthrough: more than 16 zones");
+				if (corefile_parse_key(c->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
+					FAIL(c, "fallthrough: zone \"%s\": %s", c->args[a], zerr);
+				snprintf(z->name, sizeof(z->name), "%s", zone);
+				z->wire_len = wire_name_from_str(zone, z->wire);
+				if (z->wire_len < 0)
+					FAIL(c, "fallthrough: zone \"%s\": invalid name", c->args[a]);
+				wire_name_lower(z->wire, (size_t)z->wire_len);
+				z->nlabels = wire_name_labels(z->wire);
+				p->nft_zones++;
+			}
+		} else if (kube_prop_known(c->name)) {
+			if (parse_kube_prop(p, c, err, errlen) < 0)
+				goto fail;
 		} else {
-			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address", c->name);
+			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, fallthrough, "
+				"kubeconfig, endpoint, namespaces, api_version, poll, nowatch, timeout, "
+				"max_body, backoff, sa_dir, tls_ca, token_file", c->name);
 		}
 	}
 	return 0;
@@ -247,12 +427,23 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	}
 	if (parse_block(p, d, err, errlen) < 0)
 		goto fail;
-	if (p->nfiles == 0)
-		FAIL(d, "no source: add \"file PATH\" (the Kubernetes API source is not built yet)");
-	p->source = file_source_new((const char *const *)p->files, p->nfiles, 1000, on_update, p);
-	if (!p->source)
-		FAIL(d, "out of memory");
-	if (ctx->validate) {
+	if (p->nfiles && p->kube_prop)
+		FAIL(p->kube_prop, "%s: a Kubernetes API property, but this block reads \"file\"; "
+			"use either file or the API properties", p->kube_prop->name);
+	if (p->nfiles == 0) {
+		/* no file: the Kubernetes API (kube.h); -validate only checks the configuration */
+		char kerr[768];
+		p->kube.label = p->zones[0].name;
+		p->source = kube_source_new(&p->kube, on_update, p, kerr, sizeof(kerr));
+		p->kube.label = NULL;
+		if (!p->source)
+			FAIL(p->kube_prop ? p->kube_prop : d, "kubernetes: %s", kerr);
+	} else {
+		p->source = file_source_new((const char *const *)p->files, p->nfiles, 1000, on_update, p);
+		if (!p->source)
+			FAIL(d, "out of memory");
+	}
+	if (ctx->validate && p->nfiles) {
 		struct se_list l;
 		char lerr[512];
 		se_list_init(&l);
@@ -267,6 +458,7 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		}
 		se_list_free(&l);
 	}
+	p->kube_prop = NULL;    /* points into the Corefile tree: setup only */
 	*state = p;
 	return 0;
 fail:
@@ -301,6 +493,20 @@ static int add_addrs(struct wire_resp *w, const struct registry_answer *a,
 	return rc;
 }
 
+/* CoreDNS's fall.Through: no zones means every name. */
+static int se_falls_through(const struct se_plugin *p, const struct dns_query *q)
+{
+	if (!p->fallthrough)
+		return 0;
+	if (!p->nft_zones)
+		return 1;
+	for (size_t i = 0; i < p->nft_zones; i++)
+		if (wire_zone_label(q, p->ft_zones[i].wire, (size_t)p->ft_zones[i].wire_len,
+			(unsigned int)p->ft_zones[i].nlabels) >= 0)
+			return 1;
+	return 0;
+}
+
 static enum plugin_result se_serve(void *state, struct dns_request *req)
 {
 	struct se_plugin *p = state;
@@ -331,6 +537,8 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	apex = wire_qname_suffix_off(q, (unsigned int)zl);
 	m = registry_lookup(p->reg, q, &ans);
 	if (m == REG_NXDOMAIN) {
+		if (se_falls_through(p, q))
+			return PLUGIN_NEXT;
 		query_begin(req, &w, DNS_RCODE_NXDOMAIN, DNS_FLAG_AA);
 		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
 		query_finish(req, &w, "serviceentries");
@@ -385,11 +593,53 @@ static void reason_label(const char *reason, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* A Kubernetes source's own counters (kube.h): watch restarts and API
+ * errors by code into the globaldns_source_* families, the rest as
+ * globaldns_kubernetes_*. */
+static void se_collect_kube(struct metrics_out *o, const char *zone,
+	const struct kube_stats *ks)
+{
+	static const struct { const char *name, *help; size_t off; } c[] = {
+		{ "globaldns_kubernetes_requests_total", "HTTP requests to the Kubernetes API.", offsetof(struct kube_stats, requests) },
+		{ "globaldns_kubernetes_lists_total", "Complete lists of ServiceEntries.", offsetof(struct kube_stats, lists) },
+		{ "globaldns_kubernetes_relists_total", "Lists restarted (410 Gone, poll, watch errors).", offsetof(struct kube_stats, relists) },
+		{ "globaldns_kubernetes_watch_events_total", "Watch events applied (ADDED, MODIFIED, DELETED).", offsetof(struct kube_stats, watch_events) },
+		{ "globaldns_kubernetes_transport_errors_total", "Connections, TLS handshakes and streams that failed or timed out.", offsetof(struct kube_stats, transport_errors) },
+		{ "globaldns_kubernetes_decode_errors_total", "API bodies or events that were not the JSON expected.", offsetof(struct kube_stats, decode_errors) },
+	};
+	char num[32];
+
+	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
+		(double)ks->watch_restarts, "zone", zone, "source", "kubernetes", NULL);
+	for (size_t i = 0; i < KUBE_STATS_CODES; i++) {
+		if (!ks->http_errors[i].count)
+			continue;
+		snprintf(num, sizeof(num), "%d", ks->http_errors[i].code);
+		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
+			(double)ks->http_errors[i].count, "zone", zone, "source", "kubernetes",
+			"code", num, NULL);
+	}
+	if (ks->http_errors_other)
+		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
+			(double)ks->http_errors_other, "zone", zone, "source", "kubernetes",
+			"code", "other", NULL);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		metrics_out_family(o, c[i].name, METRICS_COUNTER, c[i].help);
+		metrics_out_sample(o, c[i].name, "",
+			(double)*(const unsigned long *)((const char *)ks + c[i].off), "zone", zone, NULL);
+	}
+	metrics_out_family(o, "globaldns_kubernetes_objects", METRICS_GAUGE,
+		"ServiceEntries held from the Kubernetes API.");
+	metrics_out_sample(o, "globaldns_kubernetes_objects", "", (double)ks->objects,
+		"zone", zone, NULL);
+}
+
 static void se_collect(void *arg, struct metrics_out *o)
 {
 	struct se_plugin *p = arg;
 	const struct se_source_status *st = &p->source->status;
 	const char *zone = p->zones[0].name, *kind = p->source->kind;
+	struct kube_stats ks;
 	char num[32];
 
 	metrics_out_family(o, "globaldns_registry_entries", METRICS_GAUGE,
@@ -440,6 +690,10 @@ static void se_collect(void *arg, struct metrics_out *o)
 		"zone", zone, "source", kind, "result", "failure", NULL);
 	metrics_out_sample(o, "globaldns_source_last_success_timestamp_seconds", "",
 		(double)st->last_success, "zone", zone, "source", kind, NULL);
+	if (kube_source_stats(p->source, &ks) == 0) {
+		se_collect_kube(o, zone, &ks);
+		return;
+	}
 	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
 		(double)st->watch_restarts, "zone", zone, "source", kind, NULL);
 	for (size_t i = 0; i < SE_API_ERROR_CODES; i++) {

@@ -221,8 +221,11 @@ void query_release(struct dns_request *held)
 
 void query_complete(struct dns_request *held, int next)
 {
-	if (next && !run_chain(held->dispatch, held))
+	if (next && !run_chain(held->dispatch, held)) {
+		/* the plugin that went async holds its own copy */
+		query_release(held);
 		return;
+	}
 	if (!next)
 		observe(held->dispatch, held);
 	if (held->transport.reply && held->resp_len)

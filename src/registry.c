@@ -439,9 +439,10 @@ static int node_served(const struct reg_node *n)
 static int same_addrs(const struct registry *a, const struct reg_node *na,
 	const struct registry *b, const struct reg_node *nb)
 {
+	/* no memcmp on empty arrays: their pointers may be NULL */
 	return na->nv4 == nb->nv4 && na->nv6 == nb->nv6
-		&& memcmp(a->v4[na->v4_first], b->v4[nb->v4_first], (size_t)na->nv4 * 4) == 0
-		&& memcmp(a->v6[na->v6_first], b->v6[nb->v6_first], (size_t)na->nv6 * 16) == 0;
+		&& (na->nv4 == 0 || memcmp(a->v4[na->v4_first], b->v4[nb->v4_first], (size_t)na->nv4 * 4) == 0)
+		&& (na->nv6 == 0 || memcmp(a->v6[na->v6_first], b->v6[nb->v6_first], (size_t)na->nv6 * 16) == 0);
 }
 
 void registry_diff(const struct registry *old, const struct registry *new_,

@@ -43,6 +43,18 @@
  *
  * All of this is process-wide (CoreDNS's Prometheus registry is too): one
  * set of slots and collectors, shared by every `prometheus` listener.
+ *
+ * Names to use, so CoreDNS dashboards work (labels as CoreDNS 1.11):
+ *   cache:  coredns_cache_entries{server,zone,view,type="success"|"denial"} (gauge),
+ *           coredns_cache_hits_total{server,zone,view,type},
+ *           coredns_cache_misses_total{server,zone,view},
+ *           coredns_cache_requests_total{server,zone,view},
+ *           coredns_cache_prefetch_total, coredns_cache_evictions_total{...,type};
+ *           server is "dns://ADDR:PORT" as in the coredns_dns_* families.
+ *   forward: exported by plugin_ops.c's collector from forward.h's getters.
+ *   sources: the se_source_status fields (source.h) are exported by the
+ *           serviceentries plugin as globaldns_source_*; a source only
+ *           fills them (watch_restarts, se_source_api_error()).
  */
 #ifndef GLOBALDNS_METRICS_H
 #define GLOBALDNS_METRICS_H

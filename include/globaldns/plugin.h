@@ -81,6 +81,7 @@ const char *plugin_supported_list(void);
 /* The plugins implemented so far. */
 extern const struct plugin_ops serviceentries_plugin;
 extern const struct plugin_ops forward_plugin;        /* also `proxy` */
+extern const struct plugin_ops cache_plugin;
 /* Operations (plugin_ops.c, plugin_log.c, plugin_bind.c). */
 extern const struct plugin_ops health_plugin;
 extern const struct plugin_ops ready_plugin;

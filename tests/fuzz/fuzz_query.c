@@ -22,12 +22,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct server *srv;
+static struct event_base *base;
+static struct corefile *cf;
 static uint8_t resp[QUERY_RESP_MAX];
 
 static void init(void)
 {
-	static struct event_base *base;
-	static struct corefile *cf;
 	const char *top = getenv("TOP_SRCDIR");
 	char text[1024], err[512];
 	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
@@ -114,6 +114,10 @@ int main(int argc, char **argv)
 		free(names[i]);
 	}
 	server_free(srv);
+	corefile_free(cf);
+	if (base)
+		event_base_free(base);
+	fflush(stdout);
 	return 0;
 }
 #endif

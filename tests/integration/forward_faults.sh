@@ -109,10 +109,12 @@ PORT=$PORT_SAVE
 PORT=$P4
 mode "$CC" slow
 dig @127.0.0.1 -p "$P4" +tries=1 +time=4 slow.example.test >"$T_TMP/c1.out" 2>&1 &
+d1=$!
 dig @127.0.0.1 -p "$P4" +tries=1 +time=4 slow.example.test >"$T_TMP/c2.out" 2>&1 &
+d2=$!
 sleep 0.4
 is "$(rcode www.example.test)" "REFUSED" "max_concurrent 2: a third query in flight is REFUSED"
-wait
+wait "$d1" "$d2"
 is "$(grep -c 'status: NOERROR' "$T_TMP/c1.out" "$T_TMP/c2.out" | awk -F: '{ s += $2 } END { print s }')" "2" "the two in flight are answered"
 mode "$CC" normal
 is "$(q +short www.example.test)" "192.0.2.3" "below the limit again: forwarded"

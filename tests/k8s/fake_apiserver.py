@@ -37,6 +37,8 @@ EXPIRED_MSG = (
     "to retrieve the remainder of the results. Continuing with the provided token results in an "
     "inconsistent list - objects that were created, modified, or deleted between the time the "
     "first chunk was returned and now may show up in the list.")
+WRONG_SPEC = {"hosts_number": ("hosts", 42), "hosts_item_number": ("hosts", [42]),
+              "addresses_number": ("addresses", 7), "resolution_number": ("resolution", 3)}
 TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
 DEFAULT_CONFIG = {
     "bookmark_interval": 5.0,    # seconds between BOOKMARK events
@@ -96,8 +98,10 @@ def generate_certs(d, key_type="ec", reuse=False):
               else ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
 
     def run(*args):
-        subprocess.run(["openssl", *args], check=True, cwd=d,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        r = subprocess.run(["openssl", *args], cwd=d, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode:
+            sys.exit(f"fake-apiserver: openssl {args[0]} failed: {r.stderr.strip()}")
 
     for name in ("ca", "server", "client"):
         run("genpkey", *keyopt, "-out", name + ".key")
@@ -664,21 +668,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if first and a == "wrong_types":
             v = fault.get("variant", "hosts_number")
             spec = dict(o["spec"]) if isinstance(o.get("spec"), dict) else {}
-            if v == "hosts_number":
-                spec["hosts"] = 42
-            elif v == "hosts_item_number":
-                spec["hosts"] = [42]
-            elif v == "addresses_number":
-                spec["addresses"] = 7
-            elif v == "resolution_number":
-                spec["resolution"] = 3
-            elif v == "spec_string":
-                spec = "not-an-object"
-            elif v == "metadata_string":
+            field, value = WRONG_SPEC.get(v, (None, None))
+            if field:
+                spec[field] = value
+            o["spec"] = "not-an-object" if v == "spec_string" else spec
+            if v == "metadata_string":
                 o["metadata"] = "not-an-object"
             elif v == "rv_number":
                 o["metadata"] = dict(o["metadata"], resourceVersion=int(o["metadata"]["resourceVersion"]))
-            o["spec"] = spec
         return o
 
     def serve_get(self, api_version, ns, name, fault):
@@ -781,9 +778,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def write_events(self, lines, fault, state):
         """Write encoded event lines honouring chunk_mode and stream faults."""
-        cfg = self.app.config
-        mode, delay = cfg["chunk_mode"], float(cfg["split_delay"])
         a = fault.get("action")
+        cfg = fault if a == "chunking" else {}  # per-request chunking overrides the config
+        cfg = {k: cfg.get(k, v) for k, v in self.app.config.items()}
+        mode, delay = cfg["chunk_mode"], float(cfg["split_delay"])
         if a == "cut_watch":
             after = int(fault.get("after", 0))
             for line in lines:
@@ -1161,7 +1159,11 @@ def ctl_main(args):
         data = sys.stdin.read() if args.json == "-" else (
             open(args.json[1:]).read() if args.json.startswith("@") else args.json)
         json.loads(data)  # fail early on bad JSON
-    code, text = Control(args.dir).call(args.endpoint, data)
+    try:
+        code, text = Control(args.dir).call(args.endpoint, data)
+    except OSError as e:
+        sys.stderr.write(f"fake_apiserver ctl: cannot reach the control port in {args.dir}: {e}\n")
+        return 2
     sys.stdout.write(text)
     return 0 if code < 400 else 1
 

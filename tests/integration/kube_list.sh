@@ -1,0 +1,70 @@
+#!/bin/bash
+# kube_list.sh -- paginated lists (1,200 entries in pages of 500 following
+# `continue`), a 410 on a continue token restarts the list, version
+# fallback (v1 not served -> v1beta1 -> v1alpha3), a fixed api_version, and
+# `nowatch` polling with its create-to-resolvable delay.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_kube.sh"
+plan 19
+
+start_fake || exit 1
+ctl bulk '{"count":1200}' >/dev/null
+# only v1beta1 and v1alpha3 are served (an Istio before 1.22)
+ctl versions '{"served":["v1beta1","v1alpha3"]}' >/dev/null
+# the first continued page answers 410 Expired once
+ctl fault '{"kind":"list","code":410,"match":"continue=","count":1}' >/dev/null
+
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile" "kubeconfig $K8S/kubeconfig" "timeout 2s" "backoff 200ms 1s"
+start_globaldns gd "$T_TMP/Corefile" || exit 1
+wait_a 15 svc-01199.default.global 240.0.4.176
+is "$(a svc-00000.default.global)" 240.0.0.1 "first of 1,200 entries"
+is "$(a svc-00600.default.global)" 240.0.2.89 "middle one"
+is "$(a svc-01199.default.global)" 240.0.4.176 "last one"
+like "$(grep 'names from' "$T_TMP/gd.log" | head -1)" "1200 names from 1200 entries" \
+	"the first registry holds all 1,200 (only whole lists are used)"
+is "$(grep -c 'names from' "$T_TMP/gd.log")" 1 "no partial registry was published"
+
+LOG=$(fake_log)
+like "$LOG" "list 404 .* /apis/networking.istio.io/v1/serviceentries\?limit=500" "v1 tried first: 404"
+like "$LOG" "list 200 .* /apis/networking.istio.io/v1beta1/serviceentries\?limit=500$" "then v1beta1"
+like "$LOG" "list 410 status .*v1beta1/serviceentries\?limit=500&continue=" "continue token expired once (410)"
+pages=$(echo "$LOG" | grep -c 'list 200 .*v1beta1/serviceentries?limit=500&continue=')
+is "$pages" 2 "after the restart: first page, then 2 continued pages"
+is "$(echo "$LOG" | grep -c 'list 200 .*v1beta1/serviceentries?limit=500$')" 2 \
+	"the list was restarted from the first page"
+like "$(echo "$LOG" | grep ' watch ' | head -1)" "v1beta1/serviceentries\?watch=1" "watch uses the served version"
+like "$(cat "$T_TMP/gd.log")" "networking.istio.io/v1 not served; trying v1beta1" "fallback logged"
+unlike "$(grep ERROR "$T_TMP/gd.log")" "410" "an expired continue token is not an error"
+
+# nothing served: one clear error, SERVFAIL stays until the CRD appears
+ctl versions '{"served":[]}' >/dev/null
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile2" "kubeconfig $K8S/kubeconfig" "timeout 2s" "backoff 200ms 500ms"
+start_globaldns gd2 "$T_TMP/Corefile2" || exit 1
+sleep 1
+is "$(rcode svc-00000.default.global)" SERVFAIL "no version served: SERVFAIL"
+like "$(cat "$T_TMP/gd2.log")" "is Istio's ServiceEntry CRD installed" "says the CRD seems missing"
+ctl versions '{"served":["v1alpha3"]}' >/dev/null
+wait_a 10 svc-00001.default.global 240.0.0.2
+is "$(a svc-00001.default.global)" 240.0.0.2 "CRD appears (v1alpha3): served"
+
+# a fixed api_version, and pure polling
+ctl versions '{"served":["v1","v1beta1","v1alpha3"]}' >/dev/null
+ctl log/clear '{}' >/dev/null
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile3" "kubeconfig $K8S/kubeconfig" "api_version v1alpha3" "nowatch" "poll 2s"
+start_globaldns gd3 "$T_TMP/Corefile3" || exit 1
+wait_a 10 svc-00002.default.global 240.0.0.3
+delays=""
+for i in 1 2 3; do
+	se default "poll$i" "poll$i.default.global" "10.5.0.$i"
+	t0=$(now_ms)
+	wait_a 6 "poll$i.default.global" "10.5.0.$i" || break
+	delays="$delays $(( $(now_ms) - t0 ))"
+done
+echo "# create-to-resolvable with nowatch, poll 2s (ms): $(echo $delays | tr ' ' '\n' | sort -n | tr '\n' ' ')"
+is "$(echo $delays | wc -w)" 3 "nowatch: created entries appear at the next poll"
+LOG=$(fake_log)
+is "$(echo "$LOG" | grep -c ' watch ')" 0 "nowatch: no watch requests"
+is "$(echo "$LOG" | grep ' list ' | grep -vc 'v1alpha3')" 0 "api_version v1alpha3: only that version asked"

@@ -1,0 +1,82 @@
+#!/bin/bash
+# kube_watch.sh -- the watch stream: every fault of a stream is survived
+# (old answers served meanwhile, the change made during the fault arrives
+# afterwards), events split across chunks or packed several to a chunk are
+# all applied, ERROR 410 leads to a re-list, and BOOKMARKs move the
+# resourceVersion the next watch starts from.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_kube.sh"
+plan 25
+
+start_fake --bookmark-interval 1 || exit 1
+se default one one.default.global 10.0.0.1
+N=0
+
+# ---- watch faults: poll is long, so only the watch carries changes
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.w" "kubeconfig $K8S/kubeconfig" "timeout 1s" \
+	"backoff 100ms 400ms" "max_body 1M"
+start_globaldns gdw "$T_TMP/Corefile.w" || exit 1
+wait_a 10 one.default.global 10.0.0.1
+
+# wsurvive NAME FAULT-JSON: the next watch stream gets the fault; a change
+# made meanwhile arrives afterwards
+wsurvive() {
+	local name=$1 fault=$2
+	N=$((N + 1))
+	ctl fault "$fault" >/dev/null
+	ctl close-watches '{}' >/dev/null
+	se default "rec$N" "rec$N.default.global" "10.9.0.$N"
+	sleep 0.5
+	is "$(a one.default.global)" 10.0.0.1 "$name: old answers still served"
+	ctl clear '{}' >/dev/null
+	wait_a 10 "rec$N.default.global" "10.9.0.$N"
+	is "$(a "rec$N.default.global")" "10.9.0.$N" "$name: the change arrived after recovery"
+}
+wsurvive "watch cut mid-event" '{"kind":"watch","action":"cut_watch","count":1}'
+wsurvive "watch cut mid-event, clean end" '{"kind":"watch","action":"cut_watch","clean":true,"count":1}'
+wsurvive "watch invalid JSON line" '{"kind":"watch","action":"invalid_json","count":1}'
+wsurvive "watch resourceVersion a number" '{"kind":"watch","action":"wrong_types","variant":"rv_number","count":1}'
+wsurvive "watch event over max_body" '{"kind":"watch","action":"huge","mb":2,"count":1}'
+wsurvive "watch ends at once" '{"kind":"watch","action":"close_watch","count":3}'
+wsurvive "watch 403" '{"kind":"watch","code":403,"count":2}'
+wsurvive "watch 500" '{"kind":"watch","code":500,"count":2}'
+wsurvive "watch trickles" '{"kind":"watch","action":"trickle","bytes":7,"delay":0.01,"count":1}'
+
+# events split across chunks, several per chunk, and both at once
+for mode in split pack mixed; do
+	ctl config "{\"chunk_mode\":\"$mode\",\"pack\":3,\"split_delay\":0.05}" >/dev/null
+	ctl close-watches '{}' >/dev/null
+	sleep 0.3
+	ctl entries "{\"items\":[
+		{\"metadata\":{\"name\":\"$mode-a\"},\"spec\":{\"hosts\":[\"$mode-a.default.global\"],\"addresses\":[\"10.8.0.1\"],\"resolution\":\"STATIC\"}},
+		{\"metadata\":{\"name\":\"$mode-b\"},\"spec\":{\"hosts\":[\"$mode-b.default.global\"],\"addresses\":[\"10.8.0.2\"],\"resolution\":\"STATIC\"}},
+		{\"metadata\":{\"name\":\"$mode-c\"},\"spec\":{\"hosts\":[\"$mode-c.default.global\"],\"addresses\":[\"10.8.0.3\"],\"resolution\":\"STATIC\"}},
+		{\"metadata\":{\"name\":\"$mode-d\"},\"spec\":{\"hosts\":[\"$mode-d.default.global\"],\"addresses\":[\"10.8.0.4\"],\"resolution\":\"STATIC\"}}]}" >/dev/null
+	wait_a 5 "$mode-d.default.global" 10.8.0.4
+	is "$(a "$mode-a.default.global") $(a "$mode-d.default.global")" "10.8.0.1 10.8.0.4" \
+		"chunk mode $mode: every event applied"
+done
+ctl config '{"chunk_mode":"event"}' >/dev/null
+
+# ERROR 410 on the watch (history compacted) -> re-list
+SEQ=$(fake_seq)
+ctl compact '{"keep":0}' >/dev/null
+ctl fault '{"kind":"watch","action":"close_watch","count":1}' >/dev/null
+ctl close-watches '{}' >/dev/null
+se default after410 after410.default.global 10.7.0.1
+ctl compact '{"keep":0}' >/dev/null
+wait_a 10 after410.default.global 10.7.0.1
+is "$(a after410.default.global)" 10.7.0.1 "watch too old (ERROR 410): re-listed, change arrived"
+like "$(fake_log "$SEQ" | grep ' list ' | head -1)" "list 200" "a re-list followed"
+unlike "$(grep 'names from' "$T_TMP/gdw.log" | tail -1)" "removed, [1-9]" "nothing was lost on the way"
+
+# bookmarks move the resourceVersion: after a bookmark a re-watch starts there
+SEQ=$(fake_seq)
+ctl bookmark '{}' >/dev/null
+sleep 0.3
+RV=$(ctl state | python3 -c 'import json,sys; print(json.load(sys.stdin)["resourceVersion"])')
+ctl close-watches '{}' >/dev/null
+wait_log 5 "watch 200 .*resourceVersion=$RV&" "$SEQ"
+ok $? "after a BOOKMARK the next watch starts from its resourceVersion ($RV)"
+
