@@ -7,6 +7,9 @@
  *       ttl SECONDS             answer TTL, default 30
  *       default_address ADDR... for entries without a usable address
  *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
+ *       (without file: the Kubernetes API, kube.h -- kubeconfig, endpoint,
+ *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
+ *        sa_dir, tls_ca, token_file)
  *   }
  *
  * The source delivers whole entry lists; each becomes a new registry

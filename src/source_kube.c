@@ -186,14 +186,19 @@ static const char *status_text(long code)
 	}
 }
 
-/* Printable, one line, at most n bytes of s. */
+/* Printable, one line, at most n bytes of s; blanks collapsed. */
 static void clip(char *dst, size_t dstlen, const char *s, size_t n)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
 		unsigned char c = (unsigned char)s[i];
-		dst[o++] = (c < 0x20 || c >= 0x7f) ? ' ' : (char)c;
+		if (c <= 0x20 || c >= 0x7f) {
+			if (o && dst[o - 1] != ' ')
+				dst[o++] = ' ';
+			continue;
+		}
+		dst[o++] = (char)c;
 	}
 	while (o && dst[o - 1] == ' ')
 		o--;

@@ -47,7 +47,8 @@ del() { ctl entries/delete "{\"namespace\":\"$1\",\"name\":\"$2\"}" >/dev/null; 
 
 fake_log() {
 	ctl log | python3 -c '
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 since = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 for e in json.load(sys.stdin)["entries"]:
     if e["seq"] >= since:

@@ -1,0 +1,123 @@
+/*
+ * registry_build.c -- what the Kubernetes source spends on N ServiceEntries
+ * (default 10,000), step by step, as a table (median of 7 runs):
+ *
+ *   parse    cJSON_Parse of the list pages as the API sends them (500 items a page)
+ *   decode   se_list_add_json: Istio validation into struct se_entry
+ *   build    registry_build: the snapshot the query path reads
+ *
+ * A benchmark, not a test: it asserts nothing.  Usage: registry_build [N]
+ */
+#define _GNU_SOURCE 1
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "globaldns/log.h"
+#include "globaldns/registry.h"
+#include "globaldns/seentry.h"
+
+#define RUNS 7
+#define PAGE 500
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One list page as the API server writes it (sorted keys, metadata). */
+static char *page(size_t first, size_t n)
+{
+	size_t cap = n * 900 + 256, len = 0;
+	char *s = malloc(cap);
+
+	len += (size_t)snprintf(s + len, cap - len,
+		"{\"apiVersion\":\"networking.istio.io/v1\",\"items\":[");
+	for (size_t i = first; i < first + n; i++) {
+		size_t v = i + 1;
+		len += (size_t)snprintf(s + len, cap - len,
+			"%s{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\","
+			"\"metadata\":{\"creationTimestamp\":\"2024-01-01T00:00:00Z\",\"generation\":1,"
+			"\"name\":\"se-%05zu\",\"namespace\":\"ns%zu\",\"resourceVersion\":\"%zu\","
+			"\"uid\":\"00000000-0000-0000-0000-%012zu\"},"
+			"\"spec\":{\"addresses\":[\"240.%zu.%zu.%zu\"],\"hosts\":[\"svc-%05zu.ns%zu.global\"],"
+			"\"location\":\"MESH_INTERNAL\",\"ports\":[{\"name\":\"http\",\"number\":80,\"protocol\":\"HTTP\"}],"
+			"\"resolution\":\"STATIC\"}}",
+			i == first ? "" : ",", i, i % 50, i + 10, i,
+			(v >> 16) & 255, (v >> 8) & 255, v & 255, i, i % 50);
+	}
+	snprintf(s + len, cap - len, "],\"kind\":\"ServiceEntryList\",\"metadata\":"
+		"{\"continue\":\"\",\"resourceVersion\":\"99999\"}}");
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
+	size_t npages = (n + PAGE - 1) / PAGE, bytes = 0;
+	char **pages = calloc(npages, sizeof(*pages));
+	double t_parse[RUNS], t_decode[RUNS], t_build[RUNS];
+	const char *zones[] = { "global." };
+	struct registry_conf conf = { .zones = zones, .nzones = 1 };
+	size_t names = 0;
+
+	log_set_level(LOGL_ERROR);
+	for (size_t p = 0; p < npages; p++) {
+		size_t first = p * PAGE, cnt = n - first < PAGE ? n - first : PAGE;
+		pages[p] = page(first, cnt);
+		bytes += strlen(pages[p]);
+	}
+	for (int r = 0; r < RUNS; r++) {
+		cJSON **docs = calloc(npages, sizeof(*docs));
+		struct se_list l;
+		struct registry *reg;
+		double t0 = now_ms(), t1, t2, t3;
+
+		for (size_t p = 0; p < npages; p++)
+			docs[p] = cJSON_Parse(pages[p]);
+		t1 = now_ms();
+		se_list_init(&l);
+		for (size_t p = 0; p < npages; p++)
+			se_list_add_json(&l, docs[p], "bench", NULL);
+		t2 = now_ms();
+		reg = registry_build(&conf, &l, 1);
+		t3 = now_ms();
+		names = registry_names(reg);
+		registry_free(reg);
+		se_list_free(&l);
+		for (size_t p = 0; p < npages; p++)
+			cJSON_Delete(docs[p]);
+		free(docs);
+		t_parse[r] = t1 - t0;
+		t_decode[r] = t2 - t1;
+		t_build[r] = t3 - t2;
+	}
+	qsort(t_parse, RUNS, sizeof(double), cmp);
+	qsort(t_decode, RUNS, sizeof(double), cmp);
+	qsort(t_build, RUNS, sizeof(double), cmp);
+	printf("%zu ServiceEntries, %zu pages of %d, %.1f MB of JSON, %zu names (median of %d runs)\n",
+		n, npages, PAGE, (double)bytes / 1e6, names, RUNS);
+	printf("%-8s %10s %10s %10s\n", "step", "median ms", "min ms", "max ms");
+	printf("%-8s %10.2f %10.2f %10.2f\n", "parse", t_parse[RUNS / 2], t_parse[0], t_parse[RUNS - 1]);
+	printf("%-8s %10.2f %10.2f %10.2f\n", "decode", t_decode[RUNS / 2], t_decode[0], t_decode[RUNS - 1]);
+	printf("%-8s %10.2f %10.2f %10.2f\n", "build", t_build[RUNS / 2], t_build[0], t_build[RUNS - 1]);
+	printf("%-8s %10.2f\n", "total", t_parse[RUNS / 2] + t_decode[RUNS / 2] + t_build[RUNS / 2]);
+	for (size_t p = 0; p < npages; p++)
+		free(pages[p]);
+	free(pages);
+	return 0;
+}
