@@ -336,7 +336,8 @@ struct registry *registry_build(const struct registry_conf *conf,
 	r->serial = serial;
 	if (collect(conf, entries, &facts, &nfacts) < 0)
 		goto fail;
-	qsort(facts, nfacts, sizeof(*facts), fact_cmp);
+	if (nfacts)             /* facts is NULL for an empty list */
+		qsort(facts, nfacts, sizeof(*facts), fact_cmp);
 	if (rehash(r, nfacts + conf->nzones + 16) < 0
 	    || build_nodes(r, conf, facts, nfacts) < 0)
 		goto fail;

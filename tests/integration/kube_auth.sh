@@ -22,7 +22,7 @@ start_globaldns ic "$T_TMP/Corefile.ic" || exit 1
 unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT GLOBALDNS_SA_DIR
 wait_a 10 one.default.global 10.0.0.1
 is "$(a one.default.global)" 10.0.0.1 "in-cluster: token + ca.crt from the service-account dir"
-like "$(cat "$T_TMP/ic.log")" "in-cluster \(https://127.0.0.1:$APIPORT" "in-cluster configuration logged"
+like "$(cat "$T_TMP/ic.log")" "from https://127.0.0.1:$APIPORT \(in-cluster, service account $K8S\)" "in-cluster configuration logged"
 OLD=$(cat "$K8S/token")
 SEQ=$(fake_seq)
 ctl rotate-token '{}' >/dev/null

@@ -2,18 +2,18 @@
 # kube_faults.sh -- every list fault of the contract is survived: while it
 # lasts the old answers are served, afterwards the source recovers by
 # itself (a new entry becomes resolvable).  The faults are met by the
-# re-list every `poll` (1 s here); then the API server goes away and comes
+# re-list every `poll` (0.5 s here); then the API server goes away and comes
 # back.  Watch faults: kube_watch.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 51
+plan 50
 
 start_fake --bookmark-interval 1 || exit 1
 APIPORT=$(cat "$K8S/port")
 se default one one.default.global 10.0.0.1
 
 PORT=$(free_port)
-kube_corefile "$T_TMP/Corefile" "kubeconfig $K8S/kubeconfig" "poll 1s" "timeout 1s" \
+kube_corefile "$T_TMP/Corefile" "kubeconfig $K8S/kubeconfig" "poll 500ms" "timeout 1s" \
 	"backoff 100ms 400ms" "max_body 1M"
 start_globaldns gd "$T_TMP/Corefile" || exit 1
 wait_a 10 one.default.global 10.0.0.1
