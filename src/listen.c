@@ -23,8 +23,13 @@
 
 #define UDP_BATCH 64
 #define TCP_MAX_MSG 65535
+/* A client that sends queries but does not read its answers stops being
+ * read once this much output waits, or this many queries are held. */
+#define TCP_MAX_PENDING_OUT (256 * 1024)
+#define TCP_MAX_HELD 64
 
 struct listener {
+	int refs;                       /* 1 while open + held UDP queries */
 	struct event_base *base;
 	const struct dispatch *d;
 	char addr[64];                  /* as given; "" = every address */
@@ -46,8 +51,18 @@ struct tcp_conn {
 	struct bufferevent *bev;
 	int refs;                       /* 1 while open + held queries */
 	int closed;
+	int eof;                        /* the client half-closed */
+	int paused;                     /* reading stopped: too much pending */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
 	struct tcp_conn *prev, *next;
 };
+
+static void listener_unref(struct listener *l)
+{
+	if (--l->refs == 0)
+		free(l);
+}
 
 /* ---- UDP ---- */
 
@@ -55,9 +70,23 @@ static void udp_reply(struct dns_request *req, const uint8_t *resp, size_t len)
 {
 	struct listener *l = req->transport.ctx;
 
-	/* A full socket buffer drops the answer: the client retries. */
-	(void)sendto(l->udp_fd, resp, len, MSG_DONTWAIT,
-		(const struct sockaddr *)&req->client, req->clientlen);
+	/* A full socket buffer drops the answer: the client retries.  A
+	 * listener closed by a reload while the query was held has no
+	 * socket any more: the answer is dropped too. */
+	if (l->udp_fd >= 0)
+		(void)sendto(l->udp_fd, resp, len, MSG_DONTWAIT,
+			(const struct sockaddr *)&req->client, req->clientlen);
+}
+
+/* A held UDP query keeps its listener's memory (not its socket) alive. */
+static void udp_ref(void *ctx, int delta)
+{
+	struct listener *l = ctx;
+
+	if (delta > 0)
+		l->refs++;
+	else
+		listener_unref(l);
 }
 
 static void on_udp(evutil_socket_t fd, short what, void *arg)
@@ -83,7 +112,7 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 		req.resp = l->resp;
 		req.transport.reply = udp_reply;
 		req.transport.ctx = l;
-		req.transport.ref = NULL;
+		req.transport.ref = udp_ref;
 		if (query_process(l->d, &req))
 			udp_reply(&req, req.resp, req.resp_len);
 	}
@@ -114,14 +143,62 @@ static void conn_close(struct tcp_conn *c)
 	conn_unref(c);
 }
 
+static int conn_output_empty(const struct tcp_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/* Nothing more to read (half-closed or draining), nothing held, nothing
+ * left to write: the connection is done. */
+static int conn_finished(const struct tcp_conn *c)
+{
+	return !c->closed && (c->eof || c->l->draining) && c->refs == 1
+		&& conn_output_empty(c);
+}
+
+static int conn_overloaded(const struct tcp_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > TCP_MAX_PENDING_OUT
+		|| c->refs - 1 > TCP_MAX_HELD;
+}
+
+static void conn_pause(struct tcp_conn *c)
+{
+	c->paused = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Read again once the client has taken its answers; the queries already
+ * buffered are handled from a deferred read callback. */
+static void conn_resume(struct tcp_conn *c)
+{
+	if (!c->paused || c->closed || conn_overloaded(c))
+		return;
+	c->paused = 0;
+	if (!c->eof)
+		bufferevent_enable(c->bev, EV_READ);
+	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 static void tcp_ref(void *ctx, int delta)
 {
 	struct tcp_conn *c = ctx;
 
-	if (delta > 0)
+	if (delta > 0) {
 		c->refs++;
-	else
+		return;
+	}
+	if (c->refs == 1) {             /* closed, and this was the last */
 		conn_unref(c);
+		return;
+	}
+	c->refs--;
+	if (c->refs == 1 && !c->closed) {
+		if (conn_finished(c))
+			conn_close(c);
+		else
+			conn_resume(c);
+	}
 }
 
 static void tcp_send(struct tcp_conn *c, const uint8_t *resp, size_t len)
@@ -147,11 +224,15 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 
 	/* refs keeps c alive if a reply path closes it under us */
 	c->refs++;
-	while (!c->closed) {
+	while (!c->closed && !c->paused) {
 		uint8_t hdr[2];
 		size_t need;
 		struct dns_request req;
 
+		if (conn_overloaded(c)) {
+			conn_pause(c);
+			break;
+		}
 		if (evbuffer_copyout(in, hdr, 2) < 2)
 			break;
 		need = ((size_t)hdr[0] << 8) | hdr[1];
@@ -169,10 +250,8 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		req.transport.reply = tcp_reply;
 		req.transport.ref = tcp_ref;
 		req.transport.ctx = c;
-		if (bufferevent_getfd(bev) >= 0) {
-			req.clientlen = sizeof(req.client);
-			getpeername(bufferevent_getfd(bev), (struct sockaddr *)&req.client, &req.clientlen);
-		}
+		memcpy(&req.client, &c->peer, c->peerlen);
+		req.clientlen = c->peerlen;
 		if (query_process(l->d, &req))
 			tcp_send(c, req.resp, req.resp_len);
 	}
@@ -181,20 +260,34 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 
 static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
 {
+	struct tcp_conn *c = arg;
+
 	(void)bev;
-	/* EOF, error or idle timeout: RFC 7766 6.2.3, the server may close */
+	/* A half-close (EOF on reading) still gets the answers to the
+	 * queries already sent; close once they are written. */
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)
+	    && !(what & BEV_EVENT_ERROR)) {
+		c->eof = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		if (conn_finished(c))
+			conn_close(c);
+		return;
+	}
+	/* error or idle timeout: RFC 7766 6.2.3, the server may close */
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		conn_close(arg);
+		conn_close(c);
 }
 
 static void on_tcp_write(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
 
-	/* draining: the answers in flight are written, now close */
-	if (c->l->draining && c->refs == 1
-	    && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	(void)bev;
+	/* half-closed or draining: the answers in flight are written */
+	if (conn_finished(c))
 		conn_close(c);
+	else
+		conn_resume(c);
 }
 
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
@@ -205,14 +298,16 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	struct timeval idle = { l->tcp_idle_ms / 1000, (l->tcp_idle_ms % 1000) * 1000 };
 
 	(void)lis;
-	(void)sa;
-	(void)salen;
 	if (l->tcp_conns >= l->tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
 		evutil_closesocket(fd);
 		return;
 	}
 	c->l = l;
 	c->refs = 1;
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer)) {
+		memcpy(&c->peer, sa, (size_t)salen);
+		c->peerlen = (socklen_t)salen;
+	}
 	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		evutil_closesocket(fd);
@@ -319,6 +414,7 @@ struct listener *listener_new(struct event_base *base,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	l->refs = 1;
 	l->base = base;
 	l->d = d;
 	snprintf(l->addr, sizeof(l->addr), "%s", o->addr ? o->addr : "");
@@ -377,11 +473,14 @@ void listener_free(struct listener *l)
 		conn_close(l->conns);
 	if (l->udp_ev)
 		event_free(l->udp_ev);
+	l->udp_ev = NULL;
 	if (l->udp_fd >= 0)
 		close(l->udp_fd);
+	l->udp_fd = -1;
 	if (l->tcp)
 		evconnlistener_free(l->tcp);
-	free(l);
+	l->tcp = NULL;
+	listener_unref(l);
 }
 
 const char *listener_addr(const struct listener *l)

@@ -532,6 +532,11 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	}
 	if (!zone)
 		return PLUGIN_NEXT;
+	/* the registry is class IN only; CH and the rest are not ours */
+	if (q->qclass != DNS_CLASS_IN && q->qclass != DNS_CLASS_ANY) {
+		query_answer_rcode(req, DNS_RCODE_REFUSED, "serviceentries");
+		return PLUGIN_DONE;
+	}
 	if (!p->reg) {
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");
 		req->error = "first load of the ServiceEntries not complete";

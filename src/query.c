@@ -69,7 +69,9 @@ static void observe(const struct dispatch *d, struct dns_request *req)
 		req->on_answer = NULL;
 		fn(req->on_answer_arg, req);
 	}
-	if (d->observe)
+	/* a background refresh (the cache's prefetch) has no client: it is
+	 * not a query to count or log */
+	if (d->observe && req->transport.reply)
 		d->observe(d->observe_arg, req);
 }
 
@@ -140,8 +142,9 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 		break;
 	}
 	k = match_zone(d, req);
-	if (!k || req->q.qtype == DNS_TYPE_AXFR || req->q.qtype == DNS_TYPE_IXFR
-	    || (req->q.qclass != DNS_CLASS_IN && req->q.qclass != DNS_CLASS_ANY)) {
+	/* Other classes (CH version.bind) go to the block like CoreDNS; the
+	 * authoritative plugin refuses them itself. */
+	if (!k || req->q.qtype == DNS_TYPE_AXFR || req->q.qtype == DNS_TYPE_IXFR) {
 		query_answer_rcode(req, DNS_RCODE_REFUSED, "");
 		observe(d, req);
 		return 1;

@@ -143,6 +143,11 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	q->flags = get16(pkt + 2);
 	if (q->flags & DNS_FLAG_QR)
 		return WIRE_DROP;
+	opcode = (q->flags >> 11) & 0xF;
+	/* an opcode we do not implement is NOTIMP whatever its sections
+	 * hold (RFC 8490 DSO messages have no question) */
+	if (opcode != 0 && get16(pkt + 4) != 1)
+		return WIRE_NOTIMP;
 	if (get16(pkt + 4) != 1)
 		return WIRE_FORMERR;
 	rc = parse_question(pkt, len, q);
@@ -150,7 +155,6 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 		q->qend = 0;
 		return rc;
 	}
-	opcode = (q->flags >> 11) & 0xF;
 	if (parse_rest(pkt, len, q) != WIRE_OK) {
 		q->edns = 0;
 		return WIRE_FORMERR;

@@ -91,6 +91,10 @@ static void test_parse_bad(void **state)
 	assert_int_equal(wire_parse_query(pkt, len - 1, &q), WIRE_FORMERR);
 	pkt[2] = (uint8_t)((pkt[2] & 0x87) | (4 << 3)); /* opcode NOTIFY */
 	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_NOTIMP);
+	pkt[5] = 0; /* a DSO-like message: opcode 6, no question: NOTIMP */
+	pkt[2] = (uint8_t)((pkt[2] & 0x87) | (6 << 3));
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_NOTIMP);
+	pkt[5] = 1;
 	pkt[2] &= 0x87;
 	pkt[12] = 0xC0; /* compression pointer in the question */
 	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
