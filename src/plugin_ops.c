@@ -53,9 +53,10 @@ static struct http_plugin *health_list;
 static int prometheus_running;
 static void chain_collect(void *arg, struct metrics_out *o);
 
+/* `NAME [ADDRESS]`, with properties only where the caller reads them. */
 static int http_setup(const char *name, const char *def,
-	const struct cf_directive *d, struct http_plugin **out, char *err,
-	size_t errlen)
+	const struct cf_directive *d, int properties, struct http_plugin **out,
+	char *err, size_t errlen)
 {
 	struct http_plugin *hp = calloc(1, sizeof(*hp));
 	char aerr[256];
@@ -67,6 +68,8 @@ static int http_setup(const char *name, const char *def,
 	if (httpd_parse_addr(d->nargs ? d->args[0] : def, hp->addr, sizeof(hp->addr),
 		aerr, sizeof(aerr)) < 0)
 		FAIL(d, "%s", aerr);
+	if (!properties && d->nchildren)
+		FAIL(&d->children[0], "takes no properties");
 	*out = hp;
 	return 0;
 fail:
@@ -113,7 +116,7 @@ static int health_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 	struct http_plugin *hp = NULL;
 
 	(void)ctx;
-	if (http_setup(name, ":8080", d, &hp, err, errlen) < 0)
+	if (http_setup(name, ":8080", d, 1, &hp, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
@@ -244,19 +247,8 @@ oom:
 static int ready_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
-	static const char name[] = "ready";
-	struct http_plugin *hp = NULL;
-
 	(void)ctx;
-	if (http_setup(name, ":8181", d, &hp, err, errlen) < 0)
-		return -1;
-	if (d->nchildren)
-		FAIL(&d->children[0], "takes no properties");
-	*state = hp;
-	return 0;
-fail:
-	http_free(hp);
-	return -1;
+	return http_setup("ready", ":8181", d, 0, (struct http_plugin **)state, err, errlen);
 }
 
 static int ready_start(void *state, struct event_base *base)
@@ -475,19 +467,8 @@ static void chain_collect(void *arg, struct metrics_out *o)
 static int prometheus_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
-	static const char name[] = "prometheus";
-	struct http_plugin *hp = NULL;
-
 	(void)ctx;
-	if (http_setup(name, ":9153", d, &hp, err, errlen) < 0)
-		return -1;
-	if (d->nchildren)
-		FAIL(&d->children[0], "takes no properties");
-	*state = hp;
-	return 0;
-fail:
-	http_free(hp);
-	return -1;
+	return http_setup("prometheus", ":9153", d, 0, (struct http_plugin **)state, err, errlen);
 }
 
 static int prometheus_start(void *state, struct event_base *base)
