@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "globaldns/corefile.h"
+#include "globaldns/forward.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
@@ -29,7 +30,8 @@
 
 #define MAX_CONF_SIZE (4u * 1024 * 1024)
 #define DRAIN_POLL_MS 100
-#define DRAIN_MAX_POLLS 20              /* 2 s for in-flight TCP answers */
+#define DRAIN_MIN_MS 2000               /* for in-flight TCP answers */
+#define DRAIN_MARGIN_MS 500             /* past the longest forward deadline */
 
 /* A configuration replaced by a reload, freed once nothing points into it. */
 struct retired {
@@ -52,6 +54,7 @@ struct daemon {
 	struct event *stop_timer;
 	int stopping;
 	int drain_polls;
+	int drain_max_polls;
 };
 
 static struct daemon *the_daemon;
@@ -272,19 +275,64 @@ static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- stopping ---- */
 
+static void longest_deadline(void *arg, const struct server_block *b,
+	const struct plugin_inst *p)
+{
+	long *ms = arg, dl;
+
+	(void)b;
+	if (p->ops != &forward_plugin || !p->state)
+		return;
+	dl = forward_deadline_ms(p->state);
+	if (dl > *ms)
+		*ms = dl;
+}
+
+/* Queries held by asynchronous plugins (the forwarder), in every
+ * configuration still alive: each is answered within its deadline. */
+static unsigned long held_queries(const struct daemon *d)
+{
+	unsigned long n = server_pending(d->srv);
+
+	for (const struct retired *r = d->retired; r; r = r->next)
+		n += server_pending(r->srv);
+	return n;
+}
+
+/* How long the drain may wait: in-flight TCP answers, and forwarded
+ * queries until the longest forward deadline (a client that asked just
+ * before the signal still gets its answer, or its SERVFAIL). */
+static int drain_polls_max(const struct daemon *d)
+{
+	long ms = 0;
+
+	server_foreach_plugin(d->srv, longest_deadline, &ms);
+	for (const struct retired *r = d->retired; r; r = r->next)
+		server_foreach_plugin(r->srv, longest_deadline, &ms);
+	ms = ms ? ms + DRAIN_MARGIN_MS : 0;
+	if (ms < DRAIN_MIN_MS)
+		ms = DRAIN_MIN_MS;
+	return (int)(ms / DRAIN_POLL_MS);
+}
+
 static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+	unsigned long held;
 	int open;
 
 	(void)fd;
 	(void)what;
 	open = server_drain(d->srv);
-	if (open == 0 || ++d->drain_polls > DRAIN_MAX_POLLS) {
+	held = held_queries(d);
+	if ((open == 0 && held == 0) || ++d->drain_polls > d->drain_max_polls) {
 		if (open)
 			log_warning("closing %d TCP connection%s with answers still in flight",
 				open, open == 1 ? "" : "s");
+		if (held)
+			log_warning("stopping with %lu forwarded quer%s unanswered",
+				held, held == 1 ? "y" : "ies");
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
@@ -309,6 +357,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->stopping = 1;
+	d->drain_max_polls = drain_polls_max(d);
 	event_del(d->reload_timer);
 	log_info("%s: Shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	ms = health_lameduck_ms();

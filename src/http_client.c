@@ -23,7 +23,6 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "globaldns/log.h"
 
 #define HTTP_DEFAULT_MAX_BODY (64u * 1024 * 1024)
 
@@ -53,6 +52,7 @@ struct http_req {
 	char errbuf[CURL_ERROR_SIZE];
 	/* copies of what libcurl keeps pointers to */
 	char *url, *auth, *userpwd, *ca_file, *cert_file, *key_file, *sni;
+	struct curl_slist *connect_to;  /* tls-server-name: the name -> the URL's host */
 	char *ca_pem, *cert_pem, *key_pem;
 	size_t ca_pem_len, cert_pem_len, key_pem_len;
 };
@@ -183,6 +183,7 @@ static void req_free(struct http_req *r)
 		r->next->prev = r->prev;
 	c->nreqs--;
 	curl_slist_free_all(r->headers);
+	curl_slist_free_all(r->connect_to);
 	free(r->body);
 	free(r->url);
 	free(r->auth);
@@ -437,13 +438,65 @@ static void set_tls(struct http_req *r, const struct http_tls *t)
 	} else if (r->key_file) {
 		curl_easy_setopt(e, CURLOPT_SSLKEY, r->key_file);
 	}
-	/*
-	 * tls-server-name: verify the certificate against this name.  libcurl
-	 * 7.88 has no separate option; a CURLOPT_CONNECT_TO would change the
-	 * Host header too, so we only log that it is not supported.
-	 */
-	if (r->sni)
-		log_debug("http: tls-server-name \"%s\" is not supported; verifying the URL's host", r->sni);
+	if (r->connect_to)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, r->connect_to);
+}
+
+/*
+ * tls-server-name: send this name as SNI and verify the certificate
+ * against it, while connecting to the URL's host.  libcurl 7.88 has no
+ * option for that, so the URL is rewritten to name the server name,
+ * CURLOPT_CONNECT_TO maps "name:port" back to the real host and port, and
+ * an explicit Host header keeps what the original URL would have sent.
+ * Only for https URLs whose host differs.  0, or -1 (out of memory, or a
+ * name that cannot be a URL host).
+ */
+static int apply_server_name(struct http_req *r)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *given = NULL, *url = NULL;
+	char *line = NULL;
+	struct curl_slist *h;
+	size_t n;
+	int rc = -1;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	if (strcasecmp(scheme, "https") != 0 || strcasecmp(host, r->sni) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_PORT, &given, 0) != CURLUE_OK)
+		given = NULL;           /* the scheme's default: no port in Host */
+	if (curl_url_set(u, CURLUPART_HOST, r->sni, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+		goto out;
+	n = strlen(r->sni) + strlen(host) + 2 * strlen(port) + 8;
+	if (!(line = malloc(n)))
+		goto out;
+	snprintf(line, n, "%s:%s:%s:%s", r->sni, port, host, port);
+	if (!(r->connect_to = curl_slist_append(NULL, line)))
+		goto out;
+	snprintf(line, n, "Host: %s%s%s", host, given ? ":" : "", given ? given : "");
+	if (!(h = curl_slist_append(r->headers, line)))
+		goto out;
+	r->headers = h;
+	free(r->url);
+	if (!(r->url = strdup(url)))
+		goto out;
+	rc = 0;
+out:
+	free(line);
+	curl_free(url);
+	curl_free(given);
+	curl_free(port);
+	curl_free(host);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 struct http_req *http_get(struct http_client *c, const struct http_opts *o,
@@ -474,6 +527,8 @@ struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 	if (!(h = curl_slist_append(NULL, "Accept: application/json")))
 		goto fail;
 	r->headers = h;
+	if (r->sni && apply_server_name(r) < 0)
+		goto fail;
 	if (o->bearer) {
 		size_t n = strlen(o->bearer) + 32;
 		if (!(r->auth = malloc(n)))

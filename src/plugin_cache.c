@@ -394,21 +394,21 @@ static void answer_from(struct cache *c, struct dns_request *req,
 	uint16_t fl = get16(e->msg + 2);
 	size_t len = e->len;
 
-	if (len > QUERY_RESP_MAX - 11)
-		len = QUERY_RESP_MAX - 11;
 	memcpy(r, e->msg, len);
 	r[0] = (uint8_t)(q->id >> 8);
 	r[1] = (uint8_t)q->id;
-	/* CoreDNS sets AA on cached answers (some clients drop non-AA ones);
-	 * RD and CD from the client; AD only if the client asked DO or AD */
+	/* AA as the upstream sent it: CoreDNS sets it on every cached answer,
+	 * but a forwarded answer must not claim authority it never had.  RD
+	 * and CD from the client; AD only if the client asked DO or AD */
 	fl = (uint16_t)((fl & ~(DNS_FLAG_TC | DNS_FLAG_RD | DNS_FLAG_CD | 0x0040))
-		| DNS_FLAG_AA | (q->flags & (DNS_FLAG_RD | DNS_FLAG_CD)));
+		| (q->flags & (DNS_FLAG_RD | DNS_FLAG_CD)));
 	if (!q->edns_do && !(q->flags & DNS_FLAG_AD))
 		fl &= (uint16_t)~DNS_FLAG_AD;
 	r[2] = (uint8_t)(fl >> 8);
 	r[3] = (uint8_t)fl;
 	memcpy(r + WIRE_HDR, req->pkt + WIRE_HDR, q->qname_len);
 	msg_walk(r, len, &mi, c->keepttl ? NULL : &ttl, 0);
+	/* store() keeps room for the OPT: len + 11 <= QUERY_RESP_MAX */
 	if (q->edns) {
 		uint16_t ar = get16(r + 10) + 1;
 		static const uint8_t opt[11] = { 0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0 };
@@ -446,6 +446,7 @@ static void refresh(struct cache *c, const struct dns_request *req,
 	tmp.transport.ref = NULL;
 	tmp.transport.ctx = NULL;
 	tmp.on_answer = NULL;
+	tmp.synthesized = 0;
 	h = query_hold(&tmp);
 	if (!h)
 		return;
@@ -489,6 +490,10 @@ static void store(struct cache *c, const struct dns_request *req,
 			return;         /* records after the OPT: leave it */
 		len = mi.opt_off;
 	}
+	/* a hit adds an OPT for an EDNS client: the message must leave room
+	 * for it, or it would be cut mid-record */
+	if (len > QUERY_RESP_MAX - 11)
+		return;
 	i = table_find(other, hash, key, keylen);
 	if (i >= 0)
 		table_remove(other, i);
@@ -572,7 +577,9 @@ static void on_answer(void *arg, struct dns_request *req)
 		}
 		return;
 	}
-	if (kind == CACHE_NONE)
+	/* CoreDNS caches only what an upstream said: never the forwarder's
+	 * own SERVFAIL (deadline, every upstream down) */
+	if (kind == CACHE_NONE || req->synthesized)
 		return;
 	if (kind == CACHE_SERVFAIL)
 		ttl = c->servfail_s;
@@ -646,6 +653,7 @@ static enum plugin_result cache_serve(void *state, struct dns_request *req)
 		}
 	}
 	c->stats.misses++;
+	req->synthesized = 0;
 	req->on_answer = on_answer;
 	req->on_answer_arg = c;
 	return PLUGIN_NEXT;

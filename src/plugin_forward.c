@@ -117,6 +117,8 @@ struct forward {
 	struct fwd_query *free_q, *all_q;
 	struct forward_stats stats;
 	int all_down_logged;
+	uint8_t *sendbuf;               /* send_copy() */
+	size_t sendbuf_cap;
 };
 
 /* ---- small helpers ---- */
@@ -389,6 +391,7 @@ static void fq_answer_servfail(struct fwd_query *fq)
 	fq->f->stats.inflight--;
 	fq->f->stats.servfail_deadline++;
 	query_answer_rcode(h, DNS_RCODE_SERVFAIL, fq->f->plugin_name);
+	h->synthesized = 1;             /* no upstream said so: never cached */
 	evtimer_del(fq->deadline);
 	query_complete(h, 0);
 }
@@ -509,13 +512,33 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	fq_try(fq);
 }
 
+/*
+ * The query as sent upstream: the client's packet with our own random ID
+ * (c-ares 1.18 sends the ID it is given), in f's send buffer.  The held
+ * packet itself is never written.  NULL on memory exhaustion.
+ */
+static uint8_t *send_copy(struct forward *f, const struct dns_request *h)
+{
+	if (f->sendbuf_cap < h->pktlen) {
+		uint8_t *b = realloc(f->sendbuf, h->pktlen);
+		if (!b)
+			return NULL;
+		f->sendbuf = b;
+		f->sendbuf_cap = h->pktlen;
+	}
+	memcpy(f->sendbuf, h->pkt, h->pktlen);
+	f->sendbuf[0] = (uint8_t)fwd_rand(f);
+	f->sendbuf[1] = (uint8_t)fwd_rand(f);
+	return f->sendbuf;
+}
+
 static void fq_try(struct fwd_query *fq)
 {
 	struct forward *f = fq->f;
 	struct dns_request *h = fq->req;
 	struct fwd_upstream *u = NULL;
 	struct fwd_chan *c;
-	uint8_t saved[2];
+	uint8_t *pkt;
 
 	/* the next upstream in policy order that is not down; when all are
 	 * down, all are tried (health checking may be what is broken) */
@@ -551,15 +574,19 @@ static void fq_try(struct fwd_query *fq)
 	c = &u->chan[(f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP];
 	u->stats.requests++;
 	fq->sent_ns = query_now_ns();
+	pkt = send_copy(f, h);
+	if (!pkt) {
+		fq_answer_servfail(fq);
+		fq_put(fq);
+		return;
+	}
 	fq->pending++;
-	/* our own random ID upstream; the held packet is our copy */
-	saved[0] = ((uint8_t *)h->pkt)[0];
-	saved[1] = ((uint8_t *)h->pkt)[1];
-	((uint8_t *)h->pkt)[0] = (uint8_t)fwd_rand(f);
-	((uint8_t *)h->pkt)[1] = (uint8_t)fwd_rand(f);
-	ares_send(c->ch, h->pkt, (int)h->pktlen, on_answer, fq);
-	((uint8_t *)h->pkt)[0] = saved[0];
-	((uint8_t *)h->pkt)[1] = saved[1];
+	/* When the send fails at once (connect refused: `forward .
+	 * [fe80::1]:53`) on_answer runs inside ares_send, tries the next
+	 * upstream and may answer and release h and recycle fq before
+	 * ares_send returns: after it, nothing may touch h or fq.  (c-ares
+	 * has copied pkt by then, so a nested send may reuse the buffer.) */
+	ares_send(c->ch, pkt, (int)h->pktlen, on_answer, fq);
 	chan_schedule(c);
 }
 
@@ -612,11 +639,13 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 		return PLUGIN_NEXT;
 	if (!f->base) {                 /* not started (unit tests) */
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, f->plugin_name);
+		req->synthesized = 1;
 		return PLUGIN_DONE;
 	}
 	if (f->max_concurrent && f->stats.inflight >= f->max_concurrent) {
 		f->stats.max_concurrent_rejects++;
 		query_answer_rcode(req, DNS_RCODE_REFUSED, f->plugin_name);
+		req->synthesized = 1;
 		return PLUGIN_DONE;
 	}
 	fq = fq_get(f);
@@ -626,6 +655,7 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 		if (fq)
 			fq_put(fq);
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, f->plugin_name);
+		req->synthesized = 1;
 		return PLUGIN_DONE;
 	}
 	f->stats.inflight++;
@@ -1006,6 +1036,7 @@ static void fwd_free(void *state)
 	}
 	if (f->ares_init)
 		ares_library_cleanup();
+	free(f->sendbuf);
 	free(f);
 }
 
@@ -1023,6 +1054,11 @@ const struct forward_upstream_stats *forward_upstream_stats(
 const struct forward_stats *forward_get_stats(const struct forward *f)
 {
 	return &f->stats;
+}
+
+long forward_deadline_ms(const struct forward *f)
+{
+	return f->deadline_ms;
 }
 
 const struct plugin_ops forward_plugin = {

@@ -15,8 +15,10 @@
  * produced (never `serviceentries`, which must show registry changes at
  * once); not truncated ones; NOERROR with records -> success; NXDOMAIN
  * and NODATA -> denial, for the smallest TTL of the message and the SOA
- * minimum; SERVFAIL -> denial for `servfail` seconds (5) at most; other
- * rcodes never.  The TTL is then clamped to [MINTTL, TTL] of the table
+ * minimum; SERVFAIL an upstream returned -> denial for `servfail` seconds
+ * (5) at most, never the forwarder's own (req->synthesized); other rcodes
+ * never; nor a message too big to add an OPT to (QUERY_RESP_MAX - 11).
+ * AA is kept as the upstream set it.  The TTL is then clamped to [MINTTL, TTL] of the table
  * (defaults 5 and 3600 / 1800).  With serve_stale an expired entry is
  * kept for DURATION and answered (TTL 0) when the upstreams fail; a
  * SERVFAIL never replaces it.  With prefetch an entry asked for often is

@@ -65,5 +65,7 @@ const struct forward_upstream_stats *forward_upstream_stats(
 	const struct forward *f, size_t i);
 /* Instance-wide counters. */
 const struct forward_stats *forward_get_stats(const struct forward *f);
+/* Its per-query deadline in ms: a held query is answered within it. */
+long forward_deadline_ms(const struct forward *f);
 
 #endif

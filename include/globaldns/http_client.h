@@ -55,7 +55,13 @@ struct http_tls {
 	const char *cert_pem, *key_pem; /* beat the files */
 	size_t cert_pem_len, key_pem_len;
 	int insecure;                   /* skip verification entirely */
-	const char *server_name;        /* verify this name (SNI), or NULL */
+	/*
+	 * Send this name as SNI and verify the certificate against it, or
+	 * NULL.  For https only; done with CURLOPT_CONNECT_TO (the URL is
+	 * rewritten to the name, the connection still goes to the URL's host
+	 * and port, and the Host header keeps the URL's host).
+	 */
+	const char *server_name;
 };
 
 struct http_opts {

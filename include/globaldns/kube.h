@@ -10,7 +10,7 @@
  *     token (410) restarts the list from the first page.
  *   - Then it watches from the list's resourceVersion (bookmarks on, a
  *     random timeoutSeconds of 5-10 minutes).  The stream is framed by
- *     newline, never by chunk (kube_lines); ADDED / MODIFIED / DELETED
+ *     newline, never by chunk (kube_watch.h); ADDED / MODIFIED / DELETED
  *     change the store at once, BOOKMARK moves the resourceVersion, ERROR
  *     410 starts a re-list.  A stream that ends is watched again from the
  *     last resourceVersion, after a back-off if it ended at once.
@@ -31,16 +31,18 @@
  *     change: when a scope starts failing for a new reason, and when it
  *     recovers.
  *
- * HTTP goes through http_client.h (libcurl multi on the libevent loop),
- * the server and credentials come from kubeconfig.h.
+ * Modules: source_kube.c (this API: the scopes' list/watch state machine,
+ * back-off, rebuild), kube_auth.h (credentials: token files, exec
+ * plugins), kube_store.h (a scope's objects), kube_watch.h (stream
+ * framing, event decoding, Status summaries).  HTTP goes through
+ * http_client.h (libcurl multi on the libevent loop), the server and
+ * credentials come from kubeconfig.h.
  */
 #ifndef GLOBALDNS_KUBE_H
 #define GLOBALDNS_KUBE_H
 
 #include <stddef.h>
 #include <time.h>
-
-#include <cjson/cJSON.h>
 
 #include "globaldns/source.h"
 
@@ -113,48 +115,5 @@ int kube_source_stats(const struct se_source *s, struct kube_stats *st);
 
 /* The server URL in use (for logs and introspection), or NULL. */
 const char *kube_source_server(const struct se_source *s);
-
-/*
- * Newline framing of a watch stream.  Bytes are appended as they come;
- * each complete line (without its '\n', a trailing '\r' removed, empty
- * lines skipped) goes to fn.  A line longer than max without its newline
- * is an error: feed returns -1 (and the buffer is emptied).  fn returning
- * -1 stops feeding and makes feed return -2.
- */
-struct kube_lines {
-	char *buf;
-	size_t len, cap, max;
-};
-typedef int (*kube_line_fn)(void *arg, const char *line, size_t len);
-void kube_lines_init(struct kube_lines *l, size_t max);
-int kube_lines_feed(struct kube_lines *l, const char *data, size_t len,
-	kube_line_fn fn, void *arg);
-void kube_lines_reset(struct kube_lines *l);  /* drop a partial line */
-void kube_lines_free(struct kube_lines *l);
-
-enum kube_event_type {
-	KUBE_EV_ADDED,
-	KUBE_EV_MODIFIED,
-	KUBE_EV_DELETED,
-	KUBE_EV_BOOKMARK,
-	KUBE_EV_ERROR
-};
-
-/*
- * Decode one watch event line: its type and object (*obj points into the
- * returned document; caller frees the document with cJSON_Delete).
- * Returns the document, or NULL with err (not JSON, not an object,
- * unknown type, object missing or not an object).
- */
-cJSON *kube_event_parse(const char *line, size_t len, enum kube_event_type *type,
-	const cJSON **obj, char *err, size_t errlen);
-
-/*
- * Summarise an error answer: the Status' message (and reason), or the
- * start of a text body.  *retry_after is set from details.retryAfterSeconds
- * if present (else left).  Writes "HTTP 403 Forbidden: message" to out.
- */
-void kube_status_summary(long code, const char *body, size_t len,
-	char *out, size_t outlen, long *retry_after);
 
 #endif

@@ -61,6 +61,11 @@ struct dns_request {
 	const char *error;              /* why an error answer, for `errors`; may stay NULL */
 	const struct zone_key *key;     /* the zone key matched, NULL if none */
 	int held;                       /* 1 for a query_hold() copy */
+	/* 1: the answering plugin made the response up itself (the
+	 * forwarder's SERVFAIL at its deadline or with every upstream down)
+	 * rather than relaying one; the cache clears it before passing a
+	 * query on and never stores such an answer */
+	int synthesized;
 	/* A plugin that wants to see the final answer (the cache) sets this
 	 * before passing the query on; called once the response is complete,
 	 * before it is sent, whether the answer came at once or later. */

@@ -43,7 +43,10 @@ int server_start(struct server *s, struct event_base *base, char *err,
  * instances whose configuration is unchanged (plugin.h) move from prev to s
  * without being started again; addresses prev listens on too are handed
  * over open (no query meets a closed socket), those only s needs are
- * opened, those only prev had are closed.  On failure prev is as it was
+ * opened, those only prev had are closed.  When a new address cannot be
+ * bound because an old one that s drops holds its port (`.:53` narrowed
+ * to `bind 127.0.0.1`, or widened back), that old listener is closed first
+ * and the gap is logged.  On failure prev is as it was
  * (and keeps serving) and s is left to server_free.  On success prev only
  * holds what s did not take: retire it with server_free once
  * server_pending(prev) is 0.

@@ -5,20 +5,25 @@
 # caching with the SOA minimum, SERVFAIL caching, REFUSED not cached, the
 # max and min TTLs, capacity and eviction, serve_stale (immediate and
 # verify), prefetch, and serviceentries answers that are never cached.
+# Never cached: the forwarder's own SERVFAIL (deadline), and a message
+# too big to take the OPT an EDNS client gets; AA only as the upstream set it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_upstream.sh"
 need dig python3 nsd
 
-plan 33
+plan 41
 
-pick_ports PORT P2 P3 P4 P5 P6 P7 P8 P9 UA UB UC UD NSD
-CA=$T_TMP/a.mode CB=$T_TMP/b.mode CC=$T_TMP/c.mode
-echo normal >"$CA"; echo normal >"$CB"; echo normal >"$CC"
+pick_ports PORT P2 P3 P4 P5 P6 P7 P8 P9 P10 UA UB UC UD UE NSD
+CA=$T_TMP/a.mode CB=$T_TMP/b.mode CC=$T_TMP/c.mode CE=$T_TMP/e.mode
+echo normal >"$CA"; echo normal >"$CB"; echo normal >"$CC"; echo normal >"$CE"
 start_upstream a "$UA" --control "$CA" --a www.example.test=192.0.2.1 --a fail.example.test=192.0.2.1 \
 	--a ref.example.test=192.0.2.1 --negttl 60
 start_upstream b "$UB" --control "$CB" --ttl 300 --a www.example.test=192.0.2.2
 start_upstream c "$UC" --control "$CC" --a www.example.test=192.0.2.3
 start_upstream d "$UD" --a www.example.test=192.0.2.4
+# 4093 A records for a 21-byte name: 65526 bytes without OPT, 11 more
+# than a cache hit can carry with one
+start_upstream e "$UE" --control "$CE" --a syn.example.test=192.0.2.5 --big hugeone.example.test=4093
 start_nsd "$NSD" || exit 1
 cp "$TESTDATA/integration/answers.yaml" "$T_TMP/se.yaml"
 
@@ -78,12 +83,23 @@ cat >"$T_TMP/Corefile" <<EOF
 	}
 	forward . 127.0.0.1:$UD
 }
+.:$P9 {
+	cache
+	forward . 127.0.0.1:$UE {
+		timeout 300ms
+		deadline 800ms
+	}
+}
+.:$P10 {
+	cache
+	forward . 127.0.0.1:$UE
+}
 EOF
 start_globaldns gd "$T_TMP/Corefile" || exit 1
 
 # ---- hits, TTL countdown, key ----
 is "$(section answer www.example.test)" "www.example.test. 300 IN A 192.0.2.1" "miss: forwarded"
-is "$(resp www.example.test | head -1)" "NOERROR flags:qr aa ra qd:1 an:1 ns:0 ar:1" "hit: NOERROR, AA set as CoreDNS does, RA kept, RD as asked (off)"
+is "$(resp www.example.test | head -1)" "NOERROR flags:qr ra qd:1 an:1 ns:0 ar:1" "hit: NOERROR, no AA (the upstream set none), RA kept, RD as asked (off)"
 is "$(seen a www.example.test.)" "1" "the upstream saw one query for two"
 sleep 2
 t=$(ttl_of www.example.test)
@@ -95,14 +111,14 @@ is "$(counts +noedns www.example.test)" "QUERY: 1, ANSWER: 1, AUTHORITY: 0, ADDI
 like "$(q +dnssec www.example.test)" "flags: do;" "DO asked: OPT with DO"
 q +cd www.example.test >/dev/null
 is "$(seen a www.example.test.)" "3" "DO and CD are part of the key: one more upstream query each"
-is "$(flags +cd www.example.test)" "qr aa rd ra cd" "CD hit: CD echoed"
+is "$(flags +cd www.example.test)" "qr rd ra cd" "CD hit: CD echoed"
 
 # ---- denial ----
 is "$(resp nx.example.test)" "NXDOMAIN flags:qr ra qd:1 an:0 ns:1 ar:1
 ns test. 60 IN SOA ns.upstream. hostmaster.upstream. SERIAL 3600 600 86400 60" "NXDOMAIN: forwarded"
 sleep 1.1
 r=$(resp nx.example.test)
-like "$r" "^NXDOMAIN flags:qr aa ra " "NXDOMAIN cached"
+like "$r" "^NXDOMAIN flags:qr ra " "NXDOMAIN cached"
 like "$r" "ns test\. 5[89] IN SOA" "denial TTL from the SOA minimum, counting down"
 is "$(seen a nx.example.test.)" "1" "the upstream saw one NXDOMAIN query"
 q www.example.test TXT >/dev/null; q www.example.test TXT >/dev/null
@@ -159,6 +175,28 @@ ok $? "prefetch: a hit with 3 s of 6 left (50%) refreshes it in the background (
 sleep 3
 t=$(ttl_of www.example.test)
 ok $(( t >= 1 && t <= 5 ? 0 : 1 )) "after the first TTL ran out: still a hit from the refreshed entry (TTL $t, not a fresh 6)"
+PORT=$PORT_SAVE
+
+# ---- the forwarder's own SERVFAIL is never cached ----
+PORT=$P9
+echo silent >"$CE"
+is "$(flags syn.example.test)" "qr rd" "upstream silent: SERVFAIL at the deadline, without AA"
+n1=$(seen e syn.example.test.)
+is "$(flags syn.example.test)" "qr rd" "asked again: SERVFAIL, still without AA"
+n2=$(seen e syn.example.test.)
+ok $(( n2 > n1 && n1 >= 1 ? 0 : 1 )) "the deadline's SERVFAIL was not cached: the upstream was asked again ($n1 then $n2)"
+echo normal >"$CE"
+wait_until 5 sh -c "[ \"\$(dig @127.0.0.1 -p $P9 +tries=1 +time=1 +short syn.example.test)\" = 192.0.2.5 ]"
+ok $? "upstream back: its answer, at once (no cached SERVFAIL in the way)"
+PORT=$PORT_SAVE
+
+# ---- a message near 64 KiB ----
+PORT=$P10
+is "$(counts +tcp +noedns hugeone.example.test)" "QUERY: 1, ANSWER: 4093, AUTHORITY: 0, ADDITIONAL: 0" "65526-byte answer over TCP, no EDNS: forwarded whole"
+out=$(q +tcp hugeone.example.test 2>&1)
+unlike "$out" "malformed|bad packet" "then an EDNS client over TCP: a well-formed message..."
+is "$(printf '%s\n' "$out" | grep -c '^hugeone\.example\.test\..*[[:space:]]A[[:space:]]')" "4093" "... with all 4093 records (not cut mid-record to make room for the OPT)"
+is "$(seen e hugeone.example.test.)" "2" "too big to answer from the cache with an OPT: not stored, asked again"
 PORT=$PORT_SAVE
 
 # ---- serviceentries answers are not cached ----

@@ -4,14 +4,16 @@
 # silence and slowness (SERVFAIL within the deadline, never silence),
 # answers with the wrong ID or question (dropped), SERVFAIL/REFUSED passed
 # on, truncation retried over TCP, failover to the second upstream and back
-# after health checks, every upstream down, max_concurrent.
+# after health checks, every upstream down, max_concurrent; an upstream
+# whose connect fails at once (c-ares calls back inside ares_send); the
+# upstream sees an ID of ours, not the client's.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_upstream.sh"
 need dig python3
 
-plan 27
+plan 31
 
-pick_ports PORT UA UB UC P2 P3 P4
+pick_ports PORT UA UB UC P2 P3 P4 P5
 CA=$T_TMP/a.mode CB=$T_TMP/b.mode CC=$T_TMP/c.mode
 echo normal >"$CA"; echo normal >"$CB"; echo normal >"$CC"
 start_upstream a "$UA" --control "$CA" --delay 1.5 --a www.example.test=192.0.2.1 --big big.example.test=100
@@ -45,6 +47,9 @@ cat >"$T_TMP/Corefile" <<EOF
 		max_concurrent 2
 	}
 }
+.:$P5 {
+	forward . [fe80::1]:53 127.0.0.1:$DEAD1
+}
 EOF
 start_globaldns gd "$T_TMP/Corefile" || exit 1
 
@@ -76,6 +81,10 @@ is "$(awk '$2 == "big.example.test." { print $1 }' "$T_TMP/a.queries" | sort | u
 is "$(section answer big.example.test | wc -l)" "100" "dig retries over TCP and gets all 100 records"
 is "$(section answer +tcp big.example.test | wc -l)" "100" "client on TCP: forwarded over TCP, all 100 records"
 mode "$CA" normal
+out=$(q www.example.test)
+cid=$(printf '%s\n' "$out" | sed -n 's/.*, id: \([0-9]*\)$/\1/p')
+uid=$(awk '$2 == "www.example.test." { id = $4 } END { print id }' "$T_TMP/a.queries")
+ok $([ -n "$cid" ] && [ -n "$uid" ] && [ "$cid" != "$uid" ]; echo $?) "the upstream sees an ID of ours ($uid), not the client's ($cid)"
 
 # ---- failover and back ----
 PORT_SAVE=$PORT; PORT=$P2
@@ -104,6 +113,15 @@ PORT=$P3
 t=$(ms q www.example.test)
 is "$(rcode www.example.test)" "SERVFAIL" "no upstream listening: SERVFAIL"
 ok $(( t < 5500 ? 0 : 1 )) "within the default deadline (${t} ms)"
+# [fe80::1] without a scope: connect fails inside ares_send, whose
+# callback tries the next upstream and answers before ares_send returns
+PORT=$P5
+t=$(ms q www.example.test)
+is "$(rcode www.example.test)" "SERVFAIL" "upstreams that fail at connect: SERVFAIL"
+ok $(( t < 5500 ? 0 : 1 )) "within the deadline (${t} ms)"
+for _ in 1 2 3 4 5; do q www.example.test >/dev/null; done
+kill -0 "$GD_PID" && ! grep -q 'AddressSanitizer\|runtime error' "$T_TMP/gd.log"
+ok $? "the server survives them (and the sanitizers are quiet)"
 PORT=$PORT_SAVE
 
 # ---- max_concurrent ----

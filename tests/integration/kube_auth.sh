@@ -3,11 +3,11 @@
 # in-cluster (token directory, token rotation answered by a re-read after
 # 401), kubeconfig with a token, a tokenFile, client certificates (paths
 # and inline -data), an exec credential plugin, a merged KUBECONFIG=a:b,
-# a wrong CA; and -validate, which checks the kubeconfig without calling
+# a wrong CA, tls-server-name; and -validate, which checks the kubeconfig without calling
 # the API.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 25
+plan 28
 
 start_fake || exit 1
 se default one one.default.global 10.0.0.1
@@ -178,6 +178,27 @@ start_globaldns badca "$T_TMP/Corefile.ca" || exit 1
 sleep 1.5
 is "$(rcode one.default.global)" SERVFAIL "wrong CA: never trusted, SERVFAIL"
 is "$(grep -c 'list: TLS' "$T_TMP/badca.log")" 1 "wrong CA: one TLS error line for many retries"
+stop_pid "$GD_PID"
+
+# ---- tls-server-name: the certificate (127.0.0.1, localhost) is checked
+# against that name, not the URL's host; the connection still goes to the URL
+tls_name_kc() {
+	sed "s|^    server: \(.*\)|    server: \1\n    tls-server-name: $1|" "$K8S/kubeconfig" >"$T_TMP/kc-sni-$1"
+}
+tls_name_kc localhost
+tls_name_kc wrong.example
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.sni" "kubeconfig $T_TMP/kc-sni-localhost" "timeout 2s"
+start_globaldns sni "$T_TMP/Corefile.sni" || exit 1
+wait_a 10 one.default.global 10.0.0.1
+is "$(a one.default.global)" 10.0.0.1 "tls-server-name localhost: verified, served from 127.0.0.1"
+stop_pid "$GD_PID"
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.sni2" "kubeconfig $T_TMP/kc-sni-wrong.example" "timeout 2s" "backoff 200ms 300ms"
+start_globaldns sni2 "$T_TMP/Corefile.sni2" || exit 1
+sleep 1.5
+is "$(rcode one.default.global)" SERVFAIL "tls-server-name not in the certificate: SERVFAIL"
+like "$(grep 'list: TLS' "$T_TMP/sni2.log")" "wrong.example" "the TLS error names the server name"
 stop_pid "$GD_PID"
 
 # ---- -validate checks the kubeconfig, never the API

@@ -26,6 +26,17 @@ finish() {
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	# Every daemon runs under ASan/UBSan in `make check`: a report in any
+	# log fails the script even when every check passed (the report may
+	# come from a path no check looked at, or from LeakSanitizer at exit).
+	for f in "$T_TMP"/*.log; do
+		[ -f "$f" ] || continue
+		if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+			T_NUM=$((T_NUM + 1)); T_FAIL=$((T_FAIL + 1))
+			echo "not ok $T_NUM - sanitizer report in $(basename "$f")"
+			grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 30 | sed 's/^/#   /'
+		fi
+	done
 	if [ "$T_FAIL" -gt 0 ] || [ "${KEEP_TMP:-}" ]; then
 		echo "# logs kept in $T_TMP"
 		for f in "$T_TMP"/*.log; do [ -f "$f" ] && { echo "# --- $f"; tail -n 30 "$f" | sed 's/^/#   /'; }; done

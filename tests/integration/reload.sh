@@ -6,14 +6,17 @@
 # SIGHUP, on a content change found by the reload timer, with a bad
 # Corefile (rejected, counted, the old one keeps serving), and with one
 # that fails to start.  Not one query may fail; an unchanged
-# serviceentries directive keeps its registry (no re-read).
+# serviceentries directive keeps its registry (no re-read).  Then, on a
+# second server: `bind` added to and removed from a block whose port stays
+# in use (the old wildcard listener and the new specific one collide).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_upstream.sh"
 need dig curl python3
 
-pick_ports PORT H H2 M
+pick_ports PORT H H2 M PB UB
 SE=$T_TMP/se.yaml
 CM=$T_TMP/cm
-plan 20
+plan 27
 
 cp "$TESTDATA/integration/bar.yaml" "$SE"
 mkdir -p "$CM"
@@ -143,3 +146,35 @@ ok $((sent < 300)) "at least 300 queries went through the reloads"
 is "$fails" 0 "no query failed during the reloads"
 kill -0 "$GD_PID"
 ok $? "the server is still running"
+
+# 6. bind added, then removed, on a port that stays in use
+start_upstream b "$UB" --a www.example.test=192.0.2.8 || exit 1
+bindconf() {  # bindconf [BIND-DIRECTIVE]
+	cat >"$T_TMP/Corefile.bind" <<EOF
+.:$PB {
+    ${1:-}
+    forward . 127.0.0.1:$UB
+}
+EOF
+}
+udp_addrs() {  # the local addresses of UDP sockets on port $PB, hex as in /proc
+	awk -v p="$(printf ':%04X' "$PB")" 'FNR > 1 && substr($2, length($2) - 4) == p { print substr($2, 1, length($2) - 5) }' \
+		/proc/net/udp /proc/net/udp6 2>/dev/null | sort | tr '\n' ' '
+}
+bindconf
+PORT=$PB
+start_globaldns bd "$T_TMP/Corefile.bind" || exit 1
+bindconf "bind 127.0.0.1"
+kill -HUP "$GD_PID"
+breloaded() { [ "$(grep -c 'Reloading complete' "$T_TMP/bd.log")" -ge "$1" ]; }
+wait_until 5 breloaded 1
+ok $? "bind 127.0.0.1 added to .:$PB: the reload succeeds"
+unlike "$(cat "$T_TMP/bd.log")" "reload failed" "no address-in-use error"
+is "$(q +short www.example.test)" "192.0.2.8" "answered on 127.0.0.1 after the reload"
+is "$(udp_addrs)" "0100007F " "only 127.0.0.1 is bound now"
+like "$(grep 'closing' "$T_TMP/bd.log")" "closing :$PB before opening 127\.0\.0\.1:$PB" "the brief gap is logged"
+bindconf
+kill -HUP "$GD_PID"
+wait_until 5 breloaded 2
+ok $? "bind removed again: the reload succeeds"
+is "$(q +short www.example.test)" "192.0.2.8" "answered on every address again"

@@ -3,12 +3,14 @@
 # during `health { lameduck }` DNS (UDP and an open TCP connection) and
 # /health keep answering while /ready says 503; then the process exits 0
 # and removes its pidfile.  Without lameduck it stops at once; a second
-# signal cuts the lameduck short.  Also `bind` and IPv6 listeners.
+# signal cuts the lameduck short.  Also `bind` and IPv6 listeners.  A
+# forwarded query in flight at SIGTERM (a slow upstream) is still answered.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_upstream.sh"
 need dig curl python3
 
-pick_ports PORT H R P6
-plan 18
+pick_ports PORT H R P6 P7 US
+plan 21
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -128,3 +130,29 @@ is "$?" 0 "without lameduck SIGTERM exits 0"
 t1=$(date +%s.%N)
 python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) - float(sys.argv[1]) < 1.5 else 1)" "$t0" "$t1"
 ok $? "at once"
+
+# a forwarded query still in flight at SIGTERM: the drain waits for it
+# (up to the forward deadline), not only for TCP connections
+echo normal >"$T_TMP/s.mode"
+start_upstream s "$US" --control "$T_TMP/s.mode" --delay 1.5 --a slow.example.test=192.0.2.9 || exit 1
+cat >"$T_TMP/Corefile3" <<EOF
+.:$P7 {
+    forward . 127.0.0.1:$US
+}
+EOF
+PORT=$P7
+start_globaldns sig4 "$T_TMP/Corefile3" || exit 1
+echo slow >"$T_TMP/s.mode"
+dig @127.0.0.1 -p "$P7" +tries=1 +time=5 +short slow.example.test >"$T_TMP/slow.out" 2>&1 &
+DIG=$!
+sleep 0.3
+t0=$(date +%s.%N)
+kill -TERM "$GD_PID"
+wait "$DIG"
+is "$(cat "$T_TMP/slow.out")" "192.0.2.9" "SIGTERM with a forwarded query in flight (upstream answers after 1.5 s): it is still answered"
+for _ in $(seq 1 70); do kill -0 "$GD_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$GD_PID"
+is "$?" 0 "then exits 0"
+t1=$(date +%s.%N)
+python3 -c "import sys; d = float(sys.argv[2]) - float(sys.argv[1]); sys.exit(0 if 0.8 <= d <= 3 else 1)" "$t0" "$t1"
+ok $? "as soon as it is answered (not at the 5 s deadline)"

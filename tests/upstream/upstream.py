@@ -8,7 +8,8 @@ read from that file on every query (so a test can change it while it runs;
 a missing or empty file means --mode):
 
   normal    answer from the table: A records given with --a NAME=IP, a big
-            answer with --big NAME=COUNT (COUNT A records); other names get
+            answer with --big NAME=COUNT (COUNT A records; near 64 KiB the
+            OPT is left out rather than overflow the message); other names get
             NXDOMAIN with a SOA (minimum --negttl); `. NS` gets NOERROR
   silent    never answer
   slow      answer after --delay seconds (other queries are not held up)
@@ -133,8 +134,11 @@ class Upstream:
         opt = b""
         if edns:
             opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0x8000 if do else 0, 0)
+        body = question + b"".join(answers) + b"".join(authority)
+        if len(body) + 12 + len(opt) > 65535:
+            opt = b""  # a near-64 KiB answer: no room for the OPT
         out = struct.pack("!6H", rid, rflags | rcode, 1, len(answers), len(authority),
-                          1 if edns else 0) + question + b"".join(answers) + b"".join(authority) + opt
+                          1 if opt else 0) + body + opt
         if not tcp and len(out) > 512 and not edns or (not tcp and edns and len(out) > 1232):
             out = struct.pack("!6H", rid, rflags | rcode | 0x0200, 1, 0, 0, 1 if edns else 0) + question + opt
         return out, (self.args.delay if mode == "slow" else 0)

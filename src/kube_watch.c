@@ -1,0 +1,194 @@
+/*
+ * kube_watch.c -- decoding what the Kubernetes API server sends
+ * (kube_watch.h): watch-stream line framing, watch events, and one-line
+ * summaries of error answers.  Pure functions, no I/O; the list/watch
+ * state machine in source_kube.c calls them.
+ */
+#include "globaldns/kube_watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "globaldns/kube.h"
+
+void kube_lines_init(struct kube_lines *l, size_t max)
+{
+	memset(l, 0, sizeof(*l));
+	l->max = max ? max : KUBE_DEFAULT_MAX_BODY;
+}
+
+void kube_lines_reset(struct kube_lines *l)
+{
+	l->len = 0;
+}
+
+void kube_lines_free(struct kube_lines *l)
+{
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}
+
+static int emit_line(const char *s, size_t n, kube_line_fn fn, void *arg)
+{
+	if (n && s[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return 0;
+	return fn(arg, s, n) < 0 ? -2 : 0;
+}
+
+/* Room for need bytes; 0, or -1 (out of memory: the partial line is dropped). */
+static int lines_reserve(struct kube_lines *l, size_t need)
+{
+	size_t cap = l->cap ? l->cap : 4096;
+	char *b;
+
+	if (need <= l->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (!(b = realloc(l->buf, cap))) {
+		l->len = 0;
+		return -1;
+	}
+	l->buf = b;
+	l->cap = cap;
+	return 0;
+}
+
+int kube_lines_feed(struct kube_lines *l, const char *data, size_t len,
+	kube_line_fn fn, void *arg)
+{
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		int rc;
+
+		if (take > l->max - l->len) {
+			l->len = 0;
+			return -1;
+		}
+		if (!nl) {
+			if (lines_reserve(l, l->len + take) < 0)
+				return -1;
+			memcpy(l->buf + l->len, data, take);
+			l->len += take;
+			return 0;
+		}
+		if (l->len == 0) {
+			/* the whole line is in this piece: no copy */
+			rc = emit_line(data, take, fn, arg);
+		} else {
+			if (lines_reserve(l, l->len + take) < 0)
+				return -1;
+			memcpy(l->buf + l->len, data, take);
+			rc = emit_line(l->buf, l->len + take, fn, arg);
+			l->len = 0;
+		}
+		if (rc < 0)
+			return rc;
+		data += take + 1;
+		len -= take + 1;
+	}
+	return 0;
+}
+
+cJSON *kube_event_parse(const char *line, size_t len, enum kube_event_type *type,
+	const cJSON **obj, char *err, size_t errlen)
+{
+	static const char *const names[] = {
+		[KUBE_EV_ADDED] = "ADDED", [KUBE_EV_MODIFIED] = "MODIFIED",
+		[KUBE_EV_DELETED] = "DELETED", [KUBE_EV_BOOKMARK] = "BOOKMARK",
+		[KUBE_EV_ERROR] = "ERROR",
+	};
+	cJSON *doc = cJSON_ParseWithLength(line, len);
+	const cJSON *t, *o;
+	size_t i;
+
+	if (!doc) {
+		snprintf(err, errlen, "watch event is not JSON");
+		return NULL;
+	}
+	t = cJSON_GetObjectItemCaseSensitive(doc, "type");
+	o = cJSON_GetObjectItemCaseSensitive(doc, "object");
+	if (!cJSON_IsObject(doc) || !cJSON_IsString(t)) {
+		snprintf(err, errlen, "watch event without a \"type\" string");
+		goto fail;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(t->valuestring, names[i]) == 0)
+			break;
+	if (i == sizeof(names) / sizeof(names[0])) {
+		snprintf(err, errlen, "watch event of unknown type \"%.32s\"", t->valuestring);
+		goto fail;
+	}
+	if (!cJSON_IsObject(o)) {
+		snprintf(err, errlen, "watch event %s without an object", names[i]);
+		goto fail;
+	}
+	*type = (enum kube_event_type)i;
+	*obj = o;
+	return doc;
+fail:
+	cJSON_Delete(doc);
+	return NULL;
+}
+
+static const char *status_text(long code)
+{
+	switch (code) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 410: return "Gone";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "";
+	}
+}
+
+/* Printable, one line, at most n bytes of s; blanks collapsed. */
+static void clip(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f) {
+			if (o && dst[o - 1] != ' ')
+				dst[o++] = ' ';
+			continue;
+		}
+		dst[o++] = (char)c;
+	}
+	while (o && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
+
+void kube_status_summary(long code, const char *body, size_t len,
+	char *out, size_t outlen, long *retry_after)
+{
+	cJSON *doc = (len && body[0] == '{') ? cJSON_ParseWithLength(body, len) : NULL;
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+	const cJSON *det = cJSON_GetObjectItemCaseSensitive(doc, "details");
+	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(det, "retryAfterSeconds");
+	char text[300];
+
+	if (cJSON_IsString(msg)) {
+		clip(text, sizeof(text), msg->valuestring, strlen(msg->valuestring));
+	} else {
+		clip(text, sizeof(text), body, len > 200 ? 200 : len);
+	}
+	if (cJSON_IsNumber(ra) && ra->valuedouble >= 0 && ra->valuedouble < 86400 && retry_after)
+		*retry_after = (long)ra->valuedouble;
+	snprintf(out, outlen, "HTTP %ld%s%s%s%s", code, *status_text(code) ? " " : "",
+		status_text(code), text[0] ? ": " : "", text);
+	cJSON_Delete(doc);
+}
