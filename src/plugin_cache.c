@@ -394,6 +394,15 @@ static void answer_from(struct cache *c, struct dns_request *req,
 	uint16_t fl = get16(e->msg + 2);
 	size_t len = e->len;
 
+	/* too big for this client: TC before anything is copied, since a held
+	 * request's buffer is only as large as the client's limit */
+	if (len + (q->edns ? 11 : 0) > req->limit) {
+		struct wire_resp w;
+		query_begin(req, &w, fl & 0xF, (uint16_t)(fl & (DNS_FLAG_AA | DNS_FLAG_RA | DNS_FLAG_AD)));
+		w.truncated = 1;
+		query_finish(req, &w, "cache");
+		return;
+	}
 	memcpy(r, e->msg, len);
 	r[0] = (uint8_t)(q->id >> 8);
 	r[1] = (uint8_t)q->id;
@@ -418,13 +427,6 @@ static void answer_from(struct cache *c, struct dns_request *req,
 		len += sizeof(opt);
 		r[10] = (uint8_t)(ar >> 8);
 		r[11] = (uint8_t)ar;
-	}
-	if (len > req->limit) {
-		struct wire_resp w;
-		query_begin(req, &w, fl & 0xF, (uint16_t)(fl & (DNS_FLAG_AA | DNS_FLAG_RA | DNS_FLAG_AD)));
-		w.truncated = 1;
-		query_finish(req, &w, "cache");
-		return;
 	}
 	req->resp_len = len;
 	req->plugin = "cache";

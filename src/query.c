@@ -155,14 +155,39 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	return run_chain(d, req);
 }
 
-/* Held copies: the request, its packet and its response in one block. */
+/* Held copies: the request with its own packet and response buffers,
+ * sized for the query (a UDP answer never exceeds the client's limit, so a
+ * held UDP query costs about 1 KiB, not 64). */
 struct held {
 	struct dns_request req;
 	struct held *next_free;
 	size_t pkt_cap;
 	uint8_t *pkt;
-	uint8_t resp[QUERY_RESP_MAX];
+	size_t resp_cap;
+	uint8_t *resp;
 };
+
+/* Grow *buf to at least need bytes; 0, or -1 (then *buf is unchanged). */
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *p;
+
+	if (*cap >= need)
+		return 0;
+	p = realloc(*buf, need);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = need;
+	return 0;
+}
+
+static void held_free(struct held *h)
+{
+	free(h->pkt);
+	free(h->resp);
+	free(h);
+}
 
 static struct held *free_held;
 static size_t nfree_held;
@@ -179,15 +204,11 @@ struct dns_request *query_hold(const struct dns_request *req)
 		if (!h)
 			return NULL;
 	}
-	if (h->pkt_cap < req->pktlen) {
-		uint8_t *p = realloc(h->pkt, req->pktlen);
-		if (!p) {
-			free(h->pkt);
-			free(h);
-			return NULL;
-		}
-		h->pkt = p;
-		h->pkt_cap = req->pktlen;
+	if (reserve(&h->pkt, &h->pkt_cap, req->pktlen) < 0
+	    || reserve(&h->resp, &h->resp_cap, req->tcp || req->limit > 512
+		? (req->tcp ? QUERY_RESP_MAX : req->limit) : 512) < 0) {
+		held_free(h);
+		return NULL;
 	}
 	h->req = *req;
 	memcpy(h->pkt, req->pkt, req->pktlen);
@@ -217,8 +238,7 @@ void query_release(struct dns_request *held)
 		free_held = h;
 		nfree_held++;
 	} else {
-		free(h->pkt);
-		free(h);
+		held_free(h);
 	}
 }
 

@@ -7,9 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_upstream.sh"
 need dig python3
-plan 9
+plan 11
 
-pick_ports PORT UP PORT2
+pick_ports PORT UP PORT2 UP2
 cat >"$T_TMP/Corefile" <<CF
 global:$PORT {
     serviceentries {
@@ -19,8 +19,14 @@ global:$PORT {
 example:$PORT {
     forward . 127.0.0.1:$UP
 }
+silent:$PORT {
+    forward . 127.0.0.1:$UP2 {
+        deadline 4s
+    }
+}
 CF
 start_upstream slow "$UP" --mode slow --delay 1.5 --a slow.example=192.0.2.7
+start_upstream mute "$UP2" --mode silent
 start_globaldns gd "$T_TMP/Corefile"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$GD_PID/status"; }
@@ -53,6 +59,27 @@ growth=$(( (after - before) / 1024 ))
 echo "# resident memory: ${before} kB before, ${after} kB after (${growth} MB more)"
 ok $([ "$growth" -lt 32 ] && echo 0 || echo 1) "a TCP client that never reads does not grow the server (grew ${growth} MB)"
 is "$(rcode big.test.global)" NOERROR "the server still answers afterwards"
+
+# 1b. 3,000 UDP queries held by the forwarder at once (a silent upstream):
+# each held copy is sized for its client, not for a 64 KiB TCP answer.
+before=$(rss)
+python3 - "$PORT" <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(3000):
+    name = b"".join(bytes([len(l)]) + l for l in (b"q%d.silent" % i).split(b".")) + b"\0"
+    s.sendto(struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1), ("127.0.0.1", port))
+    if i % 500 == 499:
+        time.sleep(0.05)
+time.sleep(0.5)
+PY
+during=$(rss)
+growth=$(( (during - before) / 1024 ))
+echo "# resident memory with 3,000 forwarded queries held: ${before} kB -> ${during} kB (${growth} MB)"
+ok $([ "$growth" -lt 48 ] && echo 0 || echo 1) "3,000 held UDP queries cost less than 48 MB (${growth} MB)"
+sleep 4
+is "$(rcode +time=6 x.silent)" SERVFAIL "the held queries end in SERVFAIL at the deadline, and the server answers"
 
 # 2. Half-close: two queries, then shutdown(SHUT_WR); both answers come back,
 # the forwarded one 1.5 s later.
