@@ -346,7 +346,7 @@ static int placeholder(struct lbuf *b, const char *ph, size_t n,
 	if (IS("type"))
 		lb_type(b, q->qtype);
 	else if (IS("name"))
-		lb_str(b, wire_name_to_str(q->qname, name, sizeof(name)));
+		lb_str(b, wire_name_to_str(q->qname_lc, name, sizeof(name)));
 	else if (IS("class"))
 		lb_class(b, q->qclass);
 	else if (IS("proto"))
@@ -664,7 +664,7 @@ static void errors_observe(void *state, const struct dns_request *req)
 	if (rc != DNS_RCODE_SERVFAIL && !req->error)
 		return;
 	lb_printf(&b, "[ERROR] plugin/errors: %d %s ", rc,
-		wire_name_to_str(req->q.qname, name, sizeof(name)));
+		wire_name_to_str(req->q.qname_lc, name, sizeof(name)));
 	lb_type(&b, req->q.qtype);
 	lb_str(&b, ": ");
 	if (req->plugin && req->plugin[0])

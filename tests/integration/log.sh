@@ -8,7 +8,7 @@
 need dig python3
 
 pick_ports PORT P2 P3 P4
-plan 18
+plan 19
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -63,6 +63,10 @@ out=$(q +tcp +dnssec +bufsize=4096 nope.bar.global AAAA)
 id=$(printf '%s\n' "$out" | sed -n 's/.*, id: \([0-9]*\)$/\1/p')
 like "$(lines " - $id \"AAAA")" "\"AAAA IN nope\\.bar\\.global\\. tcp [0-9]+ true 4096\" NXDOMAIN qr,aa,rd [0-9]+ " "TCP, DO and the buffer size; NXDOMAIN"
 
+# CoreDNS prints {name} lowercased (request.Name()), whatever case was asked
+out=$(q +bufsize=1232 HttpBin.BAR.global AAAA)
+id=$(printf '%s\n' "$out" | sed -n 's/.*id: \([0-9]*\).*/\1/p')
+like "$(lines " - $id \"")" "\"AAAA IN httpbin\\.bar\\.global\\. udp" "the logged name is lowercased as CoreDNS logs it"
 out=$(q +norec -p "$PORT" TYPE65 httpbin.bar.global)
 id=$(printf '%s\n' "$out" | sed -n 's/.*, id: \([0-9]*\)$/\1/p')
 like "$(lines " - $id \"")" "\"HTTPS IN httpbin\\.bar\\.global\\. udp [0-9]+ false [0-9]+\" NOERROR qr,aa [0-9]+ " "type names as CoreDNS prints them; flags without rd"
