@@ -68,6 +68,11 @@ struct se_plugin {
 	int fallthrough;
 	struct se_zone ft_zones[16];
 	size_t nft_zones;
+	/* ns_address: what ns.dns.<zone>, the target of the apex NS, answers */
+	uint8_t ns_v4[8][4];
+	size_t nns_v4;
+	uint8_t ns_v6[8][16];
+	size_t nns_v6;
 };
 
 static void se_collect(void *arg, struct metrics_out *o);
@@ -329,6 +334,18 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 					FAIL(c, "default_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
 				p->ndefaults++;
 			}
+		} else if (strcmp(c->name, "ns_address") == 0) {
+			if (c->nargs == 0 || c->nargs > 8)
+				FAIL(c, "ns_address: needs one to eight addresses");
+			for (size_t a = 0; a < c->nargs; a++) {
+				struct se_addr na;
+				if (se_parse_addr(c->args[a], &na) != 1)
+					FAIL(c, "ns_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
+				if (na.family == AF_INET)
+					memcpy(p->ns_v4[p->nns_v4++], na.addr, 4);
+				else
+					memcpy(p->ns_v6[p->nns_v6++], na.addr, 16);
+			}
 		} else if (strcmp(c->name, "fallthrough") == 0) {
 			p->fallthrough = 1;
 			for (size_t a = 0; a < c->nargs; a++) {
@@ -351,7 +368,7 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 			if (parse_kube_prop(p, c, err, errlen) < 0)
 				goto fail;
 		} else {
-			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, fallthrough, "
+			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, ns_address, fallthrough, "
 				"kubeconfig, endpoint, namespaces, api_version, poll, nowatch, timeout, "
 				"max_body, backoff, sa_dir, tls_ca, token_file", c->name);
 		}
@@ -510,6 +527,27 @@ static int se_falls_through(const struct se_plugin *p, const struct dns_query *q
 	return 0;
 }
 
+/* ns.dns.<zone>: the name the apex NS points at, from ns_address. */
+static enum plugin_result ns_answer(const struct se_plugin *p,
+	struct dns_request *req, unsigned int zl)
+{
+	struct registry_answer a = {
+		.v4 = (const uint8_t (*)[4])p->ns_v4, .nv4 = p->nns_v4,
+		.v6 = (const uint8_t (*)[16])p->ns_v6, .nv6 = p->nns_v6,
+	};
+	uint16_t apex = wire_qname_suffix_off(&req->q, zl);
+	uint16_t qt = req->q.qtype;
+	struct wire_resp w;
+
+	query_begin(req, &w, DNS_RCODE_NOERROR, DNS_FLAG_AA);
+	if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
+		add_addrs(&w, &a, qt, p->ttl);
+	if (w.counts[WIRE_SEC_ANSWER] == 0 && !w.truncated)
+		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
+	query_finish(req, &w, "serviceentries");
+	return PLUGIN_DONE;
+}
+
 static enum plugin_result se_serve(void *state, struct dns_request *req)
 {
 	struct se_plugin *p = state;
@@ -537,6 +575,9 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		query_answer_rcode(req, DNS_RCODE_REFUSED, "serviceentries");
 		return PLUGIN_DONE;
 	}
+	if ((p->nns_v4 || p->nns_v6) && zl == 2
+	    && memcmp(q->qname_lc, "\002ns\003dns", 7) == 0)
+		return ns_answer(p, req, (unsigned int)zl);
 	if (!p->reg) {
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");
 		req->error = "first load of the ServiceEntries not complete";

@@ -18,7 +18,7 @@ DATA=$TESTDATA/integration
 pick_ports P P2 P3 P4 P5
 LATE=$T_TMP/late.yaml
 
-plan 73
+plan 77
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$P {
@@ -31,6 +31,7 @@ global:$P2 {
 	serviceentries {
 		file $DATA/wildroot.yaml
 		ttl 5
+		ns_address 192.0.2.53 2001:db8::53
 	}
 }
 global:$P3 {
@@ -237,6 +238,14 @@ else
 	ok 1 "second run started"
 	ok 1 "second run started"
 fi
+
+# ---- the apex NS target ----
+PORT=$P2
+check "ns_address: ns.dns.<zone> A (before the *.global wildcard)" "$(noerror "ns.dns.global. 5 IN A 192.0.2.53")" ns.dns.global A
+check "ns_address: ns.dns.<zone> AAAA" "$(noerror "ns.dns.global. 5 IN AAAA 2001:db8::53")" ns.dns.global AAAA
+check "ns_address: other types NODATA" "$(nodata global 5)" ns.dns.global TXT
+PORT=$P
+check "without ns_address ns.dns.<zone> does not exist" "$(nxdomain)" ns.dns.global A
 
 PORT=$P
 kill -0 "$MAIN_PID" 2>/dev/null
