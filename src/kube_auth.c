@@ -30,6 +30,10 @@ extern char **environ;
 #define EXEC_TIMEOUT_MS 30000L
 #define EXEC_MAX_OUTPUT (1024u * 1024)
 #define EXEC_EXPIRY_MARGIN_S 10
+/* a fresh credential that already looks expired is used anyway; the plugin
+ * is run again no sooner than this gap, doubling up to the maximum */
+#define EXEC_GAP_MIN_MS 1000L
+#define EXEC_GAP_MAX_MS 300000L
 
 struct kube_auth {
 	const struct kube_conn *conn;   /* borrowed */
@@ -52,7 +56,19 @@ struct kube_auth {
 	struct timespec exec_started;
 	char exec_err[300];
 	unsigned exec_failures;
+	struct timespec exec_got;       /* when the credential was obtained */
+	long exec_gap_ms;               /* 0, or the gap before the next run */
+	int exec_expired_logged;
 };
+
+static double ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1000.0 +
+		(double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
 
 static void exec_arm(struct kube_auth *a, long ms)
 {
@@ -132,6 +148,21 @@ static void exec_finish(struct kube_auth *a, int status)
 		a->exec_expires = exp;
 		a->exec_err[0] = '\0';
 		a->exec_failures = 0;
+		clock_gettime(CLOCK_MONOTONIC, &a->exec_got);
+		if (exp && (long long)time(NULL) >= exp - EXEC_EXPIRY_MARGIN_S) {
+			/* already (nearly) expired: use it anyway, run again only after a gap */
+			if (!a->exec_expired_logged)
+				log_warning("plugin/serviceentries: %s: exec plugin %s returned a credential that has already expired "
+					"(expirationTimestamp in the past); using it until the API server rejects it",
+					a->label, a->conn->exec->command);
+			a->exec_expired_logged = 1;
+			a->exec_gap_ms = a->exec_gap_ms ? a->exec_gap_ms * 2 : EXEC_GAP_MIN_MS;
+			if (a->exec_gap_ms > EXEC_GAP_MAX_MS)
+				a->exec_gap_ms = EXEC_GAP_MAX_MS;
+		} else {
+			a->exec_gap_ms = 0;
+			a->exec_expired_logged = 0;
+		}
 		log_debug("plugin/serviceentries: %s: exec plugin gave a credential%s",
 			a->label, exp ? " with an expiry" : "");
 		exec_reset(a);
@@ -213,6 +244,8 @@ static int exec_start(struct kube_auth *a)
 {
 	const struct kube_exec *x = a->conn->exec;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t sigdef, sigmask;
 	char **argv = NULL, **envp = NULL;
 	char info[256];
 	size_t nenv = 0, k = 0;
@@ -253,7 +286,21 @@ static int exec_start(struct kube_auth *a)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-	rc = posix_spawnp(&a->exec_pid, x->command, &fa, NULL, argv, envp);
+	/* the child starts with default signal handling (SIGPIPE ignored by
+	 * the server would otherwise be inherited) and nothing blocked */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&sigdef);
+	sigaddset(&sigdef, SIGPIPE);
+	sigaddset(&sigdef, SIGINT);
+	sigaddset(&sigdef, SIGTERM);
+	sigaddset(&sigdef, SIGHUP);
+	sigaddset(&sigdef, SIGCHLD);
+	sigemptyset(&sigmask);
+	posix_spawnattr_setsigdefault(&attr, &sigdef);
+	posix_spawnattr_setsigmask(&attr, &sigmask);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawnp(&a->exec_pid, x->command, &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	pfd[1] = -1;
@@ -344,8 +391,10 @@ int kube_auth_prepare(struct kube_auth *a, struct http_opts *o,
 		o->bearer = c->token;
 	} else if (c->exec) {
 		if (a->exec_token || a->exec_cert) {
+			/* a fresh credential is used at least once, even if it looks expired */
 			if (!a->exec_expires ||
-			    (long long)time(NULL) < a->exec_expires - EXEC_EXPIRY_MARGIN_S) {
+			    (long long)time(NULL) < a->exec_expires - EXEC_EXPIRY_MARGIN_S ||
+			    ms_since(&a->exec_got) < (double)(a->exec_gap_ms ? a->exec_gap_ms : EXEC_GAP_MIN_MS)) {
 				o->bearer = a->exec_token;
 				if (a->exec_cert && a->exec_key) {
 					tls->cert_pem = a->exec_cert;

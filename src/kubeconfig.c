@@ -582,6 +582,15 @@ static int fill_user(const cJSON *u, const struct kfile *f, struct kube_conn *k,
 	    string_field(u, "username", f, &k->username, err, errlen) < 0 ||
 	    string_field(u, "password", f, &k->password, err, errlen) < 0)
 		return -1;
+	/* these go into request headers: a line break would inject headers */
+	if (k->token && strpbrk(k->token, "\r\n")) {
+		seterr(err, errlen, "%s: user \"token\" holds a line break (CR or LF); a token is one line", f->path);
+		return -1;
+	}
+	if ((k->username && strpbrk(k->username, "\r\n")) || (k->password && strpbrk(k->password, "\r\n"))) {
+		seterr(err, errlen, "%s: user \"username\" or \"password\" holds a line break (CR or LF)", f->path);
+		return -1;
+	}
 	if (k->cert_pem) {
 		free(k->cert_file);
 		k->cert_file = NULL;
@@ -777,6 +786,10 @@ int kube_exec_credential_parse(const char *json, size_t len, char **token,
 	}
 	if ((!tok || !*tok) && (!cd || !kd)) {
 		seterr(err, errlen, "exec plugin output: no status.token (nor a client certificate and key)");
+		goto fail;
+	}
+	if (tok && strpbrk(tok, "\r\n")) {
+		seterr(err, errlen, "exec plugin output: status.token holds a line break (CR or LF)");
 		goto fail;
 	}
 	if (exp && *exp && parse_rfc3339(exp, expires) < 0) {

@@ -31,6 +31,12 @@
 
 #define WATCH_MIN_TIMEOUT_S 300
 #define WATCH_QUICK_END_MS 1000
+#define WATCH_IDLE_TIMEOUT_S 150        /* 2-3 bookmark intervals without a byte */
+#define RELIST_MIN_GAP_MS 1000          /* a 410 sooner after a list backs off */
+/* bounds on one paginated list (all pages together) */
+#define LIST_MAX_PAGES 10000u
+#define LIST_BODY_FACTOR 4u             /* total bytes: max_body times this */
+#define LIST_MAX_EMPTY_PAGES 3u         /* consecutive continued pages with no items */
 
 static const char *const api_versions[] = { "v1", "v1beta1", "v1alpha3" };
 #define NVERSIONS 3
@@ -65,10 +71,15 @@ struct kscope {
 	struct kube_lines lines;
 	unsigned failures;              /* consecutive, for the back-off */
 	unsigned expired;               /* consecutive 410s on continue */
+	unsigned list_pages;            /* pages of the list in progress */
+	unsigned empty_pages;           /* consecutive empty continued pages */
+	size_t list_bytes;              /* bytes of the list in progress */
 	int auth_retried;               /* a 401 was answered with a re-read */
 	unsigned long watch_events;     /* on the current stream */
 	struct timespec watch_start;
+	double list_done_ms;            /* when the last list completed (now_ms) */
 	int watch_relist;               /* ERROR 410 seen: list again */
+	int safety_relist;              /* the list in progress is the periodic re-list */
 	char watch_err[300];            /* why on_data stopped the stream */
 	char errkey[96];                /* the failing state last logged */
 	int watch_failing;              /* errkey is a watch failure: lists do not clear it */
@@ -83,6 +94,7 @@ struct kube_source {
 	size_t max_body;
 	int nowatch;
 	int vidx, version_fixed;
+	unsigned fallback_logged;       /* bit i: "trying api_versions[i]" logged */
 	struct event_base *evbase;
 	struct http_client *http;
 	struct kscope *scopes;
@@ -93,6 +105,7 @@ struct kube_source {
 };
 
 static void scope_go(struct kscope *sc);
+static void start_watch(struct kscope *sc);
 static void scope_fail(struct kscope *sc, const char *what, const char *msg,
 	long retry_after);
 
@@ -235,16 +248,14 @@ static void add_param(char *url, size_t urllen, const char *name, const char *va
 	curl_free(esc);
 }
 
-/* One line per state change: the first failure of a new kind. */
-static void scope_fail(struct kscope *sc, const char *what, const char *msg,
-	long retry_after)
+/* Log a failure, one line per state change (the first failure of a new
+ * kind), and make it the status's last_error. */
+static void note_error(struct kscope *sc, const char *what, const char *msg)
 {
 	struct kube_source *ks = sc->src;
 	struct se_source_status *st = &ks->base.status;
-	long delay = ks->backoff_min_ms;
 	char key[96];
 
-	sc->req = NULL;
 	snprintf(key, sizeof(key), "%s: %.60s", what, msg);
 	/* the key: the kind of failure, not the details that change each time */
 	{
@@ -260,6 +271,18 @@ static void scope_fail(struct kscope *sc, const char *what, const char *msg,
 	}
 	snprintf(st->last_error, sizeof(st->last_error), "kubernetes %s: %s: %s",
 		scope_name(sc), what, msg);
+}
+
+/* A failure: log it (note_error), retry with back-off. */
+static void scope_fail(struct kscope *sc, const char *what, const char *msg,
+	long retry_after)
+{
+	struct kube_source *ks = sc->src;
+	struct se_source_status *st = &ks->base.status;
+	long delay = ks->backoff_min_ms;
+
+	sc->req = NULL;
+	note_error(sc, what, msg);
 	st->syncs_failed++;
 	for (unsigned i = 0; i < sc->failures && delay < ks->backoff_max_ms; i++)
 		delay *= 2;
@@ -274,6 +297,7 @@ static void scope_fail(struct kscope *sc, const char *what, const char *msg,
 	}
 	sc->failures++;
 	sc->auth_retried = 0;
+	sc->expired = 0;
 	sc->watch_failing = strcmp(what, "watch") == 0;
 	sc->state = SC_WAIT;
 	sc->next = NEXT_LIST;
@@ -281,9 +305,35 @@ static void scope_fail(struct kscope *sc, const char *what, const char *msg,
 	kube_store_clear(&sc->pending);
 	free(sc->cont);
 	sc->cont = NULL;
+	if (sc->safety_relist && strcmp(what, "watch") != 0 && sc->synced && sc->rv &&
+	    !ks->nowatch) {
+		/*
+		 * The periodic re-list failed while the watch was healthy: watch
+		 * again from the last resourceVersion at once, and try the list
+		 * again after the back-off.
+		 */
+		sc->safety_relist = 0;
+		log_debug("plugin/serviceentries: %s: kubernetes %s: re-list failed; watching again, re-list in %ld ms",
+			ks->label, scope_name(sc), delay);
+		arm(sc->poll_timer, delay);
+		sc->next = NEXT_WATCH;
+		start_watch(sc);
+		return;
+	}
+	sc->safety_relist = 0;
 	arm(sc->timer, delay);
 	log_debug("plugin/serviceentries: %s: kubernetes %s: retry in %ld ms", ks->label,
 		scope_name(sc), delay);
+}
+
+/* the poll period, give or take 10% (scopes and replicas drift apart) */
+static long poll_jitter(long ms)
+{
+	long j = ms / 10;
+
+	if (j <= 0)
+		return ms;
+	return ms - j + (long)((double)(2 * j) * ((double)random() / RAND_MAX));
 }
 
 static void scope_recovered(struct kscope *sc)
@@ -342,8 +392,12 @@ static void start_list(struct kscope *sc)
 	o.url = url;
 	o.idle_timeout_s = (ks->timeout_ms + 999) / 1000;
 	o.total_timeout_ms = ks->timeout_ms * 20 > 600000 ? ks->timeout_ms * 20 : 600000;
-	if (!sc->cont)
+	if (!sc->cont) {
 		ks->base.status.last_attempt = time(NULL);
+		sc->list_pages = 0;
+		sc->empty_pages = 0;
+		sc->list_bytes = 0;
+	}
 	sc->req_vidx = ks->vidx;
 	sc->req = http_get(ks->http, &o, NULL, on_list_done, sc);
 	ks->stats.requests++;
@@ -383,6 +437,8 @@ static void start_watch(struct kscope *sc)
 	o.url = url;
 	o.stream = 1;
 	o.total_timeout_ms = (tmo + 30) * 1000;
+	/* bookmarks come about every minute: a silent stream is dead */
+	o.idle_timeout_s = WATCH_IDLE_TIMEOUT_S;
 	sc->req_vidx = ks->vidx;
 	sc->watch_events = 0;
 	sc->watch_relist = 0;
@@ -429,11 +485,13 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
 		sc->req = NULL;
 		sc->src->stats.relists++;
 		sc->next = NEXT_LIST;
+		sc->safety_relist = 1;
 		start_list(sc);
 	} else if (sc->state == SC_WAIT && sc->next == NEXT_WATCH) {
 		event_del(sc->timer);
 		sc->src->stats.relists++;
 		sc->next = NEXT_LIST;
+		sc->safety_relist = 1;
 		start_list(sc);
 	}
 }
@@ -463,8 +521,11 @@ static int handle_status(struct kscope *sc, const char *what,
 			return 1;
 		}
 		if (ks->vidx + 1 < NVERSIONS) {
-			log_info("plugin/serviceentries: %s: networking.istio.io/%s not served; trying %s",
-				ks->label, api_versions[ks->vidx], api_versions[ks->vidx + 1]);
+			/* once, not on every retry while nothing is served */
+			if (!(ks->fallback_logged & (1u << (ks->vidx + 1))))
+				log_info("plugin/serviceentries: %s: networking.istio.io/%s not served; trying %s",
+					ks->label, api_versions[ks->vidx], api_versions[ks->vidx + 1]);
+			ks->fallback_logged |= 1u << (ks->vidx + 1);
 			ks->vidx++;
 			start_list(sc);
 			return 1;
@@ -481,24 +542,31 @@ static int handle_status(struct kscope *sc, const char *what,
 	return 0;
 }
 
-static void transport_fail(struct kscope *sc, const char *what,
-	const struct http_result *res)
+static void transport_msg(struct kscope *sc, const struct http_result *res,
+	char *msg, size_t msglen)
 {
 	struct kube_source *ks = sc->src;
-	char msg[400];
 
 	if (res->error == HTTP_ERR_TOO_BIG) {
 		ks->stats.oversize++;
-		snprintf(msg, sizeof(msg), "answer larger than max_body (%zu bytes)", ks->max_body);
+		snprintf(msg, msglen, "answer larger than max_body (%zu bytes)", ks->max_body);
 	} else {
 		ks->stats.transport_errors++;
-		snprintf(msg, sizeof(msg), "%s: %s",
+		snprintf(msg, msglen, "%s: %s",
 			res->error == HTTP_ERR_TIMEOUT ? "timeout" :
 			res->error == HTTP_ERR_TLS ? "TLS" :
 			res->error == HTTP_ERR_CONNECT ? "cannot connect" :
 			res->error == HTTP_ERR_NOMEM ? "out of memory" : "transfer failed",
 			res->message);
 	}
+}
+
+static void transport_fail(struct kscope *sc, const char *what,
+	const struct http_result *res)
+{
+	char msg[400];
+
+	transport_msg(sc, res, msg, sizeof(msg));
 	scope_fail(sc, what, msg, -1);
 }
 
@@ -512,16 +580,22 @@ static void list_complete(struct kscope *sc, const char *rv)
 	sc->cont = NULL;
 	sc->synced = 1;
 	sc->expired = 0;
+	sc->list_done_ms = now_ms();
+	sc->safety_relist = 0;
 	ks->stats.lists++;
 	ks->stats.last_sync = time(NULL);
 	ks->base.status.last_success = ks->stats.last_sync;
 	ks->base.status.syncs_ok++;
+	if (ks->stats.api_version[0] && strcmp(ks->stats.api_version, api_versions[ks->vidx]) != 0)
+		log_info("plugin/serviceentries: %s: now reading networking.istio.io/%s",
+			ks->label, api_versions[ks->vidx]);
 	ks->stats.api_version = api_versions[ks->vidx];
+	ks->fallback_logged = 0;
 	/* a failing watch recovers when a stream delivers, not when a list works */
 	if (!sc->watch_failing)
 		scope_recovered(sc);
 	schedule_rebuild(ks, 0);
-	arm(sc->poll_timer, ks->poll_ms);
+	arm(sc->poll_timer, poll_jitter(ks->poll_ms));
 	if (ks->nowatch) {
 		sc->state = SC_WAIT;
 		sc->next = NEXT_LIST;
@@ -538,7 +612,7 @@ static void on_list_done(void *arg, const struct http_result *res)
 	struct kscope *sc = arg;
 	struct kube_source *ks = sc->src;
 	cJSON *doc;
-	const cJSON *items, *meta, *cont, *rv, *it;
+	const cJSON *items, *kind, *meta, *cont, *rv, *it;
 	char msg[300];
 
 	sc->req = NULL;
@@ -573,14 +647,25 @@ static void on_list_done(void *arg, const struct http_result *res)
 		return;
 	}
 	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
 	meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
 	cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
 	rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
-	if (!cJSON_IsObject(doc) || (!cJSON_IsArray(items) && !cJSON_IsNull(items) && items) ||
+	/*
+	 * A ServiceEntryList (or List) with an items array: a 200 without one
+	 * (items null or missing, some other kind) must not empty the registry.
+	 */
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(items) ||
+	    !cJSON_IsString(kind) || (strcmp(kind->valuestring, "ServiceEntryList") != 0 &&
+	        strcmp(kind->valuestring, "List") != 0) ||
 	    !cJSON_IsObject(meta) || (cont && !cJSON_IsString(cont) && !cJSON_IsNull(cont)) ||
 	    !cJSON_IsString(rv)) {
 		snprintf(msg, sizeof(msg), "the answer is not a ServiceEntryList (%s)",
 			!cJSON_IsObject(doc) ? "not an object" :
+			!cJSON_IsString(kind) ? "kind is not a string" :
+			(strcmp(kind->valuestring, "ServiceEntryList") != 0 &&
+			 strcmp(kind->valuestring, "List") != 0) ? "kind is not ServiceEntryList" :
+			!items ? "no items" : cJSON_IsNull(items) ? "items is null" :
 			!cJSON_IsObject(meta) ? "metadata is not an object" :
 			!cJSON_IsString(rv) ? "metadata.resourceVersion is not a string" :
 			(cont && !cJSON_IsString(cont) && !cJSON_IsNull(cont)) ? "metadata.continue is not a string" :
@@ -591,15 +676,38 @@ static void on_list_done(void *arg, const struct http_result *res)
 		return;
 	}
 	ks->stats.list_pages++;
-	if (cJSON_IsArray(items))
-		cJSON_ArrayForEach(it, items) {
-			if (kube_store_put_json(&sc->pending, it, &sc->store, sc->origin) < 0) {
-				cJSON_Delete(doc);
-				scope_fail(sc, "list", "out of memory", -1);
-				return;
-			}
+	sc->list_pages++;
+	sc->list_bytes += res->len;
+	cJSON_ArrayForEach(it, items) {
+		if (kube_store_put_json(&sc->pending, it, &sc->store, sc->origin) < 0) {
+			cJSON_Delete(doc);
+			scope_fail(sc, "list", "out of memory", -1);
+			return;
 		}
+	}
 	if (cJSON_IsString(cont) && cont->valuestring[0]) {
+		/* a list that never ends: the same token again with no items,
+		 * empty pages, too many pages or bytes */
+		const char *why = NULL;
+		if (cJSON_GetArraySize(items) == 0) {
+			if (sc->cont && strcmp(sc->cont, cont->valuestring) == 0)
+				why = "an empty page repeats the same continue token";
+			else if (++sc->empty_pages >= LIST_MAX_EMPTY_PAGES)
+				why = "continued pages keep coming back empty";
+		} else {
+			sc->empty_pages = 0;
+		}
+		if (!why && sc->list_pages >= LIST_MAX_PAGES)
+			why = "more than 10000 pages";
+		if (!why && sc->list_bytes / LIST_BODY_FACTOR > ks->max_body)
+			why = "the pages together are larger than 4 times max_body";
+		if (why) {
+			snprintf(msg, sizeof(msg), "the list does not end (%s)", why);
+			ks->stats.decode_errors++;
+			cJSON_Delete(doc);
+			scope_fail(sc, "list", msg, -1);
+			return;
+		}
 		set_str(&sc->cont, cont->valuestring);
 		cJSON_Delete(doc);
 		start_list(sc);
@@ -682,6 +790,11 @@ static int apply_event(void *arg, const char *line, size_t len)
 	}
 	sc->watch_events++;
 	cJSON_Delete(doc);
+	/* a failing watch recovers when a stream delivered an event that applied */
+	if (sc->watch_failing) {
+		sc->watch_failing = 0;
+		scope_recovered(sc);
+	}
 	return 0;
 }
 
@@ -690,10 +803,6 @@ static int on_watch_data(void *arg, const char *data, size_t len)
 	struct kscope *sc = arg;
 	int rc;
 
-	if (sc->watch_failing) {
-		sc->watch_failing = 0;
-		scope_recovered(sc);
-	}
 	rc = kube_lines_feed(&sc->lines, data, len, apply_event, sc);
 
 	if (rc == -1) {
@@ -702,6 +811,27 @@ static int on_watch_data(void *arg, const char *data, size_t len)
 			"watch event larger than max_body (%zu bytes)", sc->src->max_body);
 	}
 	return rc < 0 ? -1 : 0;
+}
+
+/*
+ * The watch said 410 (resource version too old): list again, at once if
+ * the last list is a while ago, else with back-off (a server that answers
+ * every watch with 410 must not be listed in a tight loop).
+ */
+static void watch_expired(struct kscope *sc)
+{
+	struct kube_source *ks = sc->src;
+
+	count_http_error(ks, 410);
+	ks->stats.relists++;
+	if (now_ms() - sc->list_done_ms < RELIST_MIN_GAP_MS) {
+		scope_fail(sc, "watch", "resource version too old (410) right after a list", -1);
+		return;
+	}
+	log_debug("plugin/serviceentries: %s: watch: resource version too old; listing again",
+		ks->label);
+	sc->next = NEXT_LIST;
+	start_list(sc);
 }
 
 static void on_watch_done(void *arg, const struct http_result *res)
@@ -717,12 +847,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 		(double)(now.tv_nsec - sc->watch_start.tv_nsec) / 1e6;
 	if (sc->watch_relist) {
 		/* ERROR 410 "too old resource version": list again */
-		count_http_error(ks, 410);
-		ks->stats.relists++;
-		log_debug("plugin/serviceentries: %s: watch: resource version too old; listing again",
-			ks->label);
-		sc->next = NEXT_LIST;
-		start_list(sc);
+		watch_expired(sc);
 		return;
 	}
 	if (sc->watch_err[0]) {
@@ -731,10 +856,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 	}
 	if (res->error == HTTP_OK && res->status != 200) {
 		if (res->status == 410) {
-			count_http_error(ks, 410);
-			ks->stats.relists++;
-			sc->next = NEXT_LIST;
-			start_list(sc);
+			watch_expired(sc);
 			return;
 		}
 		handle_status(sc, "watch", res);
@@ -752,12 +874,17 @@ static void on_watch_done(void *arg, const struct http_result *res)
 	 * without events.
 	 */
 	ks->stats.watch_restarts++;
-	if (res->error != HTTP_OK)
-		ks->stats.transport_errors++;
 	kube_lines_reset(&sc->lines);
 	sc->next = NEXT_WATCH;
 	if (sc->watch_events == 0 && ms < WATCH_QUICK_END_MS) {
 		long delay = ks->backoff_min_ms;
+		if (res->error != HTTP_OK) {
+			/* cannot connect, TLS, cut at once: an error, logged once, until an event applies */
+			char msg[400];
+			transport_msg(sc, res, msg, sizeof(msg));
+			note_error(sc, "watch", msg);
+			sc->watch_failing = 1;
+		}
 		for (unsigned i = 0; i < sc->failures && delay < ks->backoff_max_ms; i++)
 			delay *= 2;
 		if (delay > ks->backoff_max_ms)
@@ -769,9 +896,12 @@ static void on_watch_done(void *arg, const struct http_result *res)
 		arm(sc->timer, delay);
 		return;
 	}
+	if (res->error != HTTP_OK)
+		ks->stats.transport_errors++;
 	log_debug("plugin/serviceentries: %s: watch ended after %.0f ms, %lu events (%s); watching again",
 		ks->label, ms, sc->watch_events, res->error == HTTP_OK ? "clean" : res->message);
-	sc->failures = 0;
+	if (!sc->watch_failing)
+		sc->failures = 0;
 	start_watch(sc);
 }
 

@@ -7,7 +7,7 @@
 # the API.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 28
+plan 32
 
 start_fake || exit 1
 se default one one.default.global 10.0.0.1
@@ -128,6 +128,33 @@ se default three three.default.global 10.0.0.3
 wait_a 10 three.default.global 10.0.0.3
 is "$(a three.default.global)" 10.0.0.3 "exec plugin: after a 401 the plugin runs again"
 is "$(wc -l <"$T_TMP/runs")" 2 "ran a second time"
+stop_pid "$GD_PID"
+
+# ---- an exec plugin whose credential has already expired: used anyway
+# (the API server decides), the plugin is not re-run in a loop; the plugin
+# starts with SIGPIPE at its default and no signal blocked
+cat >"$T_TMP/kc/get-expired.sh" <<'EOF'
+#!/bin/sh
+echo run >>"$RUNS"
+grep -E '^Sig(Blk|Ign)' /proc/$$/status >"$RUNS.sig" 2>/dev/null
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2000-01-01T00:00:00Z"}}\n' "$(cat "$TOKDIR/token")"
+EOF
+chmod +x "$T_TMP/kc/get-expired.sh"
+sed -e 's|./get-token.sh|./get-expired.sh|' -e "s|$T_TMP/runs|$T_TMP/runs-exp|" "$T_TMP/kc/config" >"$T_TMP/kc/config-expired"
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.expired" "kubeconfig $T_TMP/kc/config-expired" "timeout 2s" "backoff 200ms 1s" "poll 1s"
+start_globaldns expired "$T_TMP/Corefile.expired" || exit 1
+wait_a 10 three.default.global 10.0.0.3
+is "$(a three.default.global)" 10.0.0.3 "exec plugin, credential already expired: still served"
+sleep 5
+RUNS=$(wc -l <"$T_TMP/runs-exp")
+ok $([ "$RUNS" -ge 1 ] && [ "$RUNS" -le 6 ]; echo $?) "the plugin ran only a few times in 5 s ($RUNS)"
+is "$(grep -c 'already expired' "$T_TMP/expired.log")" 1 "the expired credential is logged once"
+SIG=$(python3 -c '
+import sys
+d = dict(l.split(":") for l in open(sys.argv[1]).read().split("\n") if l)
+print("ok" if int(d["SigBlk"], 16) == 0 and not int(d["SigIgn"], 16) & (1 << 12) else d)' "$T_TMP/runs-exp.sig")
+is "$SIG" ok "the plugin starts with SIGPIPE at its default and no signal blocked"
 stop_pid "$GD_PID"
 
 # ---- KUBECONFIG=a:b merged (first definition wins; relative paths per file)

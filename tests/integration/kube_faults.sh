@@ -6,7 +6,7 @@
 # back.  Watch faults: kube_watch.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 50
+plan 55
 
 start_fake --bookmark-interval 1 || exit 1
 APIPORT=$(cat "$K8S/port")
@@ -45,6 +45,7 @@ survive "list 503" "list 503 status" '{"kind":"list","code":503,"retry_after":nu
 survive "list 504" "list 504 status" '{"kind":"list","code":504,"count":2}'
 survive "list invalid JSON" "list 200 invalid_json" '{"kind":"list","action":"invalid_json","count":2}'
 survive "list items is a string" "list 200 wrong_types" '{"kind":"list","action":"wrong_types","variant":"items_string","count":2}'
+survive "list items is null" "list 200 wrong_types" '{"kind":"list","action":"wrong_types","variant":"items_null","count":2}'
 survive "list continue is a number" "list 200 wrong_types" '{"kind":"list","action":"wrong_types","variant":"continue_number","count":2}'
 survive "list cut mid-body" "list 200 cut_list" '{"kind":"list","action":"cut_list","count":2}'
 survive "list body over max_body" "list 200 huge" '{"kind":"list","action":"huge","mb":2,"count":2}'
@@ -64,6 +65,16 @@ print("%.2f" % (after[0] - t429) if after else "none")' "$SEQ")
 ok $(python3 -c "import sys; sys.exit(0 if '$TIMES' != 'none' and float('$TIMES') >= 1.95 else 1)"; echo $?) \
 	"429 plain text with Retry-After: 2: next list after $TIMES s"
 is "$(a one.default.global)" 10.0.0.1 "429: old answers still served"
+
+# the periodic re-list keeps failing (429): the watch still carries changes
+SEQ=$(fake_seq)
+ctl fault '{"kind":"list","code":429,"retry_after":1}' >/dev/null
+wait_log 10 "list 429" "$SEQ"
+se default viawatch viawatch.default.global 10.9.9.1
+wait_a 10 viawatch.default.global 10.9.9.1
+is "$(a viawatch.default.global)" 10.9.9.1 "re-list answers 429 every time: a new entry still arrives via the watch"
+ok $(fake_log "$SEQ" | grep -q ' watch 200 '; echo $?) "re-list answers 429: the watch was resumed"
+ctl clear '{}' >/dev/null
 
 # a 503 with details.retryAfterSeconds in a Status body
 survive "list 503 with retryAfterSeconds" "list 503 status" '{"kind":"list","code":503,"retry_after":1,"count":1}'

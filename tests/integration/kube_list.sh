@@ -5,7 +5,7 @@
 # `nowatch` polling with its create-to-resolvable delay.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 19
+plan 24
 
 start_fake || exit 1
 ctl bulk '{"count":1200}' >/dev/null
@@ -37,6 +37,25 @@ like "$(echo "$LOG" | grep ' watch ' | head -1)" "v1beta1/serviceentries\?watch=
 like "$(cat "$T_TMP/gd.log")" "networking.istio.io/v1 not served; trying v1beta1" "fallback logged"
 unlike "$(grep ERROR "$T_TMP/gd.log")" "410" "an expired continue token is not an error"
 
+# a list whose continue token never ends (an empty page giving the same
+# token again): an error, logged once, bounded requests, old answers kept
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.e" "kubeconfig $K8S/kubeconfig" "timeout 2s" "backoff 200ms 1s" "poll 1s"
+start_globaldns gde "$T_TMP/Corefile.e" || exit 1
+wait_a 15 svc-01199.default.global 240.0.4.176
+SEQ=$(fake_seq)
+ctl fault '{"kind":"list","action":"empty_page","match":"continue="}' >/dev/null
+sleep 5
+N=$(fake_log "$SEQ" | grep -c ' list ')
+ok $([ "$N" -ge 2 ] && [ "$N" -le 40 ]; echo $?) "endless continue token: list requests bounded in 5 s ($N)"
+is "$(grep -c 'the list does not end' "$T_TMP/gde.log")" 1 "endless continue token: one error line"
+is "$(a svc-00000.default.global)" 240.0.0.1 "endless continue token: old answers kept"
+ctl clear '{}' >/dev/null
+se default endless endless.default.global 10.5.9.1
+wait_a 10 endless.default.global 10.5.9.1
+is "$(a endless.default.global)" 10.5.9.1 "endless continue token: recovered after the fault"
+stop_pid "$GD_PID"
+
 # nothing served: one clear error, SERVFAIL stays until the CRD appears
 ctl versions '{"served":[]}' >/dev/null
 PORT=$(free_port)
@@ -45,6 +64,7 @@ start_globaldns gd2 "$T_TMP/Corefile2" || exit 1
 sleep 1
 is "$(rcode svc-00000.default.global)" SERVFAIL "no version served: SERVFAIL"
 like "$(cat "$T_TMP/gd2.log")" "is Istio's ServiceEntry CRD installed" "says the CRD seems missing"
+is "$(grep -c 'v1 not served; trying v1beta1' "$T_TMP/gd2.log")" 1 "the version fallback is logged once, not on every retry"
 ctl versions '{"served":["v1alpha3"]}' >/dev/null
 wait_a 10 svc-00001.default.global 240.0.0.2
 is "$(a svc-00001.default.global)" 240.0.0.2 "CRD appears (v1alpha3): served"

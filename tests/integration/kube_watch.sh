@@ -6,7 +6,7 @@
 # resourceVersion the next watch starts from.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 25
+plan 33
 
 start_fake --bookmark-interval 1 || exit 1
 se default one one.default.global 10.0.0.1
@@ -83,3 +83,42 @@ ctl close-watches '{}' >/dev/null
 wait_log 5 "watch 200 .*resourceVersion=$RV&" "$SEQ"
 ok $? "after a BOOKMARK the next watch starts from its resourceVersion ($RV)"
 
+
+# ---- every watch answers 410: the re-lists back off, no tight loop
+SEQ=$(fake_seq)
+ctl fault '{"kind":"watch","code":410}' >/dev/null
+ctl close-watches '{}' >/dev/null
+sleep 5
+N=$(fake_log "$SEQ" | grep -c ' list ')
+ok $([ "$N" -ge 1 ] && [ "$N" -le 30 ]; echo $?) "every watch 410: lists bounded in 5 s ($N)"
+is "$(a one.default.global)" 10.0.0.1 "every watch 410: old answers still served"
+ctl clear '{}' >/dev/null
+se default after410b after410b.default.global 10.7.0.2
+wait_a 10 after410b.default.global 10.7.0.2
+is "$(a after410b.default.global)" 10.7.0.2 "every watch 410: recovered after the fault"
+
+# ---- a watch that keeps failing (a bad line on every stream): no
+# error/recovered pairs per retry, the first bytes of a stream are no recovery
+L0=$(wc -l <"$T_TMP/gdw.log")
+ctl fault '{"kind":"watch","action":"invalid_json"}' >/dev/null
+ctl close-watches '{}' >/dev/null
+sleep 8
+LINES=$(tail -n +$((L0 + 1)) "$T_TMP/gdw.log" | grep -Ec 'ERROR|recovered')
+ok $([ "$LINES" -ge 1 ] && [ "$LINES" -le 2 ]; echo $?) "persistent watch fault: $LINES log lines in 8 s"
+ctl clear '{}' >/dev/null
+se default afterbad afterbad.default.global 10.7.0.3
+wait_a 10 afterbad.default.global 10.7.0.3
+is "$(a afterbad.default.global)" 10.7.0.3 "persistent watch fault: recovered after the fault"
+
+# ---- a watch that cannot get an answer (the connection closes at once):
+# logged once, not silent; recovers when the watch works again
+L0=$(wc -l <"$T_TMP/gdw.log")
+ctl fault '{"kind":"watch","action":"hang","seconds":0.2}' >/dev/null
+ctl close-watches '{}' >/dev/null
+sleep 4
+is "$(tail -n +$((L0 + 1)) "$T_TMP/gdw.log" | grep -c 'ERROR.*watch: ')" 1 "watch connection fails at once: one error line"
+ctl clear '{}' >/dev/null
+se default afterhang afterhang.default.global 10.7.0.4
+wait_a 10 afterhang.default.global 10.7.0.4
+is "$(a afterhang.default.global)" 10.7.0.4 "watch connection fails at once: recovered after the fault"
+like "$(tail -n +$((L0 + 1)) "$T_TMP/gdw.log")" "recovered" "the recovery is logged"

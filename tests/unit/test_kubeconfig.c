@@ -268,6 +268,12 @@ static void test_errors(void **state)
 		  "users:\n- name: u\n  user: {auth-provider: {name: gcp}}\n", "auth-provider is not supported" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+		  "users:\n- name: u\n  user: {token: \"abc\\r\\nX-Evil: 1\"}\n", "holds a line break" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+		  "users:\n- name: u\n  user: {token: \"abc\\ndef\"}\n", "holds a line break" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
 		  "users:\n- name: u\n  user: {exec: {args: [a]}}\n", "\"command\" missing" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'https://x', insecure-skip-tls-verify: 'yes'}\n",
@@ -391,6 +397,11 @@ static void test_exec_credential(void **state)
 	assert_int_equal(kube_exec_credential_parse("{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"x\",\"expirationTimestamp\":\"soon\"}}",
 		78, &tok, &exp, &cert, &key, err, sizeof(err)), -1);
 	assert_contains(err, "RFC 3339");
+	{
+		const char *crlf = "{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"x\\r\\nX-Evil: 1\"}}";
+		assert_int_equal(kube_exec_credential_parse(crlf, strlen(crlf), &tok, &exp, &cert, &key, err, sizeof(err)), -1);
+		assert_contains(err, "line break");
+	}
 }
 
 int main(void)
