@@ -37,7 +37,7 @@ finish() {
 			grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 30 | sed 's/^/#   /'
 		fi
 	done
-	if [ "$T_FAIL" -gt 0 ] || [ "${KEEP_TMP:-}" ]; then
+	if [ "$T_FAIL" -gt 0 ] || [ "$rc" -ne 0 ] || [ "${KEEP_TMP:-}" ]; then
 		echo "# logs kept in $T_TMP"
 		for f in "$T_TMP"/*.log; do [ -f "$f" ] && { echo "# --- $f"; tail -n 30 "$f" | sed 's/^/#   /'; }; done
 	else
@@ -82,11 +82,17 @@ unlike() {
 }
 
 # free_port: a port free for both UDP and TCP on 127.0.0.1 (and ::).
+# Each test script draws from its own block of 100 ports (chosen by its
+# PID), so scripts that `make -j` runs side by side do not pick a port the
+# other picked and has not bound yet; below 32768, the kernel's ephemeral
+# range, where dig's and curl's own source ports come from.
+T_PORT_BASE=$((20000 + ($$ % 120) * 100))
 free_port() {
-	python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 60000)
+	python3 - "$T_PORT_BASE" <<'PY'
+import random, socket, sys
+base = int(sys.argv[1])
+for attempt in range(200):
+    p = base + random.randint(0, 99) if attempt < 150 else random.randint(20000, 32000)
     try:
         for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
             for typ in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
