@@ -18,9 +18,18 @@ void kube_lines_init(struct kube_lines *l, size_t max)
 	l->max = max ? max : KUBE_DEFAULT_MAX_BODY;
 }
 
+/* A new stream starts small again: one huge event must not pin its
+ * buffer (up to max_body) for the life of the process. */
+#define KUBE_LINES_KEEP (1024 * 1024)
+
 void kube_lines_reset(struct kube_lines *l)
 {
 	l->len = 0;
+	if (l->cap > KUBE_LINES_KEEP) {
+		free(l->buf);
+		l->buf = NULL;
+		l->cap = 0;
+	}
 }
 
 void kube_lines_free(struct kube_lines *l)
@@ -48,6 +57,9 @@ static int lines_reserve(struct kube_lines *l, size_t need)
 		return 0;
 	while (cap < need)
 		cap *= 2;
+	/* doubling must not overshoot the cap on a line by much */
+	if (cap > l->max + 1)
+		cap = need > l->max + 1 ? need : l->max + 1;
 	if (!(b = realloc(l->buf, cap))) {
 		l->len = 0;
 		return -1;

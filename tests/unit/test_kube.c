@@ -108,6 +108,29 @@ static void test_lines_partial_kept(void **state)
 	kube_lines_free(&l);
 }
 
+/* One huge event does not pin its buffer past the stream, and the buffer
+ * never grows past the cap on a line. */
+static void test_lines_buffer_released(void **state)
+{
+	struct kube_lines l;
+	struct got g = { .n = 0 };
+	size_t big = 3 * 1024 * 1024;
+	char *line = malloc(big);
+
+	(void)state;
+	assert_non_null(line);
+	memset(line, 'a', big);
+	kube_lines_init(&l, 3 * 1024 * 1024 + 100);
+	assert_int_equal(kube_lines_feed(&l, line, big, collect, &g), 0);
+	assert_true(l.cap >= big && l.cap <= l.max + 1);
+	kube_lines_reset(&l);
+	assert_int_equal(l.cap, 0);
+	assert_int_equal(kube_lines_feed(&l, "y\n", 2, collect, &g), 0);
+	assert_true(l.cap <= 4096);
+	kube_lines_free(&l);
+	free(line);
+}
+
 static void test_lines_cap(void **state)
 {
 	struct kube_lines l;
@@ -228,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_lines_any_split),
 		cmocka_unit_test(test_lines_byte_by_byte),
 		cmocka_unit_test(test_lines_partial_kept),
+		cmocka_unit_test(test_lines_buffer_released),
 		cmocka_unit_test(test_lines_cap),
 		cmocka_unit_test(test_lines_cap_exact),
 		cmocka_unit_test(test_lines_stop),
