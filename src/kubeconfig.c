@@ -456,6 +456,27 @@ static int string_field(const cJSON *o, const char *key, const struct kfile *f,
 	return 0;
 }
 
+/* An optional list property of user.exec: *arr is the array (NULL when it
+ * is absent or null) and *vec a zeroed vector with room for its elements
+ * and a terminating NULL (caller frees).  0, or -1 with err. */
+static int exec_list(const cJSON *x, const char *key, const cJSON **arr,
+	char ***vec, const struct kfile *f, char *err, size_t errlen)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, key);
+
+	if (a && !cJSON_IsNull(a) && !cJSON_IsArray(a)) {
+		seterr(err, errlen, "%s: user exec: \"%s\" is not a list", f->path, key);
+		return -1;
+	}
+	*arr = cJSON_IsArray(a) ? a : NULL;
+	*vec = calloc((size_t)cJSON_GetArraySize(*arr) + 1, sizeof(char *));
+	if (!*vec) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k,
 	char *err, size_t errlen)
 {
@@ -483,16 +504,8 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	}
 	if (!(e->api_version = strdup(api ? api : "client.authentication.k8s.io/v1")))
 		goto nomem;
-	args = cJSON_GetObjectItemCaseSensitive(x, "args");
-	if (args && !cJSON_IsNull(args) && !cJSON_IsArray(args)) {
-		seterr(err, errlen, "%s: user exec: \"args\" is not a list", f->path);
+	if (exec_list(x, "args", &args, &e->args, f, err, errlen) < 0)
 		return -1;
-	}
-	e->args = calloc((size_t)cJSON_GetArraySize(args) + 1, sizeof(char *));
-	if (!e->args)
-		goto nomem;
-	if (!cJSON_IsArray(args))
-		args = NULL;
 	cJSON_ArrayForEach(it, args) {
 		if (!cJSON_IsString(it)) {
 			seterr(err, errlen, "%s: user exec: an element of \"args\" is not a string", f->path);
@@ -502,16 +515,8 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 			goto nomem;
 		e->nargs++;
 	}
-	env = cJSON_GetObjectItemCaseSensitive(x, "env");
-	if (env && !cJSON_IsNull(env) && !cJSON_IsArray(env)) {
-		seterr(err, errlen, "%s: user exec: \"env\" is not a list", f->path);
+	if (exec_list(x, "env", &env, &e->env, f, err, errlen) < 0)
 		return -1;
-	}
-	e->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof(char *));
-	if (!e->env)
-		goto nomem;
-	if (!cJSON_IsArray(env))
-		env = NULL;
 	cJSON_ArrayForEach(it, env) {
 		const char *n, *v;
 		size_t l;
