@@ -85,14 +85,23 @@ unlike() {
 # Each test script draws from its own block of 100 ports (chosen by its
 # PID), so scripts that `make -j` runs side by side do not pick a port the
 # other picked and has not bound yet; below 32768, the kernel's ephemeral
-# range, where dig's and curl's own source ports come from.
+# range, where dig's and curl's own source ports come from.  A port is
+# handed out once per script (remembered in $T_TMP/ports.used): a port
+# picked for "nobody listens here" must never be one picked, and not yet
+# bound, for an upstream started later.
 T_PORT_BASE=$((20000 + ($$ % 120) * 100))
 free_port() {
-	python3 - "$T_PORT_BASE" <<'PY'
-import random, socket, sys
-base = int(sys.argv[1])
+	python3 - "$T_PORT_BASE" "$T_TMP/ports.used" <<'PY'
+import os, random, socket, sys
+base, used_file = int(sys.argv[1]), sys.argv[2]
+used = set()
+if os.path.exists(used_file):
+    with open(used_file) as f:
+        used = {int(x) for x in f.read().split()}
 for attempt in range(200):
     p = base + random.randint(0, 99) if attempt < 150 else random.randint(20000, 32000)
+    if p in used:
+        continue
     try:
         for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
             for typ in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
@@ -106,6 +115,8 @@ for attempt in range(200):
                     raise
                 finally:
                     s.close()
+        with open(used_file, "a") as f:
+            f.write("%d\n" % p)
         print(p)
         break
     except OSError:
