@@ -7,6 +7,8 @@
  *       ttl SECONDS             answer TTL, default 30
  *       default_address ADDR... for entries without a usable address
  *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
+ *       ns_address ADDR...      what ns.dns.<zone> answers (default: the
+ *                               block's bind addresses, else the host's)
  *       (without file: the Kubernetes API, kube.h -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
@@ -20,6 +22,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +419,92 @@ static void on_update(void *arg, struct se_list *entries)
 	p->serial = serial;
 }
 
+/* ---- ns.dns.<zone>: the target of the apex NS ---- */
+
+static void ns_add(struct se_plugin *p, int family, const uint8_t *a)
+{
+	if (family == AF_INET) {
+		for (size_t i = 0; i < p->nns_v4; i++)
+			if (memcmp(p->ns_v4[i], a, 4) == 0)
+				return;
+		if (p->nns_v4 < 8)
+			memcpy(p->ns_v4[p->nns_v4++], a, 4);
+	} else {
+		for (size_t i = 0; i < p->nns_v6; i++)
+			if (memcmp(p->ns_v6[i], a, 16) == 0)
+				return;
+		if (p->nns_v6 < 8)
+			memcpy(p->ns_v6[p->nns_v6++], a, 16);
+	}
+}
+
+/*
+ * The addresses of the interfaces that are up, of one family (or both if
+ * 0): loopback ones only if `loopback`, else none of them.  IPv6
+ * link-local addresses never: an AAAA record cannot carry their scope.
+ */
+static void ns_from_interfaces(struct se_plugin *p, int family, int loopback)
+{
+	struct ifaddrs *all;
+
+	if (getifaddrs(&all) < 0) {
+		log_warning("plugin/serviceentries: the host's addresses for ns.dns: getifaddrs: %s",
+			strerror(errno));
+		return;
+	}
+	for (const struct ifaddrs *i = all; i; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+		const uint8_t *a;
+		int fam, loop;
+
+		if (!sa || !(i->ifa_flags & IFF_UP))
+			continue;
+		fam = sa->sa_family;
+		if ((fam != AF_INET && fam != AF_INET6) || (family && fam != family))
+			continue;
+		if (fam == AF_INET) {
+			a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+			loop = a[0] == 127;
+		} else {
+			a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+			if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+				continue;
+			loop = memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+		}
+		if (loop == !!loopback)
+			ns_add(p, fam, a);
+	}
+	freeifaddrs(all);
+}
+
+/*
+ * Without ns_address, ns.dns.<zone> answers where this server can be
+ * reached, as CoreDNS's kubernetes plugin answers its own pod IPs: the
+ * block's bind addresses, and for a wildcard bind (or none) the host's
+ * non-loopback addresses -- its loopback ones if it has no other.
+ */
+static void ns_defaults(struct se_plugin *p, const struct plugin_ctx *ctx)
+{
+	int any4 = ctx->nbinds == 0, any6 = ctx->nbinds == 0;
+
+	for (size_t b = 0; b < ctx->nbinds; b++) {
+		struct se_addr a;
+		if (se_parse_addr(ctx->binds[b], &a) != 1)
+			continue;
+		if (a.family == AF_INET && memcmp(a.addr, "\0\0\0\0", 4) == 0)
+			any4 = 1;
+		else if (a.family == AF_INET6 && memcmp(a.addr, in6addr_any.s6_addr, 16) == 0)
+			any6 = 1;
+		else
+			ns_add(p, a.family, a.addr);
+	}
+	if (!any4 && !any6)
+		return;
+	ns_from_interfaces(p, any4 && any6 ? 0 : any4 ? AF_INET : AF_INET6, 0);
+	if (p->nns_v4 + p->nns_v6 == 0)
+		ns_from_interfaces(p, any4 && any6 ? 0 : any4 ? AF_INET : AF_INET6, 1);
+}
+
 static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
@@ -447,6 +538,8 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	}
 	if (parse_block(p, d, err, errlen) < 0)
 		goto fail;
+	if (p->nns_v4 + p->nns_v6 == 0)
+		ns_defaults(p, ctx);
 	if (p->nfiles && p->kube_prop)
 		FAIL(p->kube_prop, "%s: a Kubernetes API property, but this block reads \"file\"; "
 			"use either file or the API properties", p->kube_prop->name);
@@ -513,6 +606,29 @@ static int add_addrs(struct wire_resp *w, const struct registry_answer *a,
 	return rc;
 }
 
+/*
+ * The apex NS, and its addresses in the additional section when they all
+ * fit (glue is optional: a response without it is not truncated).
+ */
+static void add_ns(const struct se_plugin *p, struct wire_resp *w, uint16_t apex)
+{
+	size_t ns_off = w->len, glue = p->nns_v4 * 16 + p->nns_v6 * 28;
+	uint16_t target;
+
+	if (wire_resp_ns(w, WIRE_SEC_ANSWER, apex, p->ttl) < 0)
+		return;
+	/* the NS rdata, "ns.dns" + pointer, follows owner (2) and fixed part (10) */
+	target = (uint16_t)(ns_off + 12);
+	if (w->len + glue + (w->edns ? 11 : 0) > w->limit)
+		return;
+	for (size_t i = 0; i < p->nns_v4; i++)
+		wire_resp_rr(w, WIRE_SEC_ADDITIONAL, target, DNS_TYPE_A, DNS_CLASS_IN,
+			p->ttl, p->ns_v4[i], 4);
+	for (size_t i = 0; i < p->nns_v6; i++)
+		wire_resp_rr(w, WIRE_SEC_ADDITIONAL, target, DNS_TYPE_AAAA, DNS_CLASS_IN,
+			p->ttl, p->ns_v6[i], 16);
+}
+
 /* CoreDNS's fall.Through: no zones means every name. */
 static int se_falls_through(const struct se_plugin *p, const struct dns_query *q)
 {
@@ -527,7 +643,7 @@ static int se_falls_through(const struct se_plugin *p, const struct dns_query *q
 	return 0;
 }
 
-/* ns.dns.<zone>: the name the apex NS points at, from ns_address. */
+/* ns.dns.<zone>: the name the apex NS points at (ns_address, ns_defaults). */
 static enum plugin_result ns_answer(const struct se_plugin *p,
 	struct dns_request *req, unsigned int zl)
 {
@@ -597,7 +713,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	if (zl == 0 && (qt == DNS_TYPE_SOA || (qt == DNS_TYPE_ANY && ans.nv4 + ans.nv6 == 0)))
 		wire_resp_soa(&w, WIRE_SEC_ANSWER, apex, p->ttl, p->serial, p->ttl);
 	else if (zl == 0 && qt == DNS_TYPE_NS)
-		wire_resp_ns(&w, WIRE_SEC_ANSWER, apex, p->ttl);
+		add_ns(p, &w, apex);
 	else if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
 		add_addrs(&w, &ans, qt, p->ttl);
 	/* NODATA (RFC 2308 2.2): NOERROR, no answer, SOA in authority */
@@ -796,13 +912,22 @@ static int se_introspect(void *state, cJSON *obj)
 {
 	struct se_plugin *p = state;
 	const struct se_source_status *st = &p->source->status;
-	cJSON *zones, *src, *names, *rej;
+	cJSON *zones, *nsa, *src, *names, *rej;
 
 	zones = cJSON_AddArrayToObject(obj, "zones");
 	for (size_t i = 0; zones && i < p->nzones; i++)
 		cJSON_AddItemToArray(zones, cJSON_CreateString(p->zones[i].name));
 	cJSON_AddNumberToObject(obj, "ttl", p->ttl);
 	cJSON_AddNumberToObject(obj, "serial", p->serial);
+	nsa = cJSON_AddArrayToObject(obj, "ns_addresses");
+	for (size_t i = 0; nsa && i < p->nns_v4 + p->nns_v6; i++) {
+		char text[INET6_ADDRSTRLEN];
+		if (i < p->nns_v4)
+			inet_ntop(AF_INET, p->ns_v4[i], text, sizeof(text));
+		else
+			inet_ntop(AF_INET6, p->ns_v6[i - p->nns_v4], text, sizeof(text));
+		cJSON_AddItemToArray(nsa, cJSON_CreateString(text));
+	}
 	src = cJSON_AddObjectToObject(obj, "source");
 	if (src) {
 		cJSON_AddStringToObject(src, "kind", p->source->kind);

@@ -196,6 +196,16 @@ next:		;
 	return 0;
 }
 
+/* The bind addresses of a block (NULL, 0 without bind). */
+static size_t block_binds(const struct server_block *b, const char *const **addrs)
+{
+	for (size_t j = 0; j < b->nchain; j++)
+		if (b->chain[j].ops == &bind_plugin)
+			return bind_addresses(b->chain[j].state, addrs);
+	*addrs = NULL;
+	return 0;
+}
+
 static int block_plugins(struct server_block *b, const struct cf_block *cb,
 	const struct server_opts *o, int *nerr, char *err, size_t errlen)
 {
@@ -208,12 +218,18 @@ static int block_plugins(struct server_block *b, const struct cf_block *cb,
 	b->chain = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*b->chain));
 	if (!b->chain)
 		return -1;
-	for (size_t i = 0; i < cb->ndirs; i++) {
+	/* two passes: bind first, so the others learn the block's addresses */
+	for (size_t k = 0; k < 2 * cb->ndirs; k++) {
+		size_t i = k % cb->ndirs;
 		const struct cf_directive *d = &cb->dirs[i];
 		int known, order;
 		const struct plugin_ops *ops = plugin_find(d->name, &known, &order);
 		struct plugin_inst *pi;
 
+		if (k == cb->ndirs)
+			ctx.nbinds = block_binds(b, &ctx.binds);
+		if ((k < cb->ndirs) != (ops == &bind_plugin))
+			continue;
 		if (!ops) {
 			snprintf(msg, sizeof(msg), "%s:%d: %s directive \"%s\"; globaldns supports: %s",
 				d->file, d->line, known ? "unsupported CoreDNS" : "unknown",
@@ -241,16 +257,6 @@ static int block_plugins(struct server_block *b, const struct cf_block *cb,
 next:		;
 	}
 	qsort(b->chain, b->nchain, sizeof(*b->chain), cmp_inst);
-	return 0;
-}
-
-/* The bind addresses of a block (NULL, 0 without bind). */
-static size_t block_binds(const struct server_block *b, const char *const **addrs)
-{
-	for (size_t j = 0; j < b->nchain; j++)
-		if (b->chain[j].ops == &bind_plugin)
-			return bind_addresses(b->chain[j].state, addrs);
-	*addrs = NULL;
 	return 0;
 }
 

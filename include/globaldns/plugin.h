@@ -54,6 +54,8 @@ struct plugin_ctx {
 	size_t nzones;
 	int port;                       /* the block's port */
 	int validate;                   /* 1 under -validate: never started */
+	const char *const *binds;       /* the block's bind addresses (canonical text), */
+	size_t nbinds;                  /* none without bind: bind is set up first */
 };
 
 struct plugin_ops {

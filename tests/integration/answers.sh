@@ -10,15 +10,16 @@
 #   P2  global          wildroot.yaml ("*.global"), ttl 5
 #   P3  global          answers.yaml, and bar.global from bar.yaml
 #   P4  late.global     a manifest that does not exist yet
+#   P6  global          answers.yaml, bind 127.0.0.1 (ns.dns answers it)
 # and a second one (P5) serves union-rev.yaml for the "same order" check.
 . "$(dirname "$0")/lib.sh"
 need dig python3
 
 DATA=$TESTDATA/integration
-pick_ports P P2 P3 P4 P5
+pick_ports P P2 P3 P4 P5 P6
 LATE=$T_TMP/late.yaml
 
-plan 77
+plan 82
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$P {
@@ -47,6 +48,12 @@ bar.global:$P3 {
 late.global:$P4 {
 	serviceentries {
 		file $LATE
+	}
+}
+global:$P6 {
+	bind 127.0.0.1
+	serviceentries {
+		file $DATA/answers.yaml
 	}
 }
 EOF
@@ -99,7 +106,7 @@ check "SOA at the apex" \
 like "$(section answer global SOA)" \
 	'^global\. 30 IN SOA ns\.dns\.global\. hostmaster\.global\. [1-9][0-9]* 7200 1800 86400 30$' \
 	"apex SOA: serial is a positive number"
-check "NS at the apex" "$(noerror 'global. 30 IN NS ns.dns.global.')" global NS
+is "$(section answer global NS)" "global. 30 IN NS ns.dns.global." "NS at the apex"
 check "NODATA: A at the apex" "$(nodata)" global A
 
 # ---- ANY (RFC 8482) ----
@@ -178,7 +185,10 @@ check "ttl 5: answer TTL" "$(noerror 'httpbin.bar.global. 5 IN A 240.0.0.2')" ht
 check "ttl 5: NODATA SOA TTL and minimum" "$(nodata global 5)" httpbin.bar.global MX
 check "ttl 5: apex SOA" \
 	"$(printf 'NOERROR flags:qr aa qd:1 an:1 ns:0 ar:1\nan %s' "$(soa_line global 5)")" global SOA
-check "ttl 5: NS TTL" "$(noerror 'global. 5 IN NS ns.dns.global.')" global NS
+check "ttl 5: NS TTL, ns_address as glue" \
+	"$(printf 'NOERROR flags:qr aa qd:1 an:1 ns:0 ar:3\nan %s\nar %s\nar %s' \
+		'global. 5 IN NS ns.dns.global.' 'ns.dns.global. 5 IN A 192.0.2.53' \
+		'ns.dns.global. 5 IN AAAA 2001:db8::53')" global NS
 check "*.global answers any name" "$(noerror 'anything.global. 5 IN A 240.0.0.99')" anything.global A
 check "*.global answers a deeper name" "$(noerror 'a.b.c.global. 5 IN A 240.0.0.99')" a.b.c.global A
 check "*.global: the apex is not a wildcard match (NODATA)" "$(nodata global 5)" global A
@@ -244,8 +254,32 @@ PORT=$P2
 check "ns_address: ns.dns.<zone> A (before the *.global wildcard)" "$(noerror "ns.dns.global. 5 IN A 192.0.2.53")" ns.dns.global A
 check "ns_address: ns.dns.<zone> AAAA" "$(noerror "ns.dns.global. 5 IN AAAA 2001:db8::53")" ns.dns.global AAAA
 check "ns_address: other types NODATA" "$(nodata global 5)" ns.dns.global TXT
+# without ns_address: where the server listens -- its bind address (P6),
+# else the host's addresses that are up, neither loopback nor IPv6
+# link-local (loopback ones if there is no other), as CoreDNS's
+# kubernetes plugin answers its own pod IPs
+PORT=$P6
+check "no ns_address, bind 127.0.0.1: ns.dns.<zone> answers the bind address" \
+	"$(noerror 'ns.dns.global. 30 IN A 127.0.0.1')" ns.dns.global A
+check "... and has no AAAA (NODATA)" "$(nodata)" ns.dns.global AAAA
+check "... the apex NS carries it as glue" \
+	"$(printf 'NOERROR flags:qr aa qd:1 an:1 ns:0 ar:2\nan %s\nar %s' \
+		'global. 30 IN NS ns.dns.global.' 'ns.dns.global. 30 IN A 127.0.0.1')" global NS
 PORT=$P
-check "without ns_address ns.dns.<zone> does not exist" "$(nxdomain)" ns.dns.global A
+host_addrs() {  # host_addrs 4|6: the addresses ns.dns should answer, sorted
+	local all
+	all=$(ip -o addr show up | awk '$3 == "inet" || $3 == "inet6" { sub(/\/.*/, "", $4); print $3, $4, ($0 ~ / scope host/) ? "loop" : ($0 ~ / scope link/ && $3 == "inet6") ? "link" : "global" }')
+	if printf '%s\n' "$all" | grep -q ' global$'; then
+		printf '%s\n' "$all" | awk -v f="$1" '$3 == "global" && $1 == (f == 4 ? "inet" : "inet6") { print $2 }'
+	else
+		printf '%s\n' "$all" | awk -v f="$1" '$3 == "loop" && $1 == (f == 4 ? "inet" : "inet6") { print $2 }'
+	fi | sort
+}
+H4=$(host_addrs 4) H6=$(host_addrs 6)
+is "$(q +short ns.dns.global A | sort)" "$H4" "no ns_address, no bind: ns.dns.<zone> A is the host's IPv4 addresses ($(echo $H4))"
+is "$(q +short ns.dns.global AAAA | sort)" "$H6" "... AAAA the host's IPv6 addresses ($(echo $H6))"
+is "$(section additional global NS | awk '{ print $5 }' | sort)" "$(printf '%s\n' $H4 $H6 | sort | sed '/^$/d')" \
+	"... the same as glue of the apex NS"
 
 PORT=$P
 kill -0 "$MAIN_PID" 2>/dev/null

@@ -7,7 +7,7 @@
 need dig curl python3
 
 pick_ports PORT P2 R
-plan 14
+plan 15
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -21,6 +21,7 @@ late.global:$P2 {
     ready 127.0.0.1:$R
     serviceentries {
         file $T_TMP/late.yaml
+        ns_address 192.0.2.53 2001:db8::53
     }
 }
 EOF
@@ -45,6 +46,7 @@ is "$(j "($g['source']['kind'], $g['source']['synced'], $g['source']['syncs_ok']
 like "$(j "$g['source']['last_success']")" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "last_success is an RFC 3339 time"
 is "$(j "($g['ttl'], $g['entries'], $g['server_block'].endswith('Corefile:1'))")" "(45, 2, True)" "ttl, entries used and the server block"
 is "$(j "($l['source']['synced'], $l['names'], $l['source']['last_error'] != '')")" "(False, [], True)" "an unloaded source: not synced, no names, its error"
+is "$(j "$l['ns_addresses']")" "['192.0.2.53', '2001:db8::53']" "what ns.dns.<zone> answers (ns_addresses)"
 
 cat >"$T_TMP/late.yaml" <<EOF
 apiVersion: networking.istio.io/v1
