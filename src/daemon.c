@@ -494,8 +494,14 @@ int daemon_run(const struct daemon_opts *o)
 	apply_reload_conf(&d);
 	if (!o->quiet) {
 		const struct dispatch *dp = server_dispatch(d.srv);
-		for (size_t i = 0; i < dp->nkeys; i++)
-			printf("%s:%d\n", dp->keys[i].zone, dp->keys[i].port);
+		/* as CoreDNS: "zone:port", and " on ADDRESS" for each bind address */
+		for (size_t i = 0; i < dp->nkeys; i++) {
+			const struct server_block *b = dp->keys[i].block;
+			if (b->nbinds == 0)
+				printf("%s:%d\n", dp->keys[i].zone, dp->keys[i].port);
+			for (size_t a = 0; a < b->nbinds; a++)
+				printf("%s:%d on %s\n", dp->keys[i].zone, dp->keys[i].port, b->binds[a]);
+		}
 		printf("globaldns-%s\n", PACKAGE_VERSION);
 		fflush(stdout);
 	}

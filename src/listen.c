@@ -109,6 +109,7 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 		req.pktlen = (size_t)n;
 		req.tcp = 0;
 		req.server_port = l->port;
+		req.server_addr = l->addr;
 		req.resp = l->resp;
 		req.transport.reply = udp_reply;
 		req.transport.ctx = l;
@@ -246,6 +247,7 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		req.start_ns = 0;
 		req.tcp = 1;
 		req.server_port = l->port;
+		req.server_addr = l->addr;
 		req.resp = l->resp;
 		req.transport.reply = tcp_reply;
 		req.transport.ref = tcp_ref;

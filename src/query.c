@@ -43,7 +43,26 @@ void query_answer_rcode(struct dns_request *req, int rcode, const char *plugin)
 	query_finish(req, &w, plugin);
 }
 
-/* The block whose zone is the longest suffix of the name, on this port. */
+/*
+ * Does block b listen where the query came in?  As in CoreDNS every bind
+ * address (and "every address" for a block without bind) is a server of
+ * its own: a block without bind takes only what the wildcard listener
+ * got, a block with bind only what came to one of its addresses.
+ */
+static int block_listens(const struct server_block *b, const char *addr)
+{
+	if (!addr)
+		addr = "";
+	if (b->nbinds == 0)
+		return addr[0] == '\0';
+	for (size_t i = 0; i < b->nbinds; i++)
+		if (strcmp(b->binds[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* The block whose zone is the longest suffix of the name, on the
+ * listener (port and address) the query came in on. */
 static const struct zone_key *match_zone(const struct dispatch *d,
 	const struct dns_request *req)
 {
@@ -52,7 +71,7 @@ static const struct zone_key *match_zone(const struct dispatch *d,
 
 	for (size_t i = 0; i < d->nkeys; i++) {
 		const struct zone_key *k = &d->keys[i];
-		if (k->port != req->server_port)
+		if (k->port != req->server_port || !block_listens(k->block, req->server_addr))
 			continue;
 		if (best && k->nlabels <= best->nlabels)
 			continue;

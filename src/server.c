@@ -164,14 +164,6 @@ static int block_keys(struct server *s, struct server_block *b,
 			problem(nerr, err, errlen, msg);
 			continue;
 		}
-		for (size_t i = 0; i < s->dispatch.nkeys; i++) {
-			if (s->dispatch.keys[i].port == port && strcmp(s->dispatch.keys[i].zone, zone) == 0) {
-				snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at line %d",
-					cb->file, cb->line, zone, port, s->dispatch.keys[i].block->line);
-				problem(nerr, err, errlen, msg);
-				goto next;
-			}
-		}
 		zk = realloc(s->dispatch.keys, (s->dispatch.nkeys + 1) * sizeof(*zk));
 		if (!zk)
 			return -1;
@@ -191,18 +183,73 @@ static int block_keys(struct server *s, struct server_block *b,
 		b->port = port;
 		if (add_port(s, port) < 0)
 			return -1;
-next:		;
 	}
 	return 0;
+}
+
+/* Do two blocks listen on a common address?  No bind is every address. */
+static int binds_overlap(const struct server_block *a, const struct server_block *b)
+{
+	if (a->nbinds == 0 || b->nbinds == 0)
+		return 1;
+	for (size_t i = 0; i < a->nbinds; i++)
+		for (size_t j = 0; j < b->nbinds; j++)
+			if (strcmp(a->binds[i], b->binds[j]) == 0)
+				return 1;
+	return 0;
+}
+
+/*
+ * One zone on one port may be served by several blocks only if they bind
+ * different addresses (CoreDNS: each address is a server of its own).
+ */
+static void check_duplicate_keys(const struct server *s, int *nerr, char *err,
+	size_t errlen)
+{
+	char msg[1024];
+
+	for (size_t j = 1; j < s->dispatch.nkeys; j++) {
+		const struct zone_key *kj = &s->dispatch.keys[j];
+		for (size_t i = 0; i < j; i++) {
+			const struct zone_key *ki = &s->dispatch.keys[i];
+			if (ki->port != kj->port || strcmp(ki->zone, kj->zone) != 0
+			    || !binds_overlap(ki->block, kj->block))
+				continue;
+			snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at line %d%s",
+				kj->block->file, kj->block->line, kj->zone, kj->port, ki->block->line,
+				ki->block == kj->block ? "" : " on the same addresses (use bind to tell them apart)");
+			problem(nerr, err, errlen, msg);
+			break;
+		}
+	}
 }
 
 /* The bind addresses of a block (NULL, 0 without bind). */
 static size_t block_binds(const struct server_block *b, const char *const **addrs)
 {
+	*addrs = (const char *const *)b->binds;
+	return b->nbinds;
+}
+
+/* Copy the bind instance's addresses into the block (which owns them:
+ * a reload may hand the instance's state to another configuration). */
+static int copy_binds(struct server_block *b)
+{
+	const char *const *addrs = NULL;
+	size_t n = 0;
+
 	for (size_t j = 0; j < b->nchain; j++)
 		if (b->chain[j].ops == &bind_plugin)
-			return bind_addresses(b->chain[j].state, addrs);
-	*addrs = NULL;
+			n = bind_addresses(b->chain[j].state, &addrs);
+	if (n == 0)
+		return 0;
+	if (!(b->binds = calloc(n, sizeof(*b->binds))))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!(b->binds[i] = strdup(addrs[i])))
+			return -1;
+		b->nbinds++;
+	}
 	return 0;
 }
 
@@ -226,8 +273,11 @@ static int block_plugins(struct server_block *b, const struct cf_block *cb,
 		const struct plugin_ops *ops = plugin_find(d->name, &known, &order);
 		struct plugin_inst *pi;
 
-		if (k == cb->ndirs)
+		if (k == cb->ndirs) {
+			if (copy_binds(b) < 0)
+				return -1;
 			ctx.nbinds = block_binds(b, &ctx.binds);
+		}
 		if ((k < cb->ndirs) != (ops == &bind_plugin))
 			continue;
 		if (!ops) {
@@ -361,6 +411,7 @@ struct server *server_new(const struct corefile *cf,
 		    || block_plugins(b, &cf->blocks[i], o, &nerr, err, errlen) < 0)
 			goto oom;
 	}
+	check_duplicate_keys(s, &nerr, err, errlen);
 	if (nerr)
 		goto fail;
 	s->no_listeners = o->no_listeners;
@@ -710,6 +761,9 @@ void server_free(struct server *s)
 		for (size_t z = 0; z < b->nzones; z++)
 			free(b->zones[z]);
 		free(b->zones);
+		for (size_t a = 0; a < b->nbinds; a++)
+			free(b->binds[a]);
+		free(b->binds);
 	}
 	free(s->blocks);
 	free(s->dispatch.keys);

@@ -45,6 +45,8 @@ struct dns_request {
 	struct sockaddr_storage client;
 	socklen_t clientlen;
 	int server_port;                /* the listener's port */
+	const char *server_addr;        /* the listener's bind address, "" (or
+	                                 * NULL) for one on every address */
 	uint8_t *resp;                  /* response buffer, QUERY_RESP_MAX */
 	struct dns_transport transport;
 
@@ -96,6 +98,8 @@ struct server_block {
 	char **zones;                   /* FQDN, lowercase */
 	size_t nzones;
 	int port;
+	char **binds;                   /* its bind addresses (canonical text), */
+	size_t nbinds;                  /* none: every address */
 	struct plugin_inst *chain;      /* sorted by CoreDNS's order */
 	size_t nchain;
 	const char *file;

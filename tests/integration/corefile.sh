@@ -13,7 +13,7 @@ need dig python3 timeout
 
 DATA=$TESTDATA/integration
 
-plan 50
+plan 57
 
 # gd ARGS...: run the binary from $DATA (10 s at most); sets OUT (stdout
 # and stderr), ERR (stderr only) and RC.
@@ -50,6 +50,8 @@ bad_validate bad-missing-manifest '(4|5)' '.*does-not-exist\.yaml: No such file 
 bad_validate bad-invalid-entry '(3|4)' '.*1 invalid ServiceEntry' "manifest with an invalid entry"
 like "$OUT" 'invalid-entry\.yaml: skipping broken/wild-middle: spec\.hosts\[0\]' \
 	"-validate names the invalid entry (namespace/name, field)"
+bad_validate bad-zone-twice 8 'zone global\. on port 1053 is already served by the block at line 2 on the same addresses' \
+	"one zone and port in two blocks that listen on a common address"
 gd -validate -conf corefile/bad-two-problems.Corefile
 is "$RC" 1 "-validate, two problems: exit 1"
 like "$OUT" 'corefile/bad-two-problems\.Corefile:5: serviceentries: ttl: "-1"' "-validate reports the first problem"
@@ -118,6 +120,47 @@ if start_globaldns dnsport "$T_TMP/Corefile.port" -dns.port "$P" -pidfile "$T_TM
 	ok "$([ ! -e "$T_TMP/gd.pid" ]; echo $?)" "-pidfile removed on SIGTERM"
 else
 	for _ in 1 2 3 4 5 6 7 8; do ok 1 "server with -dns.port started"; done
+fi
+
+# ---- bind: each address is a server of its own (as in CoreDNS) ----
+# global on one port twice, on 127.0.0.1 and on 127.0.0.2; bar.global on
+# 127.0.0.2 only
+PB=$(free_port)
+cat >"$T_TMP/Corefile.bind" <<EOF
+global:$PB {
+	bind 127.0.0.1
+	serviceentries {
+		file $DATA/answers.yaml
+	}
+}
+global:$PB {
+	bind 127.0.0.2
+	serviceentries {
+		file $DATA/union.yaml
+	}
+}
+bar.global:$PB {
+	bind 127.0.0.2
+	serviceentries {
+		file $DATA/bar.yaml
+	}
+}
+EOF
+PORT=$PB
+if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.2", 0))' 2>/dev/null \
+    && start_globaldns bind "$T_TMP/Corefile.bind"; then
+	d2() { dig @127.0.0.2 -p "$PB" +tries=1 +time=2 +norec "$@"; }
+	is "$(section answer httpbin.bar.global A)" "httpbin.bar.global. 30 IN A 240.0.0.2" \
+		"bind: 127.0.0.1 is answered by the block bound to it"
+	is "$(d2 +short httpbin.bar.global A)" "240.0.1.2" \
+		"... 127.0.0.2, same port, by bar.global's block bound there (longest zone)"
+	is "$(d2 +short union.test.global A | sort | tr "\n" " ")" "240.0.0.100 240.0.0.20 240.0.0.30 240.0.0.9 " \
+		"... and other names there by 127.0.0.2's global block"
+	is "$(rcode union.test.global A)" "NXDOMAIN" "... which 127.0.0.1's global block does not serve"
+	is "$(grep -c "^global\.:$PB on 127\.0\.0\.[12]$" "$T_TMP/bind.log")" 2 \
+		"the banner says which address each block is on (zone:port on ADDRESS)"
+else
+	for _ in 1 2 3 4 5; do ok 0 "bind on 127.0.0.2 # SKIP 127.0.0.2 not usable here"; done
 fi
 
 # ---- {$ENV}, comments, quoted strings, -quiet ----
