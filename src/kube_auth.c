@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
+#include <ldns/ldns.h>
 
 #include "globaldns/log.h"
 
@@ -239,6 +241,92 @@ static void on_exec_read(evutil_socket_t fd, short what, void *arg)
 	exec_poll_exit(a);
 }
 
+/* Bytes as base64 text (ldns's b64 rdata printer, up to 64 KiB of
+ * input); NULL if out of memory or longer. */
+static char *base64(const void *data, size_t len)
+{
+	ldns_rdf *rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, len, data);
+	char *out = rdf ? ldns_rdf2str(rdf) : NULL;
+
+	ldns_rdf_deep_free(rdf);
+	return out;
+}
+
+/* A file's bytes as base64, NULL if it cannot be read. */
+static char *file_base64(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char buf[65536];
+	size_t n;
+	char *out = NULL;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf), f);
+	if (!ferror(f) && feof(f) && n > 0)
+		out = base64(buf, n);
+	fclose(f);
+	return out;
+}
+
+/*
+ * "KUBERNETES_EXEC_INFO=" and the ExecCredential the plugin reads there:
+ * spec.interactive false (no terminal), and with provideClusterInfo the
+ * cluster (server, TLS settings, CA bytes, the exec extension's config),
+ * as client-go passes them.  NULL if memory runs out.
+ */
+static char *exec_info(const struct kube_conn *c, const char *label)
+{
+	const struct kube_exec *x = c->exec;
+	cJSON *root = cJSON_CreateObject(), *spec, *cl;
+	char *json = NULL, *env = NULL;
+
+	if (!root || !cJSON_AddStringToObject(root, "apiVersion", x->api_version)
+	    || !cJSON_AddStringToObject(root, "kind", "ExecCredential")
+	    || !(spec = cJSON_AddObjectToObject(root, "spec"))
+	    || !cJSON_AddFalseToObject(spec, "interactive"))
+		goto out;
+	if (x->provide_cluster_info) {
+		char *ca = NULL;
+		if (!(cl = cJSON_AddObjectToObject(spec, "cluster"))
+		    || !cJSON_AddStringToObject(cl, "server", c->server))
+			goto out;
+		if (c->tls_server_name && !cJSON_AddStringToObject(cl, "tls-server-name", c->tls_server_name))
+			goto out;
+		if (c->insecure && !cJSON_AddTrueToObject(cl, "insecure-skip-tls-verify"))
+			goto out;
+		if (c->ca_pem && c->ca_pem_len) {
+			ca = base64(c->ca_pem, c->ca_pem_len);
+		} else if (c->ca_file) {
+			ca = file_base64(c->ca_file);
+		}
+		if (!ca && (c->ca_pem || c->ca_file))
+			log_warning("%s: exec plugin: provideClusterInfo: the cluster's CA is unreadable or over 64 KiB;"
+				" the plugin gets no certificate-authority-data", label);
+		if (ca && !cJSON_AddStringToObject(cl, "certificate-authority-data", ca)) {
+			free(ca);
+			goto out;
+		}
+		free(ca);
+		if (c->exec_config) {
+			cJSON *cfg = cJSON_Parse(c->exec_config);
+			if (!cfg || !cJSON_AddItemToObject(cl, "config", cfg)) {
+				cJSON_Delete(cfg);
+				goto out;
+			}
+		}
+	}
+	if ((json = cJSON_PrintUnformatted(root))) {
+		size_t l = strlen(json) + sizeof("KUBERNETES_EXEC_INFO=");
+		if ((env = malloc(l)))
+			snprintf(env, l, "KUBERNETES_EXEC_INFO=%s", json);
+	}
+out:
+	cJSON_free(json);
+	cJSON_Delete(root);
+	return env;
+}
+
 /* Start the exec plugin; 0 (running, or already), -1 with a->exec_err. */
 static int exec_start(struct kube_auth *a)
 {
@@ -247,7 +335,7 @@ static int exec_start(struct kube_auth *a)
 	posix_spawnattr_t attr;
 	sigset_t sigdef, sigmask;
 	char **argv = NULL, **envp = NULL;
-	char info[256];
+	char *info = NULL;
 	size_t nenv = 0, k = 0;
 	int pfd[2] = { -1, -1 }, rc;
 
@@ -257,7 +345,8 @@ static int exec_start(struct kube_auth *a)
 		nenv++;
 	argv = calloc(x->nargs + 2, sizeof(*argv));
 	envp = calloc(nenv + x->nenv + 2, sizeof(*envp));
-	if (!argv || !envp) {
+	info = exec_info(a->conn, a->label);
+	if (!argv || !envp || !info) {
 		snprintf(a->exec_err, sizeof(a->exec_err), "out of memory");
 		goto fail;
 	}
@@ -276,8 +365,6 @@ static int exec_start(struct kube_auth *a)
 	}
 	for (size_t i = 0; i < x->nenv; i++)
 		envp[k++] = x->env[i];
-	snprintf(info, sizeof(info), "KUBERNETES_EXEC_INFO={\"apiVersion\":\"%s\","
-		"\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}", x->api_version);
 	envp[k++] = info;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		snprintf(a->exec_err, sizeof(a->exec_err), "exec plugin: pipe: %s", strerror(errno));
@@ -318,12 +405,14 @@ static int exec_start(struct kube_auth *a)
 		exec_reset(a);
 		free(argv);
 		free(envp);
+		free(info);
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &a->exec_started);
 	exec_arm(a, EXEC_TIMEOUT_MS);
 	free(argv);
 	free(envp);
+	free(info);
 	return 0;
 fail:
 	if (pfd[0] >= 0)
@@ -332,6 +421,7 @@ fail:
 		close(pfd[1]);
 	free(argv);
 	free(envp);
+	free(info);
 	a->exec_failures++;
 	return -1;
 }

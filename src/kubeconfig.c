@@ -70,6 +70,7 @@ void kube_conn_clear(struct kube_conn *k)
 	free(k->username);
 	free(k->password);
 	exec_free(k->exec);
+	free(k->exec_config);
 	free(k->namespace);
 	free(k->origin);
 	memset(k, 0, sizeof(*k));
@@ -481,8 +482,8 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	char *err, size_t errlen)
 {
 	struct kube_exec *e = calloc(1, sizeof(*e));
-	const cJSON *args, *env, *it;
-	const char *cmd, *api;
+	const cJSON *args, *env, *it, *pci;
+	const char *cmd, *api, *mode;
 
 	if (!e)
 		goto nomem;
@@ -504,6 +505,24 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	}
 	if (!(e->api_version = strdup(api ? api : "client.authentication.k8s.io/v1")))
 		goto nomem;
+	/* no terminal here: a plugin that must ask the user cannot run */
+	if (str_of(x, "interactiveMode", &mode) < 0 || (mode && strcmp(mode, "Never") != 0
+	    && strcmp(mode, "IfAvailable") != 0 && strcmp(mode, "Always") != 0)) {
+		seterr(err, errlen, "%s: user exec: \"interactiveMode\" must be Never, IfAvailable or Always",
+			f->path);
+		return -1;
+	}
+	if (mode && strcmp(mode, "Always") == 0) {
+		seterr(err, errlen, "%s: user exec: interactiveMode Always: the plugin needs a terminal "
+			"and globaldns has none; use a plugin that runs with interactiveMode Never", f->path);
+		return -1;
+	}
+	pci = cJSON_GetObjectItemCaseSensitive(x, "provideClusterInfo");
+	if (pci && !cJSON_IsNull(pci) && !cJSON_IsBool(pci)) {
+		seterr(err, errlen, "%s: user exec: \"provideClusterInfo\" is not a boolean", f->path);
+		return -1;
+	}
+	e->provide_cluster_info = cJSON_IsTrue(pci);
 	if (exec_list(x, "args", &args, &e->args, f, err, errlen) < 0)
 		return -1;
 	cJSON_ArrayForEach(it, args) {
@@ -541,6 +560,7 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 	char *err, size_t errlen)
 {
 	const cJSON *ins = cJSON_GetObjectItemCaseSensitive(c, "insecure-skip-tls-verify");
+	const cJSON *ext;
 	size_t l;
 
 	if (string_field(c, "server", f, &k->server, err, errlen) < 0 ||
@@ -553,6 +573,18 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 		return -1;
 	}
 	k->insecure = cJSON_IsTrue(ins);
+	/* extensions: [{name, extension}]; the exec one goes to exec plugins */
+	cJSON_ArrayForEach(ext, cJSON_GetObjectItemCaseSensitive(c, "extensions")) {
+		const char *name;
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(ext, "extension");
+		if (str_of(ext, "name", &name) <= 0 || strcmp(name, "client.authentication.k8s.io/exec") != 0
+		    || !v || k->exec_config)
+			continue;
+		if (!(k->exec_config = cJSON_PrintUnformatted(v))) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	if (!k->server) {
 		seterr(err, errlen, "%s: the cluster has no \"server\"", f->path);
 		return -1;

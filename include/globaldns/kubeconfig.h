@@ -35,6 +35,8 @@ struct kube_exec {
 	char **env;                     /* "NAME=value", NULL-terminated */
 	size_t nenv;
 	char *api_version;              /* client.authentication.k8s.io/v1 or v1beta1 */
+	int provide_cluster_info;       /* provideClusterInfo: spec.cluster in
+	                                 * KUBERNETES_EXEC_INFO */
 };
 
 /* Everything needed to reach one API server; strings owned. */
@@ -52,6 +54,9 @@ struct kube_conn {
 	size_t cert_pem_len, key_pem_len;
 	char *username, *password;
 	struct kube_exec *exec;         /* NULL unless the user has exec */
+	char *exec_config;              /* the cluster's extension named
+	                                 * client.authentication.k8s.io/exec,
+	                                 * as JSON text: spec.cluster.config */
 	char *namespace;                /* the context's namespace, or NULL */
 	char *origin;                   /* "in-cluster" or "kubeconfig FILE, context NAME" */
 };

@@ -7,7 +7,7 @@
 # the API.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
-plan 32
+plan 34
 
 start_fake || exit 1
 se default one one.default.global 10.0.0.1
@@ -90,6 +90,7 @@ mkdir -p "$T_TMP/kc"
 cat >"$T_TMP/kc/get-token.sh" <<'EOF'
 #!/bin/sh
 echo run >>"$RUNS"
+printf '%s' "$KUBERNETES_EXEC_INFO" >"$RUNS.info"
 [ "$1" = "--flag" ] || exit 3
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2099-01-01T00:00:00Z"}}\n' "$(cat "$TOKDIR/token")"
 EOF
@@ -99,7 +100,14 @@ apiVersion: v1
 kind: Config
 clusters:
 - name: c
-  cluster: {server: "https://127.0.0.1:$APIPORT", certificate-authority: ../k8s/ca.crt}
+  cluster:
+    server: "https://127.0.0.1:$APIPORT"
+    certificate-authority: ../k8s/ca.crt
+    extensions:
+    - name: other.example/ext
+      extension: {ignored: true}
+    - name: client.authentication.k8s.io/exec
+      extension: {audience: mesh, region: [eu, us]}
 users:
 - name: e
   user:
@@ -111,6 +119,7 @@ users:
       - {name: TOKDIR, value: "$K8S"}
       - {name: RUNS, value: "$T_TMP/runs"}
       interactiveMode: Never
+      provideClusterInfo: true
 contexts:
 - name: x
   context: {cluster: c, user: e}
@@ -122,6 +131,24 @@ start_globaldns exec "$T_TMP/Corefile.exec" || exit 1
 wait_a 10 one.default.global 10.0.0.1
 is "$(a one.default.global)" 10.0.0.1 "exec plugin: token from ExecCredential"
 is "$(wc -l <"$T_TMP/runs")" 1 "the plugin ran once (the token has not expired)"
+# KUBERNETES_EXEC_INFO as client-go sets it; provideClusterInfo adds the
+# cluster: server, the CA's bytes (read from the file), the exec extension
+info() {  # info FILE CA-FILE: the ExecCredential the plugin was given, checked
+	python3 - "$@" <<'PY'
+import base64, json, sys
+i = json.load(open(sys.argv[1]))
+c = i["spec"].get("cluster")
+out = [i["apiVersion"], i["kind"], "interactive=%s" % i["spec"]["interactive"]]
+if c is not None:
+    ca = base64.b64decode(c.pop("certificate-authority-data", ""))
+    out.append("ca=%s" % (ca == open(sys.argv[2], "rb").read()))
+    out.append(json.dumps(c, sort_keys=True))
+print(" ".join(out))
+PY
+}
+is "$(info "$T_TMP/runs.info" "$K8S/ca.crt")" \
+	"client.authentication.k8s.io/v1 ExecCredential interactive=False ca=True {\"config\": {\"audience\": \"mesh\", \"region\": [\"eu\", \"us\"]}, \"server\": \"https://127.0.0.1:$APIPORT\"}" \
+	"provideClusterInfo: KUBERNETES_EXEC_INFO has the cluster (server, CA bytes, the exec extension's config)"
 ctl rotate-token '{}' >/dev/null
 ctl close-watches '{}' >/dev/null
 se default three three.default.global 10.0.0.3
@@ -136,13 +163,15 @@ stop_pid "$GD_PID"
 cat >"$T_TMP/kc/get-expired.sh" <<'EOF'
 #!/bin/sh
 echo run >>"$RUNS"
+printf '%s' "$KUBERNETES_EXEC_INFO" >"$RUNS.info"
 # read by the shell itself: a child (grep) would race dash, which blocks
 # every signal around its vfork until the child has exec'd
 while IFS= read -r l; do case $l in SigBlk:*|SigIgn:*) echo "$l" ;; esac; done </proc/$$/status >"$RUNS.sig"
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2000-01-01T00:00:00Z"}}\n' "$(cat "$TOKDIR/token")"
 EOF
 chmod +x "$T_TMP/kc/get-expired.sh"
-sed -e 's|./get-token.sh|./get-expired.sh|' -e "s|$T_TMP/runs|$T_TMP/runs-exp|" "$T_TMP/kc/config" >"$T_TMP/kc/config-expired"
+sed -e 's|./get-token.sh|./get-expired.sh|' -e "s|$T_TMP/runs|$T_TMP/runs-exp|" -e '/provideClusterInfo/d' \
+	"$T_TMP/kc/config" >"$T_TMP/kc/config-expired"
 PORT=$(free_port)
 kube_corefile "$T_TMP/Corefile.expired" "kubeconfig $T_TMP/kc/config-expired" "timeout 2s" "backoff 200ms 1s" "poll 1s"
 start_globaldns expired "$T_TMP/Corefile.expired" || exit 1
@@ -152,6 +181,8 @@ sleep 5
 RUNS=$(wc -l <"$T_TMP/runs-exp")
 ok $([ "$RUNS" -ge 1 ] && [ "$RUNS" -le 6 ]; echo $?) "the plugin ran only a few times in 5 s ($RUNS)"
 is "$(grep -c 'already expired' "$T_TMP/expired.log")" 1 "the expired credential is logged once"
+is "$(info "$T_TMP/runs-exp.info" /dev/null)" "client.authentication.k8s.io/v1 ExecCredential interactive=False" \
+	"without provideClusterInfo: no cluster in KUBERNETES_EXEC_INFO"
 SIG=$(python3 -c '
 import sys
 d = dict(l.split(":") for l in open(sys.argv[1]).read().split("\n") if l)

@@ -239,6 +239,21 @@ static void test_exec_user(void **state)
 	assert_int_equal(kubeconfig_load(path("e2"), NULL, &k, err, sizeof(err)), 0);
 	assert_string_equal(k.exec->command, "aws");
 	assert_string_equal(k.exec->api_version, "client.authentication.k8s.io/v1");
+	assert_int_equal(k.exec->provide_cluster_info, 0);
+	assert_null(k.exec_config);
+	kube_conn_clear(&k);
+
+	/* provideClusterInfo, interactiveMode IfAvailable, the exec extension */
+	write_file("e3",
+		"clusters:\n- name: c\n  cluster:\n    server: 'https://h:1'\n"
+		"    extensions:\n    - {name: x/y, extension: {no: 1}}\n"
+		"    - {name: client.authentication.k8s.io/exec, extension: {audience: a}}\n"
+		"users:\n- name: u\n  user: {exec: {command: aws, interactiveMode: IfAvailable, provideClusterInfo: true}}\n"
+		"contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		"current-context: x\n");
+	assert_int_equal(kubeconfig_load(path("e3"), NULL, &k, err, sizeof(err)), 0);
+	assert_int_equal(k.exec->provide_cluster_info, 1);
+	assert_string_equal(k.exec_config, "{\"audience\":\"a\"}");
 	kube_conn_clear(&k);
 }
 
@@ -275,6 +290,18 @@ static void test_errors(void **state)
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
 		  "users:\n- name: u\n  user: {exec: {args: [a]}}\n", "\"command\" missing" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+		  "users:\n- name: u\n  user: {exec: {command: a, interactiveMode: Always}}\n",
+		  "interactiveMode Always: the plugin needs a terminal" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+		  "users:\n- name: u\n  user: {exec: {command: a, interactiveMode: Sometimes}}\n",
+		  "must be Never, IfAvailable or Always" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+		  "users:\n- name: u\n  user: {exec: {command: a, provideClusterInfo: 'yes'}}\n",
+		  "\"provideClusterInfo\" is not a boolean" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'https://x', insecure-skip-tls-verify: 'yes'}\n",
 		  "is not a boolean" },
