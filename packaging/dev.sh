@@ -13,8 +13,10 @@ TOP=$(pwd)
 
 BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-dev libc-ares-dev libcurl4-openssl-dev libcjson-dev libyaml-dev"
 # dig for the tests; python3 + openssl + curl for the fake Kubernetes API
-# server; the DNS servers the forwarder tests use as upstreams and clients.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound"
+# server; the DNS servers the forwarder tests use as upstreams and clients;
+# nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
+# speaks HTTP/1.1 only, where a real one speaks HTTP/2.
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy"
 
 missing() {
 	for p in "$@"; do

@@ -546,6 +546,10 @@ struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "globaldns/" PACKAGE_VERSION);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* HTTP/2 (curl's default over TLS, as the API server speaks it):
+	 * requests started together wait for the first connection and share
+	 * it as streams, one connection per server as client-go keeps */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
