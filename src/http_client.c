@@ -259,6 +259,11 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Header lines: status line (a new response), Content-Type, Retry-After. */
+long http_req_status(const struct http_req *r)
+{
+	return r ? r->status : 0;
+}
+
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_req *r = userp;

@@ -68,6 +68,7 @@ struct kscope {
 	int req_vidx;                   /* version the request used */
 	struct event *timer;            /* back-off, poll */
 	struct event *poll_timer;       /* re-list while watching */
+	struct event *recover_timer;    /* a failing watch that stays open recovers */
 	struct kube_lines lines;
 	unsigned failures;              /* consecutive, for the back-off */
 	unsigned expired;               /* consecutive 410s on continue */
@@ -453,6 +454,30 @@ static void start_watch(struct kscope *sc)
 	}
 	ks->stats.watches++;
 	sc->state = SC_WATCH;
+	if (sc->watch_failing)
+		arm(sc->recover_timer, WATCH_QUICK_END_MS);
+}
+
+/*
+ * A watch that was failing is healthy again once a stream has answered
+ * 200 and stayed open as long as a stream that "ends at once" would not:
+ * logged then, not only when an event (or a bookmark, a minute later)
+ * arrives.  A stream still waiting for its answer is looked at again.
+ */
+static void on_recover_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct kscope *sc = arg;
+
+	(void)fd;
+	(void)what;
+	if (sc->state != SC_WATCH || !sc->watch_failing || !sc->req)
+		return;
+	if (http_req_status(sc->req) != 200) {
+		arm(sc->recover_timer, WATCH_QUICK_END_MS);
+		return;
+	}
+	sc->watch_failing = 0;
+	scope_recovered(sc);
 }
 
 static void scope_go(struct kscope *sc)
@@ -842,6 +867,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 	double ms;
 
 	sc->req = NULL;
+	event_del(sc->recover_timer);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (double)(now.tv_sec - sc->watch_start.tv_sec) * 1000.0 +
 		(double)(now.tv_nsec - sc->watch_start.tv_nsec) / 1e6;
@@ -921,7 +947,8 @@ static int ks_start(struct se_source *s, struct event_base *base)
 		struct kscope *sc = &ks->scopes[i];
 		sc->timer = evtimer_new(base, on_scope_timer, sc);
 		sc->poll_timer = evtimer_new(base, on_poll_timer, sc);
-		if (!sc->timer || !sc->poll_timer)
+		sc->recover_timer = evtimer_new(base, on_recover_timer, sc);
+		if (!sc->timer || !sc->poll_timer || !sc->recover_timer)
 			return -1;
 	}
 	log_info("plugin/serviceentries: %s: reading ServiceEntries from %s (%s%s%s)",
@@ -947,6 +974,8 @@ static void ks_free(struct se_source *s)
 			event_free(sc->timer);
 		if (sc->poll_timer)
 			event_free(sc->poll_timer);
+		if (sc->recover_timer)
+			event_free(sc->recover_timer);
 		kube_store_clear(&sc->store);
 		kube_store_clear(&sc->pending);
 		kube_lines_free(&sc->lines);

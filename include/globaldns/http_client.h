@@ -101,6 +101,9 @@ void http_client_free(struct http_client *c);
 struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 	http_data_fn on_data, http_done_fn on_done, void *arg);
 
+/* The status of the response head received so far, 0 before one. */
+long http_req_status(const struct http_req *r);
+
 /* Stop a request without calling on_done; NULL is fine. */
 void http_cancel(struct http_req *r);
 

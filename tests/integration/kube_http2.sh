@@ -8,9 +8,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_kube.sh"
 need nghttpx ss
-plan 12
+plan 13
 
-start_fake || exit 1
+start_fake --bookmark-interval 60 || exit 1   # about a minute, as a real API server
 se default one one.default.global 10.0.0.1
 se other two two.other.global 10.0.0.2
 H2=$(free_port)
@@ -78,5 +78,10 @@ wait_a 10 six.third.global 10.0.0.6
 is "$(a six.third.global)" 10.0.0.6 "proxy back: reconnected, the change made meanwhile arrives"
 sleep 0.5
 is "$(conns)" 1 "... again over one connection"
+# every namespace's watch failed; each says it recovered once its new
+# stream is up (not only when an event or a bookmark comes)
+recovered() { [ "$(grep -c 'kubernetes \(default\|other\|third\): recovered' "$T_TMP/gd.log")" -ge 3 ]; }
+wait_until 5 recovered
+ok $? "each namespace logs that it recovered ($(grep -o 'kubernetes [a-z]*: recovered' "$T_TMP/gd.log" | sort | uniq | awk '{ printf "%s ", $2 }'))"
 kill -0 "$GD_PID"
 ok $? "the server is still running"
