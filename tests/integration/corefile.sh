@@ -13,7 +13,7 @@ need dig python3 timeout
 
 DATA=$TESTDATA/integration
 
-plan 57
+plan 59
 
 # gd ARGS...: run the binary from $DATA (10 s at most); sets OUT (stdout
 # and stderr), ERR (stderr only) and RC.
@@ -52,6 +52,8 @@ like "$OUT" 'invalid-entry\.yaml: skipping broken/wild-middle: spec\.hosts\[0\]'
 	"-validate names the invalid entry (namespace/name, field)"
 bad_validate bad-zone-twice 8 'zone global\. on port 1053 is already served by the block at line 2 on the same addresses' \
 	"one zone and port in two blocks that listen on a common address"
+bad_validate bad-consolidate 4 'errors: consolidate: "\^read udp \(\.\* i/o timeout\$": .*' \
+	"errors consolidate with a regular expression that does not compile"
 gd -validate -conf corefile/bad-two-problems.Corefile
 is "$RC" 1 "-validate, two problems: exit 1"
 like "$OUT" 'corefile/bad-two-problems\.Corefile:5: serviceentries: ttl: "-1"' "-validate reports the first problem"

@@ -2,13 +2,13 @@
 # log.sh -- `log` and `errors` (issue 5 items 3 and 8): one line per query
 # in CoreDNS's common format, checked field by field against what dig
 # sent and received; TCP, names, classes and custom formats; `errors`
-# lines for SERVFAIL; without `log` no line per query, and a registry
-# change logs one summary line.
+# lines for SERVFAIL, and `errors { consolidate }`; without `log` no line
+# per query, and a registry change logs one summary line.
 . "$(dirname "$0")/lib.sh"
 need dig python3
 
 pick_ports PORT P2 P3 P4
-plan 19
+plan 25
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -110,3 +110,39 @@ summary() { grep -q '1 changed' "$T_TMP/quiet.log"; }
 wait_until 5 summary
 ok $? "a changed manifest logs one summary line (added/removed/changed)"
 is "$(grep -c '240.0.1.3' "$T_TMP/quiet.log")" 0 "not a line per mapping"
+
+# ---- errors { consolidate DURATION REGEXP [LEVEL] [show_first] } ----
+stop_pid "$GD_PID"
+P5=$(free_port)
+cat >"$T_TMP/Corefile3" <<EOF2
+global:$P5 {
+    errors {
+        stacktrace
+        consolidate 1500ms "^2 [a-z0-9.]+\\.global\\. A: plugin/serviceentries: " warning
+        consolidate 1s "AAAA" info show_first
+        consolidate 1s "TXT" show_first
+    }
+    serviceentries {
+        file $T_TMP/missing.yaml
+    }
+}
+EOF2
+PORT=$P5 start_globaldns cons "$T_TMP/Corefile3" || exit 1
+CL=$T_TMP/cons.log
+for n in a b c; do PORT=$P5 q "$n.global" A >/dev/null; done
+PORT=$P5 q x.global MX >/dev/null
+PORT=$P5 q x.global AAAA >/dev/null; PORT=$P5 q y.global AAAA >/dev/null
+PORT=$P5 q x.global TXT >/dev/null
+sleep 0.3
+is "$(grep -c 'plugin/errors: 2 [abc]\.global\. A:' "$CL")" 0 "consolidate: matching errors are not written one by one"
+like "$(grep 'plugin/errors: 2 x\.global\. MX' "$CL")" '^\[ERROR\] plugin/errors: 2 x\.global\. MX: plugin/serviceentries: ' \
+	"an error no rule matches is written as usual"
+is "$(grep 'plugin/errors: 2 [xy]\.global\. AAAA' "$CL" | cut -c1-40)" "[INFO] plugin/errors: 2 x.global. AAAA: " \
+	"show_first: the first is written at once, at the rule's level; the next is not"
+sleep 1.6
+is "$(grep 'errors like' "$CL" | sort)" "$(printf '%s\n' \
+	"[INFO] plugin/errors: 2 errors like 'AAAA' occurred in last 1s" \
+	"[WARNING] plugin/errors: 3 errors like '^2 [a-z0-9.]+\\.global\\. A: plugin/serviceentries: ' occurred in last 1.5s")" \
+	"after DURATION: one line with the count, CoreDNS's wording and duration format"
+is "$(grep -c "like 'TXT'" "$CL")" 0 "show_first and only one error: no summary line"
+like "$(grep 'x\.global\. TXT' "$CL")" '^\[ERROR\] plugin/errors: 2 x\.global\. TXT' "... that one was written (level error by default)"
