@@ -85,6 +85,7 @@ struct fwd_query {
 	unsigned int n, pos, tries, max_tries;
 	int pending;                    /* c-ares callbacks outstanding */
 	int use_tcp;
+	char why[160];                  /* the last try's failure, for `errors` */
 	struct fwd_query *next_free;
 	struct fwd_query *all_next;
 };
@@ -392,6 +393,9 @@ static void fq_answer_servfail(struct fwd_query *fq)
 	fq->f->stats.servfail_deadline++;
 	query_answer_rcode(h, DNS_RCODE_SERVFAIL, fq->f->plugin_name);
 	h->synthesized = 1;             /* no upstream said so: never cached */
+	/* why, for `errors` (read while the answer is completed, below) */
+	h->error = fq->why[0] ? fq->why : fq->tries ? "no answer before the deadline"
+		: "no upstream could be tried";
 	evtimer_del(fq->deadline);
 	query_complete(h, 0);
 }
@@ -503,6 +507,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	}
 	why = status == ARES_SUCCESS ? "answer does not match the question"
 		: ares_strerror(status);
+	snprintf(fq->why, sizeof(fq->why), "%s: %s", u->name, why);
 	u->stats.failures++;
 	up_failed(u, why);
 	if (!fq->req) {                 /* already answered at the deadline */
@@ -661,6 +666,7 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 	f->stats.inflight++;
 	fq->use_tcp = req->tcp;
 	fq->tries = 0;
+	fq->why[0] = '\0';
 	fq->pending = 0;
 	order_for(f, fq);
 	/* each upstream twice at most, and the deadline bounds it all */

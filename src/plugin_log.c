@@ -612,10 +612,11 @@ const struct plugin_ops log_plugin = {
 /* ---- errors ---- */
 
 /*
- * consolidate DURATION REGEXP [LEVEL] [show_first]: error lines matching
- * REGEXP (POSIX extended, against the text after "plugin/errors: ") are
- * not written one by one; DURATION after the first of them one line says
- * how many there were, as CoreDNS does.
+ * consolidate DURATION REGEXP [LEVEL] [show_first]: error lines whose
+ * error -- "plugin/NAME: reason", what CoreDNS matches, after the rcode,
+ * name and type -- matches REGEXP (POSIX extended) are not written one by
+ * one; DURATION after the first of them one line says how many there were,
+ * as CoreDNS does.
  */
 struct consolidate {
 	regex_t re;
@@ -794,14 +795,14 @@ static void errors_observe(void *state, const struct dns_request *req)
 	if (rc != DNS_RCODE_SERVFAIL && !req->error)
 		return;
 	lb_str(&b, "[ERROR] plugin/errors: ");
-	msg = b.len;
 	lb_printf(&b, "%d %s ", rc, wire_name_to_str(req->q.qname_lc, name, sizeof(name)));
 	lb_type(&b, req->q.qtype);
 	lb_str(&b, ": ");
+	msg = b.len;            /* the error itself, as CoreDNS's err.Error() */
 	if (req->plugin && req->plugin[0])
 		lb_printf(&b, "plugin/%s: ", req->plugin);
 	lb_str(&b, req->error ? req->error
-		: req->plugin && req->plugin[0] ? "SERVFAIL" : "no plugin answered");
+		: req->plugin && req->plugin[0] ? "SERVFAIL" : "no next plugin found");
 	if (b.len + 1 >= b.cap)
 		b.len = b.cap - 2;
 	line[b.len] = '\0';

@@ -86,7 +86,9 @@ static void kb_directive(struct kbuf *b, const struct cf_directive *d)
 
 /*
  * What identifies an instance across a reload: the directive's tokens, the
- * block's zones and port.  NULL on memory exhaustion (never reused then).
+ * block's zones, port and bind addresses (blocks that differ only in bind
+ * are different servers, and serviceentries answers ns.dns.<zone> with
+ * its bind addresses).  NULL on memory exhaustion (never reused then).
  */
 static char *conf_key(const struct server_block *b, const struct cf_directive *d)
 {
@@ -97,6 +99,9 @@ static char *conf_key(const struct server_block *b, const struct cf_directive *d
 	kb_add(&k, port);
 	for (size_t z = 0; z < b->nzones; z++)
 		kb_add(&k, b->zones[z]);
+	kb_add(&k, "@");
+	for (size_t a = 0; a < b->nbinds; a++)
+		kb_add(&k, b->binds[a]);
 	kb_add(&k, "|");
 	kb_directive(&k, d);
 	if (k.oom) {

@@ -112,37 +112,44 @@ ok $? "a changed manifest logs one summary line (added/removed/changed)"
 is "$(grep -c '240.0.1.3' "$T_TMP/quiet.log")" 0 "not a line per mapping"
 
 # ---- errors { consolidate DURATION REGEXP [LEVEL] [show_first] } ----
+# three kinds of error: serviceentries before its first load (global), no
+# plugin for the name (example.net), forward with nobody listening
+# (example.org); the pattern is matched against the error itself, as in
+# CoreDNS ("plugin/NAME: reason", "no next plugin found")
 stop_pid "$GD_PID"
-P5=$(free_port)
+P5=$(free_port) DEAD=$(free_port)
+# (the block does not take "." SOA, which start_globaldns asks until it answers)
 cat >"$T_TMP/Corefile3" <<EOF2
-global:$P5 {
+global:$P5 example.net:$P5 example.org:$P5 {
     errors {
         stacktrace
-        consolidate 1500ms "^2 [a-z0-9.]+\\.global\\. A: plugin/serviceentries: " warning
-        consolidate 1s "AAAA" info show_first
-        consolidate 1s "TXT" show_first
+        consolidate 1500ms "^plugin/serviceentries: first load" warning
+        consolidate 1s "^no next plugin found$" info show_first
     }
-    serviceentries {
+    serviceentries global {
         file $T_TMP/missing.yaml
     }
+    forward example.org 127.0.0.1:$DEAD
 }
 EOF2
 PORT=$P5 start_globaldns cons "$T_TMP/Corefile3" || exit 1
 CL=$T_TMP/cons.log
 for n in a b c; do PORT=$P5 q "$n.global" A >/dev/null; done
-PORT=$P5 q x.global MX >/dev/null
-PORT=$P5 q x.global AAAA >/dev/null; PORT=$P5 q y.global AAAA >/dev/null
-PORT=$P5 q x.global TXT >/dev/null
+PORT=$P5 q www.example.org A >/dev/null
+PORT=$P5 q x.example.net A >/dev/null; PORT=$P5 q y.example.net A >/dev/null
 sleep 0.3
 is "$(grep -c 'plugin/errors: 2 [abc]\.global\. A:' "$CL")" 0 "consolidate: matching errors are not written one by one"
-like "$(grep 'plugin/errors: 2 x\.global\. MX' "$CL")" '^\[ERROR\] plugin/errors: 2 x\.global\. MX: plugin/serviceentries: ' \
-	"an error no rule matches is written as usual"
-is "$(grep 'plugin/errors: 2 [xy]\.global\. AAAA' "$CL" | cut -c1-40)" "[INFO] plugin/errors: 2 x.global. AAAA: " \
+like "$(grep 'plugin/errors: 2 www\.example\.org\. A' "$CL")" \
+	"^\[ERROR\] plugin/errors: 2 www\.example\.org\. A: plugin/forward: 127\.0\.0\.1:$DEAD: " \
+	"an error no rule matches is written as usual (forward says which upstream failed and why)"
+is "$(grep 'plugin/errors: 2 [xy]\.example\.net\. A' "$CL")" "[INFO] plugin/errors: 2 x.example.net. A: no next plugin found" \
 	"show_first: the first is written at once, at the rule's level; the next is not"
 sleep 1.6
 is "$(grep 'errors like' "$CL" | sort)" "$(printf '%s\n' \
-	"[INFO] plugin/errors: 2 errors like 'AAAA' occurred in last 1s" \
-	"[WARNING] plugin/errors: 3 errors like '^2 [a-z0-9.]+\\.global\\. A: plugin/serviceentries: ' occurred in last 1.5s")" \
+	"[INFO] plugin/errors: 2 errors like '^no next plugin found\$' occurred in last 1s" \
+	"[WARNING] plugin/errors: 3 errors like '^plugin/serviceentries: first load' occurred in last 1.5s")" \
 	"after DURATION: one line with the count, CoreDNS's wording and duration format"
-is "$(grep -c "like 'TXT'" "$CL")" 0 "show_first and only one error: no summary line"
-like "$(grep 'x\.global\. TXT' "$CL")" '^\[ERROR\] plugin/errors: 2 x\.global\. TXT' "... that one was written (level error by default)"
+PORT=$P5 q z.example.net A >/dev/null
+sleep 1.3
+is "$(grep -c 'z\.example\.net' "$CL"):$(grep -c "like '^no next" "$CL")" "1:1" \
+	"show_first and a lone error: written, and no summary line for it"

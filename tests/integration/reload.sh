@@ -16,7 +16,7 @@ need dig curl python3
 pick_ports PORT H H2 M PB UB
 SE=$T_TMP/se.yaml
 CM=$T_TMP/cm
-plan 27
+plan 30
 
 cp "$TESTDATA/integration/bar.yaml" "$SE"
 mkdir -p "$CM"
@@ -178,3 +178,42 @@ kill -HUP "$GD_PID"
 wait_until 5 breloaded 2
 ok $? "bind removed again: the reload succeeds"
 is "$(q +short www.example.test)" "192.0.2.8" "answered on every address again"
+
+# 7. blocks told apart by bind only: a reload matches instances by bind
+# too (ns.dns.<zone> answers the bind address; the two blocks' states
+# never cross when their order changes)
+if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.2", 0))' 2>/dev/null; then
+	stop_pid "$GD_PID"
+	PN=$(free_port)
+	twoconf() {  # twoconf FIRST-BIND SECOND-BIND: FIRST serves answers.yaml, SECOND bar.yaml
+		cat >"$T_TMP/Corefile.two" <<EOF
+global:$PN {
+    bind $1
+    serviceentries {
+        file $TESTDATA/integration/answers.yaml
+    }
+}
+global:$PN {
+    bind $2
+    serviceentries {
+        file $TESTDATA/integration/bar.yaml
+    }
+}
+EOF
+	}
+	at() { dig @"$1" -p "$PN" +tries=1 +time=2 +short "$2" A | tr '\n' ' '; }
+	twoconf 127.0.0.1 127.0.0.2
+	PORT=$PN start_globaldns two "$T_TMP/Corefile.two" || exit 1
+	treloaded() { [ "$(grep -c 'Reloading complete' "$T_TMP/two.log")" -ge "$1" ]; }
+	is "$(at 127.0.0.1 httpbin.bar.global)|$(at 127.0.0.2 httpbin.bar.global)" "240.0.0.2 |240.0.1.2 " \
+		"two blocks, one zone and port, bind 127.0.0.1 and 127.0.0.2: each answers from its own entries"
+	twoconf 127.0.0.2 127.0.0.1
+	kill -HUP "$GD_PID"
+	wait_until 5 treloaded 1
+	is "$(at 127.0.0.1 httpbin.bar.global)|$(at 127.0.0.2 httpbin.bar.global)" "240.0.1.2 |240.0.0.2 " \
+		"binds swapped by a reload: each address answers from its new block's entries"
+	is "$(at 127.0.0.1 ns.dns.global)|$(at 127.0.0.2 ns.dns.global)" "127.0.0.1 |127.0.0.2 " \
+		"... and ns.dns.global answers each block's own bind address"
+else
+	for _ in 1 2 3; do ok 0 "bind on 127.0.0.2 # SKIP 127.0.0.2 not usable here"; done
+fi
