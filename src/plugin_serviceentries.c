@@ -78,6 +78,7 @@ struct se_plugin {
 	size_t nns_v4;
 	uint8_t ns_v6[8][16];
 	size_t nns_v6;
+	int ns_capped;                  /* the host has more than 8 of a family */
 };
 
 static void se_collect(void *arg, struct metrics_out *o);
@@ -429,12 +430,16 @@ static void ns_add(struct se_plugin *p, int family, const uint8_t *a)
 				return;
 		if (p->nns_v4 < 8)
 			memcpy(p->ns_v4[p->nns_v4++], a, 4);
+		else
+			p->ns_capped = 1;
 	} else {
 		for (size_t i = 0; i < p->nns_v6; i++)
 			if (memcmp(p->ns_v6[i], a, 16) == 0)
 				return;
 		if (p->nns_v6 < 8)
 			memcpy(p->ns_v6[p->nns_v6++], a, 16);
+		else
+			p->ns_capped = 1;
 	}
 }
 
@@ -503,6 +508,9 @@ static void ns_defaults(struct se_plugin *p, const struct plugin_ctx *ctx)
 	ns_from_interfaces(p, any4 && any6 ? 0 : any4 ? AF_INET : AF_INET6, 0);
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_from_interfaces(p, any4 && any6 ? 0 : any4 ? AF_INET : AF_INET6, 1);
+	if (p->ns_capped)
+		log_warning("plugin/serviceentries: %s: ns.dns.%s answers only the first 8 addresses of each family"
+			"; set ns_address to choose", p->zones[0].name, p->zones[0].name);
 }
 
 static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
@@ -691,8 +699,11 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		query_answer_rcode(req, DNS_RCODE_REFUSED, "serviceentries");
 		return PLUGIN_DONE;
 	}
+	/* ns.dns.<zone>, the apex NS target, unless a ServiceEntry names that
+	 * host itself (it wins over ns_address and the defaults, not a wildcard) */
 	if ((p->nns_v4 || p->nns_v6) && zl == 2
-	    && memcmp(q->qname_lc, "\002ns\003dns", 7) == 0)
+	    && memcmp(q->qname_lc, "\002ns\003dns", 7) == 0
+	    && !(p->reg && registry_lookup(p->reg, q, &ans) == REG_NAME && ans.nv4 + ans.nv6 > 0))
 		return ns_answer(p, req, (unsigned int)zl);
 	if (!p->reg) {
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");

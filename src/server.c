@@ -204,6 +204,71 @@ static int binds_overlap(const struct server_block *a, const struct server_block
 	return 0;
 }
 
+/* What a listening address covers: "" every address, 0.0.0.0 every IPv4
+ * one, :: every IPv6 one (it is opened IPv6-only), else just itself. */
+enum { LA_ALL, LA_ANY4, LA_ANY6, LA_ONE4, LA_ONE6 };
+
+static int laddr_kind(const char *a)
+{
+	if (!a[0])
+		return LA_ALL;
+	if (strcmp(a, "0.0.0.0") == 0)
+		return LA_ANY4;
+	if (strcmp(a, "::") == 0)
+		return LA_ANY6;
+	return strchr(a, ':') ? LA_ONE6 : LA_ONE4;
+}
+
+/* Can sockets on x and y share a port?  Not when one is a wildcard that
+ * covers the other (the kernel refuses the second bind). */
+static int laddr_clash(const char *x, const char *y)
+{
+	int kx = laddr_kind(x), ky = laddr_kind(y);
+
+	if (strcmp(x, y) == 0)
+		return 0;               /* one listener, shared */
+	return kx == LA_ALL || ky == LA_ALL
+		|| (kx == LA_ANY4 && ky == LA_ONE4) || (ky == LA_ANY4 && kx == LA_ONE4)
+		|| (kx == LA_ANY6 && ky == LA_ONE6) || (ky == LA_ANY6 && kx == LA_ONE6);
+}
+
+/*
+ * Blocks on one port must not ask for a wildcard and an address it covers
+ * (no bind and bind 127.0.0.1, say): that cannot be opened, so it is a
+ * configuration error, not a failed start.
+ */
+static void check_listen_clashes(const struct server *s, int *nerr, char *err,
+	size_t errlen)
+{
+	static const char *const every[] = { "" };
+	char msg[1024];
+
+	for (size_t j = 1; j < s->nblocks; j++) {
+		const struct server_block *bj = &s->blocks[j];
+		const char *const *aj = bj->nbinds ? (const char *const *)bj->binds : every;
+		size_t nj = bj->nbinds ? bj->nbinds : 1;
+		for (size_t i = 0; i < j; i++) {
+			const struct server_block *bi = &s->blocks[i];
+			const char *const *ai = bi->nbinds ? (const char *const *)bi->binds : every;
+			size_t ni = bi->nbinds ? bi->nbinds : 1;
+			if (bi->port != bj->port)
+				continue;
+			for (size_t x = 0; x < ni; x++)
+				for (size_t y = 0; y < nj; y++) {
+					if (!laddr_clash(ai[x], aj[y]))
+						continue;
+					snprintf(msg, sizeof(msg), "%s:%d: port %d: this block listens on %s and the block at %s:%d on %s;"
+						" one port cannot have both: bind every block on it to addresses a wildcard does not cover",
+						bj->file, bj->line, bj->port, aj[y][0] ? aj[y] : "every address (no bind)",
+						bi->file, bi->line, ai[x][0] ? ai[x] : "every address (no bind)");
+					problem(nerr, err, errlen, msg);
+					goto next;
+				}
+		}
+next:		;
+	}
+}
+
 /*
  * One zone on one port may be served by several blocks only if they bind
  * different addresses (CoreDNS: each address is a server of its own).
@@ -220,8 +285,8 @@ static void check_duplicate_keys(const struct server *s, int *nerr, char *err,
 			if (ki->port != kj->port || strcmp(ki->zone, kj->zone) != 0
 			    || !binds_overlap(ki->block, kj->block))
 				continue;
-			snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at line %d%s",
-				kj->block->file, kj->block->line, kj->zone, kj->port, ki->block->line,
+			snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at %s:%d%s",
+				kj->block->file, kj->block->line, kj->zone, kj->port, ki->block->file, ki->block->line,
 				ki->block == kj->block ? "" : " on the same addresses (use bind to tell them apart)");
 			problem(nerr, err, errlen, msg);
 			break;
@@ -416,7 +481,12 @@ struct server *server_new(const struct corefile *cf,
 		    || block_plugins(b, &cf->blocks[i], o, &nerr, err, errlen) < 0)
 			goto oom;
 	}
-	check_duplicate_keys(s, &nerr, err, errlen);
+	{
+		int before = nerr;
+		check_duplicate_keys(s, &nerr, err, errlen);
+		if (nerr == before)     /* one message per pair of blocks */
+			check_listen_clashes(s, &nerr, err, errlen);
+	}
 	if (nerr)
 		goto fail;
 	s->no_listeners = o->no_listeners;

@@ -13,14 +13,23 @@
 #   P6  global          answers.yaml, bind 127.0.0.1 (ns.dns answers it)
 # and a second one (P5) serves union-rev.yaml for the "same order" check.
 . "$(dirname "$0")/lib.sh"
-need dig python3
+need dig python3 ip
 
 DATA=$TESTDATA/integration
 pick_ports P P2 P3 P4 P5 P6
 LATE=$T_TMP/late.yaml
 
-plan 82
+plan 83
 
+cat >"$T_TMP/nsdns.yaml" <<'EOF'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nsdns, namespace: foo}
+spec:
+  hosts: [ns.dns.global]
+  resolution: STATIC
+  addresses: [240.0.0.53]
+EOF
 cat >"$T_TMP/Corefile" <<EOF
 global:$P {
 	serviceentries {
@@ -37,7 +46,7 @@ global:$P2 {
 }
 global:$P3 {
 	serviceentries {
-		file $DATA/answers.yaml
+		file $DATA/answers.yaml $T_TMP/nsdns.yaml
 	}
 }
 bar.global:$P3 {
@@ -275,11 +284,25 @@ host_addrs() {  # host_addrs 4|6: the addresses ns.dns should answer, sorted
 		printf '%s\n' "$all" | awk -v f="$1" '$3 == "loop" && $1 == (f == 4 ? "inet" : "inet6") { print $2 }'
 	fi | sort
 }
+PORT=$P3
+check "a ServiceEntry for ns.dns.<zone> itself wins over the defaults" \
+	"$(noerror 'ns.dns.global. 30 IN A 240.0.0.53')" ns.dns.global A
+PORT=$P
 H4=$(host_addrs 4) H6=$(host_addrs 6)
-is "$(q +short ns.dns.global A | sort)" "$H4" "no ns_address, no bind: ns.dns.<zone> A is the host's IPv4 addresses ($(echo $H4))"
-is "$(q +short ns.dns.global AAAA | sort)" "$H6" "... AAAA the host's IPv6 addresses ($(echo $H6))"
-is "$(section additional global NS | awk '{ print $5 }' | sort)" "$(printf '%s\n' $H4 $H6 | sort | sed '/^$/d')" \
-	"... the same as glue of the apex NS"
+# within_host GOT WANT: GOT is WANT, or (a host with more than 8 of a
+# family) 8 of WANT's addresses
+within_host() {
+	[ "$1" = "$2" ] && { echo same; return; }
+	[ "$(printf '%s\n' "$2" | wc -l)" -gt 8 ] && [ "$(printf '%s\n' "$1" | wc -l)" -eq 8 ] \
+		&& [ -z "$(comm -23 <(printf '%s\n' "$1") <(printf '%s\n' "$2"))" ] && { echo same; return; }
+	printf 'got %s, host has %s' "$(echo $1)" "$(echo $2)"
+}
+is "$(within_host "$(q +short ns.dns.global A | sort)" "$H4")" same \
+	"no ns_address, no bind: ns.dns.<zone> A is the host's IPv4 addresses ($(echo $H4))"
+is "$(within_host "$(q +short ns.dns.global AAAA | sort)" "$H6")" same \
+	"... AAAA the host's IPv6 addresses ($(echo $H6))"
+is "$(section additional global NS | awk '{ print $5 }' | sort)" \
+	"$( (q +short ns.dns.global A; q +short ns.dns.global AAAA) | sort)" "... the same as glue of the apex NS"
 
 PORT=$P
 kill -0 "$MAIN_PID" 2>/dev/null

@@ -13,7 +13,7 @@ need dig python3 timeout
 
 DATA=$TESTDATA/integration
 
-plan 59
+plan 61
 
 # gd ARGS...: run the binary from $DATA (10 s at most); sets OUT (stdout
 # and stderr), ERR (stderr only) and RC.
@@ -50,8 +50,10 @@ bad_validate bad-missing-manifest '(4|5)' '.*does-not-exist\.yaml: No such file 
 bad_validate bad-invalid-entry '(3|4)' '.*1 invalid ServiceEntry' "manifest with an invalid entry"
 like "$OUT" 'invalid-entry\.yaml: skipping broken/wild-middle: spec\.hosts\[0\]' \
 	"-validate names the invalid entry (namespace/name, field)"
-bad_validate bad-zone-twice 8 'zone global\. on port 1053 is already served by the block at line 2 on the same addresses' \
+bad_validate bad-zone-twice 8 'zone global\. on port 1053 is already served by the block at corefile/bad-zone-twice\.Corefile:2 on the same addresses' \
 	"one zone and port in two blocks that listen on a common address"
+bad_validate bad-bind-clash 9 'port 1053: this block listens on 127\.0\.0\.1 and the block at corefile/bad-bind-clash\.Corefile:3 on every address \(no bind\); one port cannot have both' \
+	"a block without bind and one bound to an address on the same port"
 bad_validate bad-consolidate 4 'errors: consolidate: "\^read udp \(\.\* i/o timeout\$": .*' \
 	"errors consolidate with a regular expression that does not compile"
 gd -validate -conf corefile/bad-two-problems.Corefile
