@@ -37,6 +37,11 @@ finish() {
 			grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 30 | sed 's/^/#   /'
 		fi
 	done
+	# said here too, so a run by hand shows it as the TAP driver would
+	if [ -n "${T_PLAN:-}" ] && [ "$T_NUM" -ne "$T_PLAN" ] && [ "$rc" -eq 0 ]; then
+		echo "# planned $T_PLAN tests, ran $T_NUM"
+		rc=1
+	fi
 	if [ "$T_FAIL" -gt 0 ] || [ "$rc" -ne 0 ] || [ "${KEEP_TMP:-}" ]; then
 		echo "# logs kept in $T_TMP"
 		for f in "$T_TMP"/*.log; do [ -f "$f" ] && { echo "# --- $f"; tail -n 30 "$f" | sed 's/^/#   /'; }; done
@@ -48,7 +53,7 @@ finish() {
 }
 trap finish EXIT
 
-plan() { echo "1..$1"; }
+plan() { T_PLAN=$1; echo "1..$1"; }
 skip_all() { echo "1..0 # SKIP $*"; trap - EXIT; rm -rf "$T_TMP"; exit 0; }
 need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip_all "$t not installed"; done; }
 

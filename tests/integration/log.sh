@@ -8,7 +8,7 @@
 need dig python3
 
 pick_ports PORT P2 P3 P4
-plan 25
+plan 24
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
