@@ -365,13 +365,25 @@ void registry_free(struct registry *r)
 	free(r);
 }
 
+/* A node's addresses; NULL when it has none (the snapshot's arrays are
+ * NULL when it holds no address of a family: NULL + 0 is undefined). */
+static const uint8_t (*node_v4(const struct registry *r, const struct reg_node *n))[4]
+{
+	return n->nv4 ? (const uint8_t (*)[4])r->v4 + n->v4_first : NULL;
+}
+
+static const uint8_t (*node_v6(const struct registry *r, const struct reg_node *n))[16]
+{
+	return n->nv6 ? (const uint8_t (*)[16])r->v6 + n->v6_first : NULL;
+}
+
 static void fill(const struct registry *r, int idx, struct registry_answer *ans)
 {
 	const struct reg_node *n = &r->nodes[idx];
 
-	ans->v4 = (const uint8_t (*)[4])r->v4 + n->v4_first;
+	ans->v4 = node_v4(r, n);
 	ans->nv4 = n->nv4;
-	ans->v6 = (const uint8_t (*)[16])r->v6 + n->v6_first;
+	ans->v6 = node_v6(r, n);
 	ans->nv6 = n->nv6;
 	ans->source = idx;
 }
@@ -498,8 +510,7 @@ void registry_foreach(const struct registry *r, registry_visit_fn fn,
 			srcs[s] = owned[s] ? owned[s] : "?";
 		}
 		wire_name_to_str(r->names + n->name_off, name, sizeof(name));
-		fn(arg, name, (const uint8_t (*)[4])r->v4 + n->v4_first, n->nv4,
-			(const uint8_t (*)[16])r->v6 + n->v6_first, n->nv6, srcs, n->nsrc);
+		fn(arg, name, node_v4(r, n), n->nv4, node_v6(r, n), n->nv6, srcs, n->nsrc);
 		for (uint32_t s = 0; s < n->nsrc; s++)
 			free(owned[s]);
 		free(owned);

@@ -7,7 +7,6 @@
  * given as argument (default: $TOP_SRCDIR/tests/fuzz/corpus/query), so the
  * corpus runs as an ordinary test in `make check`, printing TAP.
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +17,8 @@
 #include "globaldns/corefile.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"
+#include "replay.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct server *srv;
 static struct event_base *base;
@@ -66,58 +65,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-static int replay(const char *path)
+static void cleanup(void)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t buf[65536];
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	return LLVMFuzzerTestOneInput(buf, n);
-}
-
-static int cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int main(int argc, char **argv)
-{
-	const char *top = getenv("TOP_SRCDIR");
-	char dirpath[4096], path[8192];
-	char *names[4096];
-	size_t n = 0;
-	DIR *d;
-	struct dirent *de;
-
-	if (argc > 1)
-		snprintf(dirpath, sizeof(dirpath), "%s", argv[1]);
-	else
-		snprintf(dirpath, sizeof(dirpath), "%s/tests/fuzz/corpus/query", top ? top : ".");
-	d = opendir(dirpath);
-	if (!d) {
-		printf("1..0 # SKIP no corpus at %s\n", dirpath);
-		return 0;
-	}
-	while ((de = readdir(d)) && n < 4096)
-		if (de->d_name[0] != '.')
-			names[n++] = strdup(de->d_name);
-	closedir(d);
-	qsort(names, n, sizeof(names[0]), cmp);
-	printf("1..%zu\n", n);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirpath, names[i]);
-		printf("%s %zu - replay %s\n", replay(path) == 0 ? "ok" : "not ok", i + 1, names[i]);
-		free(names[i]);
-	}
 	server_free(srv);
 	corefile_free(cf);
 	if (base)
 		event_base_free(base);
-	fflush(stdout);
-	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return fuzz_replay_main(argc, argv, "query", cleanup);
 }
 #endif
