@@ -10,7 +10,7 @@
  *       health_check DURATION [no_rec] [domain NAME]   probe interval (0.5s)
  *       policy random|round_robin|sequential           (random)
  *       max_concurrent N         queries in flight; over it REFUSED (0: no limit)
- *       expire DURATION          accepted (c-ares keeps its connections)
+ *       expire DURATION          replace sockets this old (10s): new source ports
  *       failfast_all_unhealthy_upstreams   SERVFAIL at once when all are down
  *       timeout DURATION         one try (2s)           globaldns extension
  *       deadline DURATION        the whole query (5s)   globaldns extension
@@ -42,6 +42,7 @@
 #define FWD_DEFAULT_DEADLINE_MS 5000    /* CoreDNS's defaultTimeout */
 #define FWD_DEFAULT_HC_MS 500
 #define FWD_DEFAULT_MAX_FAILS 2
+#define FWD_DEFAULT_EXPIRE_MS 10000     /* CoreDNS's expire */
 
 enum fwd_policy { POLICY_RANDOM, POLICY_ROUND_ROBIN, POLICY_SEQUENTIAL };
 enum { CH_UDP = 0, CH_TCP = 1 };
@@ -53,10 +54,19 @@ struct fwd_sock {
 	struct event *ev;               /* kept for reuse */
 };
 
+/*
+ * One c-ares channel: its sockets to one upstream, UDP or TCP.  A channel
+ * older than `expire` is replaced for new queries (so a UDP query leaves
+ * from a new source port, a TCP one on a new connection); the old one
+ * drains and is freed from the loop once it has nothing in flight.
+ */
 struct fwd_chan {
 	struct fwd_upstream *u;
 	ares_channel ch;
 	int ok;                         /* channel initialised */
+	int draining;                   /* replaced: freed once idle */
+	uint64_t born_ns;
+	struct fwd_chan *next;          /* in the upstream's draining list */
 	struct event *timer;
 	struct fwd_sock socks[FWD_SOCKS];
 };
@@ -67,7 +77,8 @@ struct fwd_upstream {
 	int family;
 	uint8_t addr[16];
 	uint16_t port;
-	struct fwd_chan chan[2];
+	struct fwd_chan *chan[2];       /* current: UDP, TCP */
+	struct fwd_chan *draining;      /* replaced, queries still in flight */
 	unsigned int fails;
 	int probing;                    /* health check timer armed */
 	int probe_inflight;
@@ -109,6 +120,7 @@ struct forward {
 	enum fwd_policy policy;
 	unsigned long max_concurrent;
 	long timeout_ms, deadline_ms;
+	long expire_ms;                 /* 0: sockets are never replaced */
 	const char *plugin_name;        /* "forward" or "proxy" */
 
 	struct event_base *base;
@@ -146,6 +158,14 @@ static void ms_to_tv(long ms, struct timeval *tv)
 
 /* ---- c-ares on libevent ---- */
 
+static void chan_destroy(struct fwd_chan *c);
+
+/*
+ * Arm the channel's timer for c-ares's next timeout.  A draining channel
+ * with nothing in flight (ares_timeout says so) is freed here: called only
+ * after ares_process_fd or ares_send returned, never inside a callback of
+ * the channel itself, and its caller does not touch c afterwards.
+ */
 static void chan_schedule(struct fwd_chan *c)
 {
 	struct timeval tv, *tvp;
@@ -153,10 +173,18 @@ static void chan_schedule(struct fwd_chan *c)
 	if (!c->ok)
 		return;
 	tvp = ares_timeout(c->ch, NULL, &tv);
-	if (tvp)
+	if (tvp) {
 		evtimer_add(c->timer, tvp);
-	else
+	} else if (c->draining) {
+		struct fwd_chan **pp = &c->u->draining;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = c->next;
+		chan_destroy(c);
+	} else {
 		evtimer_del(c->timer);
+	}
 }
 
 static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
@@ -248,12 +276,15 @@ static int chan_init(struct fwd_chan *c, struct fwd_upstream *u, int tcp)
 	srv.tcp_port = u->port;
 	if (ares_set_servers_ports(c->ch, &srv) != ARES_SUCCESS)
 		return -1;
+	c->born_ns = query_now_ns();
 	c->timer = evtimer_new(u->f->base, on_chan_timer, c);
 	return c->timer ? 0 : -1;
 }
 
-static void chan_free(struct fwd_chan *c)
+static void chan_destroy(struct fwd_chan *c)
 {
+	if (!c)
+		return;
 	if (c->ok)
 		ares_destroy(c->ch);   /* callbacks run with ARES_EDESTRUCTION */
 	c->ok = 0;
@@ -262,6 +293,44 @@ static void chan_free(struct fwd_chan *c)
 			event_free(c->socks[i].ev);
 	if (c->timer)
 		event_free(c->timer);
+	free(c);
+}
+
+static struct fwd_chan *chan_new(struct fwd_upstream *u, int tcp)
+{
+	struct fwd_chan *c = calloc(1, sizeof(*c));
+
+	if (c && chan_init(c, u, tcp) < 0) {
+		chan_destroy(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/*
+ * The channel for a new query to u over UDP or TCP; past `expire` a new
+ * one replaces it and the old drains (its timer fires at once, so it is
+ * freed from the loop if nothing is in flight).  Allocates once per
+ * expire period; if that fails the old channel serves another period.
+ */
+static struct fwd_chan *chan_current(struct fwd_upstream *u, int idx)
+{
+	struct fwd_chan *c = u->chan[idx], *n;
+	uint64_t now = query_now_ns();
+	struct timeval zero = { 0, 0 };
+
+	if (!u->f->expire_ms || now - c->born_ns < (uint64_t)u->f->expire_ms * 1000000u)
+		return c;
+	if (!(n = chan_new(u, idx == CH_TCP))) {
+		c->born_ns = now;
+		return c;
+	}
+	c->draining = 1;
+	c->next = u->draining;
+	u->draining = c;
+	evtimer_add(c->timer, &zero);
+	u->chan[idx] = n;
+	return n;
 }
 
 /* ---- health checks ---- */
@@ -326,7 +395,7 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	struct forward *f = u->f;
 	uint8_t q[WIRE_HDR + WIRE_MAXNAME + 4];
 	size_t len = WIRE_HDR;
-	struct fwd_chan *c = &u->chan[f->force_tcp ? CH_TCP : CH_UDP];
+	struct fwd_chan *c;
 
 	(void)fd;
 	(void)what;
@@ -349,6 +418,7 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	q[len++] = 0;
 	q[len++] = DNS_CLASS_IN;
 	u->probe_inflight = 1;
+	c = chan_current(u, f->force_tcp ? CH_TCP : CH_UDP);
 	ares_send(c->ch, q, (int)len, on_probe, u);
 	chan_schedule(c);
 }
@@ -576,7 +646,7 @@ static void fq_try(struct fwd_query *fq)
 		fq->tries++;
 	}
 	fq->cur = u;
-	c = &u->chan[(f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP];
+	c = chan_current(u, (f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP);
 	u->stats.requests++;
 	fq->sent_ns = query_now_ns();
 	pkt = send_copy(f, h);
@@ -930,6 +1000,7 @@ static int parse_block(struct forward *f, const struct cf_directive *d,
 		} else if (strcmp(c->name, "expire") == 0) {
 			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0)
 				FAIL(c, "expire: needs a duration such as 10s");
+			f->expire_ms = ms;
 		} else if (strcmp(c->name, "timeout") == 0 || strcmp(c->name, "deadline") == 0) {
 			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 10 || ms > 60000)
 				FAIL(c, "%s: needs a duration from 10ms to 60s", c->name);
@@ -971,6 +1042,7 @@ static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	f->policy = POLICY_RANDOM;
 	f->timeout_ms = FWD_DEFAULT_TIMEOUT_MS;
 	f->deadline_ms = FWD_DEFAULT_DEADLINE_MS;
+	f->expire_ms = FWD_DEFAULT_EXPIRE_MS;
 	if (d->nargs < 2)
 		FAIL(d, "needs FROM and at least one TO (forward . 10.0.0.10 or forward . /etc/resolv.conf)");
 	if (zone_wire(d->args[0], f->from, &f->from_len, &f->from_labels, why, sizeof(why)) < 0)
@@ -1007,7 +1079,7 @@ static int fwd_start(void *state, struct event_base *base)
 	f->base = base;
 	for (size_t i = 0; i < f->nup; i++) {
 		struct fwd_upstream *u = &f->up[i];
-		if (chan_init(&u->chan[CH_UDP], u, 0) < 0 || chan_init(&u->chan[CH_TCP], u, 1) < 0) {
+		if (!(u->chan[CH_UDP] = chan_new(u, 0)) || !(u->chan[CH_TCP] = chan_new(u, 1))) {
 			log_error("plugin/%s: %s: cannot set up c-ares", f->plugin_name, u->name);
 			return -1;
 		}
@@ -1027,8 +1099,13 @@ static void fwd_free(void *state)
 		return;
 	for (size_t i = 0; i < f->nup; i++) {
 		struct fwd_upstream *u = &f->up[i];
-		chan_free(&u->chan[CH_UDP]);
-		chan_free(&u->chan[CH_TCP]);
+		chan_destroy(u->chan[CH_UDP]);
+		chan_destroy(u->chan[CH_TCP]);
+		while (u->draining) {
+			struct fwd_chan *c = u->draining;
+			u->draining = c->next;
+			chan_destroy(c);
+		}
 		if (u->hc_timer)
 			event_free(u->hc_timer);
 	}

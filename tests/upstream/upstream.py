@@ -20,7 +20,8 @@ a missing or empty file means --mode):
   refused   REFUSED
 
 Every query received is logged to --log FILE, one line:
-  "udp|tcp NAME TYPE ID FLAGS" (NAME as received, TYPE numeric, FLAGS hex)
+  "udp|tcp NAME TYPE ID FLAGS PORT" (NAME as received, TYPE numeric, FLAGS
+  hex, PORT the sender's source port)
 The process prints "ready" on stdout once both sockets listen.  It runs
 until killed, or at most --lifetime seconds (default 120).
 """
@@ -79,12 +80,12 @@ class Upstream:
                 pass
         return self.args.mode
 
-    def log(self, proto, labels, qtype, qid, flags):
+    def log(self, proto, labels, qtype, qid, flags, port):
         if self.logf:
             with LOCK:
-                self.logf.write("%s %s %d %d %04x\n" % (proto, text_name(labels), qtype, qid, flags))
+                self.logf.write("%s %s %d %d %04x %d\n" % (proto, text_name(labels), qtype, qid, flags, port))
 
-    def answer(self, msg, tcp):
+    def answer(self, msg, tcp, port=0):
         """Returns (response bytes or None, delay seconds)."""
         if len(msg) < 12:
             return None, 0
@@ -94,7 +95,7 @@ class Upstream:
         labels, off = parse_name(msg, 12)
         qtype, qclass = struct.unpack("!HH", msg[off:off + 4])
         qend = off + 4
-        self.log("tcp" if tcp else "udp", labels, qtype, qid, flags)
+        self.log("tcp" if tcp else "udp", labels, qtype, qid, flags, port)
         edns = ar >= 1 and len(msg) >= qend + 11 and msg[qend] == 0 \
             and struct.unpack("!H", msg[qend + 1:qend + 3])[0] == 41
         do = edns and (struct.unpack("!I", msg[qend + 5:qend + 9])[0] & 0x8000) != 0
@@ -147,7 +148,7 @@ class Upstream:
         while True:
             msg, peer = sock.recvfrom(65535)
             try:
-                out, delay = self.answer(msg, False)
+                out, delay = self.answer(msg, False, peer[1])
             except Exception as e:  # a test upstream must not die on junk
                 print("error: %s" % e, file=sys.stderr)
                 continue
@@ -160,6 +161,7 @@ class Upstream:
 
     def serve_tcp_conn(self, conn):
         conn.settimeout(10)
+        port = conn.getpeername()[1]
         try:
             while True:
                 hdr = conn.recv(2)
@@ -172,7 +174,7 @@ class Upstream:
                     if not chunk:
                         return
                     msg += chunk
-                out, delay = self.answer(msg, True)
+                out, delay = self.answer(msg, True, port)
                 if out is None:
                     continue
                 if delay:
