@@ -161,30 +161,26 @@ static void ms_to_tv(long ms, struct timeval *tv)
 static void chan_destroy(struct fwd_chan *c);
 
 /*
- * Arm the channel's timer for c-ares's next timeout.  A draining channel
- * with nothing in flight (ares_timeout says so) is freed here: called only
- * after ares_process_fd or ares_send returned, never inside a callback of
- * the channel itself, and its caller does not touch c afterwards.
+ * Arm the channel's timer for c-ares's next timeout; a draining channel
+ * with nothing in flight gets it at once, and the timer frees it.  Never
+ * freed here: chan_schedule also runs inside c-ares callbacks of the same
+ * channel (a send that fails at once calls back inside ares_send, and
+ * ares_timeout already says "nothing in flight" there).
  */
 static void chan_schedule(struct fwd_chan *c)
 {
 	struct timeval tv, *tvp;
+	static const struct timeval zero = { 0, 0 };
 
 	if (!c->ok)
 		return;
 	tvp = ares_timeout(c->ch, NULL, &tv);
-	if (tvp) {
+	if (tvp)
 		evtimer_add(c->timer, tvp);
-	} else if (c->draining) {
-		struct fwd_chan **pp = &c->u->draining;
-		while (*pp && *pp != c)
-			pp = &(*pp)->next;
-		if (*pp)
-			*pp = c->next;
-		chan_destroy(c);
-	} else {
+	else if (c->draining)
+		evtimer_add(c->timer, &zero);
+	else
 		evtimer_del(c->timer);
-	}
 }
 
 static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
@@ -199,9 +195,20 @@ static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
 static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_chan *c = arg;
+	struct timeval tv;
 
 	(void)fd;
 	(void)what;
+	/* from the loop, never inside c-ares: a drained channel goes here */
+	if (c->draining && !ares_timeout(c->ch, NULL, &tv)) {
+		struct fwd_chan **pp = &c->u->draining;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = c->next;
+		chan_destroy(c);
+		return;
+	}
 	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 	chan_schedule(c);
 }
