@@ -13,6 +13,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
+#include "globaldns/readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -294,31 +295,18 @@ out:
 /* Read a whole file; NULL with a reason in why. */
 static char *slurp(const char *path, char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char *buf;
+	size_t n;
 
-	if (!f) {
+	if (read_whole_file(path, SIZE_MAX / 2, &buf, &n) < 0) {
 		seterr(why, whylen, "%s", strerror(errno));
 		return NULL;
 	}
-	/* To EOF, or to a NUL byte, which has no business in a text file. */
-	errno = 0;
-	if ((n = getdelim(&buf, &cap, '\0', f)) < 0 && feof(f) &&
-	    (buf || (buf = malloc(1)))) {
-		n = 0;
-		buf[0] = '\0';
-	}
-	if (n < 0 || !buf)
-		seterr(why, whylen, "%s", strerror(errno ? errno : ENOMEM));
-	else if (strlen(buf) != (size_t)n)
+	if (strlen(buf) != n) {         /* a NUL byte has no business in a text file */
 		seterr(why, whylen, "contains a NUL byte");
-	if (n < 0 || !buf || strlen(buf) != (size_t)n) {
 		free(buf);
-		buf = NULL;
+		return NULL;
 	}
-	fclose(f);
 	return buf;
 }
 

@@ -26,6 +26,7 @@
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
+#include "globaldns/readfile.h"
 #include "globaldns/server.h"
 
 #define MAX_CONF_SIZE (4u * 1024 * 1024)
@@ -74,34 +75,9 @@ int daemon_stopping(void)
 /* Read the file whole: a new NUL-terminated string or NULL (errno). */
 static char *read_conf(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	char *buf;
 
-	if (!f)
-		return NULL;
-	for (;;) {
-		size_t r;
-		if (n + 4096 + 1 > cap) {
-			char *nb;
-			cap = cap ? cap * 2 : 8192;
-			if (cap > MAX_CONF_SIZE || !(nb = realloc(buf, cap))) {
-				free(buf);
-				fclose(f);
-				errno = EFBIG;
-				return NULL;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	return read_whole_file(path, MAX_CONF_SIZE, &buf, len) == 0 ? buf : NULL;
 }
 
 static uint64_t fnv1a64(const char *s, size_t n)

@@ -25,6 +25,7 @@
 #include <ldns/ldns.h>
 
 #include "globaldns/log.h"
+#include "globaldns/readfile.h"
 
 extern char **environ;
 
@@ -252,20 +253,17 @@ static char *base64(const void *data, size_t len)
 	return out;
 }
 
-/* A file's bytes as base64, NULL if it cannot be read. */
+/* A file's bytes as base64, NULL if it cannot be read (or is over 64 KiB). */
 static char *file_base64(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	unsigned char buf[65536];
+	char *buf, *out = NULL;
 	size_t n;
-	char *out = NULL;
 
-	if (!f)
+	if (read_whole_file(path, 65535, &buf, &n) < 0)
 		return NULL;
-	n = fread(buf, 1, sizeof(buf), f);
-	if (!ferror(f) && feof(f) && n > 0)
+	if (n > 0)
 		out = base64(buf, n);
-	fclose(f);
+	free(buf);
 	return out;
 }
 

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "globaldns/manifest.h"
+#include "globaldns/readfile.h"
 
 #define KUBECONFIG_MAX_SIZE (16u * 1024 * 1024)
 #define TOKEN_MAX_SIZE (64u * 1024)
@@ -131,48 +132,14 @@ bad:
 static int read_all(const char *path, size_t max, char **out, size_t *outlen,
 	char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (!f) {
+	if (read_whole_file(path, max, out, outlen) == 0)
+		return 0;
+	if (errno == EFBIG)
+		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+	else if (errno == ENOMEM)
+		seterr(err, errlen, "%s: out of memory", path);
+	else
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	for (;;) {
-		size_t got;
-		if (len + 4096 + 1 > cap) {
-			char *b;
-			cap = cap ? cap * 2 : 8192;
-			b = realloc(buf, cap);
-			if (!b) {
-				seterr(err, errlen, "%s: out of memory", path);
-				goto fail;
-			}
-			buf = b;
-		}
-		got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-		if (len > max) {
-			seterr(err, errlen, "%s: larger than %zu bytes", path, max);
-			goto fail;
-		}
-		if (got == 0) {
-			if (ferror(f)) {
-				seterr(err, errlen, "%s: %s", path, strerror(errno));
-				goto fail;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	fclose(f);
-	free(buf);
 	return -1;
 }
 

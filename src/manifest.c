@@ -15,7 +15,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include <yaml.h>
 
 #include "globaldns/log.h"
+#include "globaldns/readfile.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -628,71 +628,17 @@ static int has_suffix(const char *s, const char *suffix)
 static int read_file(const char *path, char **out, size_t *outlen, char *err,
 	size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL, *p;
-	size_t len = 0, cap;
-	ssize_t r;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
+	if (read_whole_file(path, MANIFEST_MAX_FILE_SIZE, out, outlen) == 0)
+		return 0;
+	if (errno == EISDIR)
 		seterr(err, errlen, "%s: is a directory", path);
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > (off_t)MANIFEST_MAX_FILE_SIZE)
-		goto too_big;
-	/* One spare byte past the size, so that EOF needs no growing. */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 65536;
-	buf = malloc(cap);
-	if (buf == NULL)
-		goto oom;
-	for (;;) {
-		if (len + 1 == cap) {
-			/* Grown after stat, or not a regular file. */
-			if (cap > MANIFEST_MAX_FILE_SIZE)
-				goto too_big;
-			cap = 2 * cap > MANIFEST_MAX_FILE_SIZE + 2 ?
-				MANIFEST_MAX_FILE_SIZE + 2 : 2 * cap;
-			p = realloc(buf, cap);
-			if (p == NULL)
-				goto oom;
-			buf = p;
-		}
-		r = read(fd, buf + len, cap - 1 - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > MANIFEST_MAX_FILE_SIZE)
-		goto too_big;
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-too_big:
-	seterr(err, errlen, "%s: larger than %u MiB, refusing to read it", path,
-		MANIFEST_MAX_FILE_SIZE >> 20);
-	goto fail;
-oom:
-	seterr(err, errlen, "%s: out of memory", path);
-fail:
-	free(buf);
-	close(fd);
+	else if (errno == EFBIG)
+		seterr(err, errlen, "%s: larger than %u MiB, refusing to read it", path,
+			MANIFEST_MAX_FILE_SIZE >> 20);
+	else if (errno == ENOMEM)
+		seterr(err, errlen, "%s: out of memory", path);
+	else
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
 	return -1;
 }
 
