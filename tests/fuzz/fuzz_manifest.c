@@ -24,8 +24,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "globaldns/kube_store.h"
-#include "globaldns/kube_watch.h"
+#include "kube/kube_store.h"
+#include "kube/kube_watch.h"
 #include "globaldns/log.h"
 #include "globaldns/manifest.h"
 #include "globaldns/registry.h"

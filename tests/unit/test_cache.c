@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
-#include "globaldns/cache.h"
+#include "plugins/cache.h"
 #include "globaldns/corefile.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"

@@ -19,7 +19,7 @@
 #include <ldns/ldns.h>
 
 #include "globaldns/corefile.h"
-#include "globaldns/forward.h"
+#include "plugins/forward.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "globaldns/kube_watch.h"
+#include "kube/kube_watch.h"
 
 #define assert_contains(hay, needle) do { \
 	const char *h_ = (hay), *n_ = (needle); \

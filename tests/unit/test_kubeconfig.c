@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "globaldns/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 #define assert_contains(hay, needle) do { \
 	const char *h_ = (hay), *n_ = (needle); \

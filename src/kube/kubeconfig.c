@@ -7,7 +7,7 @@
  * name wins" falls out, and each cluster or user remembers the file it
  * came from for its relative paths.
  */
-#include "globaldns/kubeconfig.h"
+#include "kubeconfig.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -11,7 +11,7 @@
  */
 #include "config.h"
 
-#include "globaldns/http_client.h"
+#include "http_client.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE 1
 
-#include "globaldns/kube_auth.h"
+#include "kube_auth.h"
 
 #include <errno.h>
 #include <fcntl.h>

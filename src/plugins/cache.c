@@ -12,7 +12,7 @@
  *       keepttl
  *   }
  */
-#include "globaldns/cache.h"
+#include "cache.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  *       deadline DURATION        the whole query (5s)   globaldns extension
  *   }
  */
-#include "globaldns/forward.h"
+#include "forward.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

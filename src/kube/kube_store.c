@@ -4,7 +4,7 @@
  * conversion of API objects into them, and the copy into an se_list for
  * a registry rebuild.
  */
-#include "globaldns/kube_store.h"
+#include "kube_store.h"
 
 #include <stdint.h>
 #include <stdio.h>

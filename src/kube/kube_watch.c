@@ -4,7 +4,7 @@
  * summaries of error answers.  Pure functions, no I/O; the list/watch
  * state machine in source_kube.c calls them.
  */
-#include "globaldns/kube_watch.h"
+#include "kube_watch.h"
 
 #include <stdio.h>
 #include <stdlib.h>

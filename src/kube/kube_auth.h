@@ -23,8 +23,8 @@
 
 #include <stddef.h>
 
-#include "globaldns/http_client.h"
-#include "globaldns/kubeconfig.h"
+#include "http_client.h"
+#include "kubeconfig.h"
 
 struct event_base;
 struct kube_auth;

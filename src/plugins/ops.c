@@ -24,8 +24,8 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/daemon.h"
-#include "globaldns/cache.h"
-#include "globaldns/forward.h"
+#include "cache.h"
+#include "forward.h"
 #include "globaldns/httpd.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"

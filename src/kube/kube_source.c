@@ -22,11 +22,11 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "globaldns/http_client.h"
-#include "globaldns/kube_auth.h"
-#include "globaldns/kube_store.h"
-#include "globaldns/kube_watch.h"
-#include "globaldns/kubeconfig.h"
+#include "http_client.h"
+#include "kube_auth.h"
+#include "kube_store.h"
+#include "kube_watch.h"
+#include "kubeconfig.h"
 #include "globaldns/log.h"
 
 #define WATCH_MIN_TIMEOUT_S 300

@@ -21,7 +21,7 @@
 #include <event2/event.h>
 
 #include "globaldns/corefile.h"
-#include "globaldns/forward.h"
+#include "../plugins/forward.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
