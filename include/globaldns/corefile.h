@@ -100,6 +100,21 @@ int corefile_parse_key(const char *key, int default_port,
 	char *zone, size_t zonelen, int *port, char *err, size_t errlen);
 
 /*
+ * A zone argument of a directive ("global", "Example.org.", "dns://x:53";
+ * the port is ignored) into z.  0, or -1 with what is wrong in why.
+ */
+struct wire_zone;
+int cf_parse_zone(const char *arg, struct wire_zone *z, char *why, size_t whylen);
+
+/*
+ * A setup error: "FILE:LINE: WHO: message" (where d was written) into err.
+ * Plugins use it through PLUGIN_FAIL (plugin.h).
+ */
+void cf_errorf(char *err, size_t errlen, const struct cf_directive *d,
+	const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/*
  * Parse a Go-style duration ("500ms", "30s", "1m", "1h30m", "2.5s") into
  * milliseconds.  A bare number is seconds.  Returns 0, or -1 if invalid or
  * negative.

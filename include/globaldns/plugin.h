@@ -37,10 +37,22 @@
 
 #include <stddef.h>
 
+#include "globaldns/corefile.h"
+
 struct cf_directive;
 struct cJSON;
 struct dns_request;
 struct event_base;
+
+/*
+ * In a setup function, with `err`, `errlen` and the directive's `name` in
+ * scope: write "FILE:LINE: NAME: message" (where d was written) and goto
+ * fail.
+ */
+#define PLUGIN_FAIL(d, ...) do { \
+	cf_errorf(err, errlen, (d), name, __VA_ARGS__); \
+	goto fail; \
+} while (0)
 
 enum plugin_result {
 	PLUGIN_NEXT = 0,

@@ -77,10 +77,7 @@ struct dns_request {
 
 /* A zone key of a server block: "zone:port" -> block. */
 struct zone_key {
-	char zone[256];                 /* FQDN, lowercase: "global." */
-	uint8_t wire[WIRE_MAXNAME];
-	int wire_len;
-	int nlabels;
+	struct wire_zone z;             /* "global." */
 	int port;
 	struct server_block *block;
 	struct metrics_slot *metrics;   /* its (server, zone) counters; may be NULL */

@@ -185,4 +185,23 @@ char *wire_name_to_str(const uint8_t *name, char *out, size_t outlen);
 /* Number of labels in a wire name, not counting the root. */
 int wire_name_labels(const uint8_t *name);
 
+/* A zone (or any name below which something applies): both forms. */
+struct wire_zone {
+	char name[256];                 /* presentation, lowercase, FQDN: "global." */
+	uint8_t wire[WIRE_MAXNAME];     /* wire form, lowercased */
+	int wire_len;
+	int nlabels;                    /* not counting the root */
+};
+
+/* Set z from a presentation name ("Global", "global.", "."), lowercased.
+ * 0, or -1 if the name is invalid. */
+int wire_zone_set(struct wire_zone *z, const char *name);
+
+/* wire_zone_label() for z: where z starts in q's name, or -1. */
+int wire_zone_match(const struct dns_query *q, const struct wire_zone *z);
+
+/* miekg/dns's name of an rcode (what CoreDNS prints: "NOERROR" ...
+ * "RCODE15", "BADSIG" ... "BADCOOKIE"), or NULL past 23. */
+const char *dns_rcode_name(int rcode);
+
 #endif

@@ -14,6 +14,8 @@
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
 #include "globaldns/readfile.h"
+#include "globaldns/util.h"
+#include "globaldns/wire.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -86,26 +88,13 @@ static int sb_put(struct sbuf *b, const char *s, size_t n)
 	return 0;
 }
 
-/* Room for one more zeroed element; the new array, or NULL. */
+/* Room for one more zeroed element after the n there are; the array, or
+ * NULL (v kept).  The trees are small: capacity is not remembered. */
 static void *grow(void *v, size_t n, size_t size)
 {
-	char *nv = realloc(v, (n + 1) * size);
+	size_t cap = n;
 
-	if (nv)
-		memset(nv + n * size, 0, size);
-	return nv;
-}
-
-static __attribute__((format(printf, 3, 4)))
-void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	return grow_array(&v, &cap, n + 1, size) < 0 ? NULL : v;
 }
 
 /* "FILE:LINE: message" (where t came from) into err; returns -1. */
@@ -128,7 +117,7 @@ int perr(struct parser *p, const struct tok *t, const char *fmt, ...)
 
 static int oom(struct parser *p)
 {
-	seterr(p->err, p->errlen, "%s: out of memory", p->path);
+	errf(p->err, p->errlen, "%s: out of memory", p->path);
 	return -1;
 }
 
@@ -299,11 +288,11 @@ static char *slurp(const char *path, char *why, size_t whylen)
 	size_t n;
 
 	if (read_whole_file(path, SIZE_MAX / 2, &buf, &n) < 0) {
-		seterr(why, whylen, "%s", strerror(errno));
+		errf(why, whylen, "%s", strerror(errno));
 		return NULL;
 	}
 	if (strlen(buf) != n) {         /* a NUL byte has no business in a text file */
-		seterr(why, whylen, "contains a NUL byte");
+		errf(why, whylen, "contains a NUL byte");
 		free(buf);
 		return NULL;
 	}
@@ -633,7 +622,7 @@ struct corefile *corefile_parse(const char *path, const char *text,
 	struct parser p = { 0 };
 	int rc = -1, idx;
 
-	seterr(err, errlen, "%s", "");
+	errf(err, errlen, "%s", "");
 	p.path = path ? path : "Corefile";
 	p.err = err;
 	p.errlen = errlen;
@@ -665,7 +654,7 @@ struct corefile *corefile_load(const char *path, char *err, size_t errlen)
 	struct corefile *cf;
 
 	if (!text) {
-		seterr(err, errlen, "%s: %s", path, why);
+		errf(err, errlen, "%s: %s", path, why);
 		return NULL;
 	}
 	cf = corefile_parse(path, text, err, errlen);
@@ -732,10 +721,10 @@ int corefile_parse_key(const char *key, int default_port,
 	const char *s = key, *sep = strstr(key, "://"), *colon, *why = NULL;
 	char host[256];
 	size_t hl;
-	long pn = default_port;
+	int pn = default_port;
 
 	if (sep && (sep - key != 3 || strncasecmp(key, "dns", 3) != 0)) {
-		seterr(err, errlen, "\"%s\": %.*s:// is not supported; only plain DNS (dns:// or no scheme) is",
+		errf(err, errlen, "\"%s\": %.*s:// is not supported; only plain DNS (dns:// or no scheme) is",
 			key, (int)(sep - key), key);
 		return -1;
 	}
@@ -748,12 +737,12 @@ int corefile_parse_key(const char *key, int default_port,
 		why = "more than one ':' (IPv6 addresses are not supported in keys)";
 	else if (colon && (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1)))
 		why = "the port is not a number";
-	else if (colon && ((pn = strtol(colon + 1, NULL, 10)) < 1 || pn > 65535))
+	else if (colon && parse_port(colon + 1, &pn) < 0)
 		why = "port out of range (1-65535)";
 	else if (hl >= sizeof(host))
 		why = "bad zone name: name longer than 253 characters";
 	if (why) {
-		seterr(err, errlen, "\"%s\": %s", key, why);
+		errf(err, errlen, "\"%s\": %s", key, why);
 		return -1;
 	}
 	for (size_t i = 0; i < hl; i++)
@@ -765,17 +754,47 @@ int corefile_parse_key(const char *key, int default_port,
 	else if (hl && host[hl - 1] == '.')
 		host[--hl] = '\0';
 	if (hl && (why = zone_problem(host, hl))) {
-		seterr(err, errlen, "\"%s\": bad zone name: %s", key, why);
+		errf(err, errlen, "\"%s\": bad zone name: %s", key, why);
 		return -1;
 	}
 	if (hl + 2 > zonelen) {
-		seterr(err, errlen, "\"%s\": zone name does not fit the buffer", key);
+		errf(err, errlen, "\"%s\": zone name does not fit the buffer", key);
 		return -1;
 	}
 	memcpy(zone, host, hl);
 	strcpy(zone + hl, ".");
-	*port = (int)pn;
+	*port = pn;
 	return 0;
+}
+
+int cf_parse_zone(const char *arg, struct wire_zone *z, char *why, size_t whylen)
+{
+	char zone[256];
+	int port;
+
+	if (corefile_parse_key(arg, 0, zone, sizeof(zone), &port, why, whylen) < 0)
+		return -1;
+	if (wire_zone_set(z, zone) < 0) {
+		errf(why, whylen, "invalid name");
+		return -1;
+	}
+	return 0;
+}
+
+void cf_errorf(char *err, size_t errlen, const struct cf_directive *d,
+	const char *who, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return;
+	n = snprintf(err, errlen, "%s:%d: %s: ", d->file, d->line, who);
+	if (n < 0 || (size_t)n >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
 }
 
 int cf_parse_duration_ms(const char *s, long *ms)

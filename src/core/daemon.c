@@ -28,6 +28,7 @@
 #include "globaldns/query.h"
 #include "globaldns/readfile.h"
 #include "globaldns/server.h"
+#include "globaldns/util.h"
 
 #define MAX_CONF_SIZE (4u * 1024 * 1024)
 #define DRAIN_POLL_MS 100
@@ -78,17 +79,6 @@ static char *read_conf(const char *path, size_t *len)
 	char *buf;
 
 	return read_whole_file(path, MAX_CONF_SIZE, &buf, len) == 0 ? buf : NULL;
-}
-
-static uint64_t fnv1a64(const char *s, size_t n)
-{
-	uint64_t h = 14695981039346656037ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
 }
 
 /* ---- retiring old configurations ---- */
@@ -205,7 +195,7 @@ static int reload(struct daemon *d, int force)
 		metrics_reload_failed();
 		return -1;
 	}
-	h = fnv1a64(text, len);
+	h = hash_fnv1a(HASH_FNV1A_INIT, text, len);
 	if (!force && h == d->conf_hash) {
 		free(text);
 		return 1;
@@ -426,7 +416,7 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("%s: %s", o->conf, strerror(errno));
 		return 1;
 	}
-	d.conf_hash = fnv1a64(text, len);
+	d.conf_hash = hash_fnv1a(HASH_FNV1A_INIT, text, len);
 	d.srv = build(&d, text, len, &d.cf, err, sizeof(err));
 	free(text);
 	if (!d.srv)
@@ -474,9 +464,9 @@ int daemon_run(const struct daemon_opts *o)
 		for (size_t i = 0; i < dp->nkeys; i++) {
 			const struct server_block *b = dp->keys[i].block;
 			if (b->nbinds == 0)
-				printf("%s:%d\n", dp->keys[i].zone, dp->keys[i].port);
+				printf("%s:%d\n", dp->keys[i].z.name, dp->keys[i].port);
 			for (size_t a = 0; a < b->nbinds; a++)
-				printf("%s:%d on %s\n", dp->keys[i].zone, dp->keys[i].port, b->binds[a]);
+				printf("%s:%d on %s\n", dp->keys[i].z.name, dp->keys[i].port, b->binds[a]);
 		}
 		printf("globaldns-%s\n", PACKAGE_VERSION);
 		fflush(stdout);

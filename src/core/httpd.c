@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "globaldns/log.h"
+#include "globaldns/util.h"
 
 struct http_listener {
 	struct http_listener *next;
@@ -41,8 +42,7 @@ int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 {
 	char host[64] = "";
 	const char *colon, *ps;
-	char *end;
-	long port;
+	int port;
 	struct in6_addr a6;
 	struct in_addr a4;
 
@@ -76,16 +76,14 @@ int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 	} else {
 		ps = text;
 	}
-	errno = 0;
-	port = strtol(ps, &end, 10);
-	if (!*ps || *end || errno || port < 1 || port > 65535) {
+	if (parse_port(ps, &port) < 0) {
 		snprintf(err, errlen, "\"%s\": port out of range 1-65535", text);
 		return -1;
 	}
 	if (strchr(host, ':'))
-		snprintf(out, outlen, "[%s]:%ld", host, port);
+		snprintf(out, outlen, "[%s]:%d", host, port);
 	else
-		snprintf(out, outlen, "%s:%ld", host, port);
+		snprintf(out, outlen, "%s:%d", host, port);
 	return 0;
 }
 

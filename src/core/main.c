@@ -22,6 +22,7 @@
 #include "globaldns/metrics.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"
+#include "globaldns/util.h"
 
 struct options {
 	const char *conf;
@@ -66,17 +67,6 @@ static int flag_is(const char *arg, const char *name, const char **val)
 		*val = arg + n + 1;
 		return 1;
 	}
-	return 0;
-}
-
-static int parse_port(const char *s, int *port)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end || v < 1 || v > 65535)
-		return -1;
-	*port = (int)v;
 	return 0;
 }
 

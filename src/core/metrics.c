@@ -29,14 +29,8 @@ static const struct { uint16_t type; const char *name; } mtypes[] = {
 };
 #define NTYPES (sizeof(mtypes) / sizeof(mtypes[0]) + 1)   /* + other */
 
-/* miekg/dns's names, which CoreDNS prints (16 is BADSIG there too). */
-static const char *const rcode_names[] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
-	"RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADSIG", "BADKEY",
-	"BADTIME", "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE",
-};
-#define NRCODES (sizeof(rcode_names) / sizeof(rcode_names[0]) + 1) /* + other */
+/* Counted by rcode 0..23 (the ones miekg/dns names, which CoreDNS prints) + other. */
+#define NRCODES 25
 
 /* Plugin names seen answering ("" = the server itself). */
 #define NPLUGINS 24
@@ -514,7 +508,7 @@ static void builtin(struct metrics_out *o)
 					continue;
 				metrics_out_sample(o, "coredns_dns_responses_total", "",
 					(double)s->resp[r][p], "server", s->server, "zone", s->zone,
-					"view", "", "rcode", r < NRCODES - 1 ? rcode_names[r] : "other",
+					"view", "", "rcode", r < NRCODES - 1 ? dns_rcode_name((int)r) : "other",
 					"plugin", plugin_names[p], NULL);
 			}
 		for (size_t t = 0; t < NTYPES; t++)

@@ -73,9 +73,9 @@ static const struct zone_key *match_zone(const struct dispatch *d,
 		const struct zone_key *k = &d->keys[i];
 		if (k->port != req->server_port || !block_listens(k->block, req->server_addr))
 			continue;
-		if (best && k->nlabels <= best->nlabels)
+		if (best && k->z.nlabels <= best->z.nlabels)
 			continue;
-		if (wire_zone_label(q, k->wire, (size_t)k->wire_len, (unsigned int)k->nlabels) >= 0)
+		if (wire_zone_match(q, &k->z) >= 0)
 			best = k;
 	}
 	return best;
@@ -170,7 +170,7 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	}
 	req->key = k;
 	req->block = k->block;
-	req->zone_label = (unsigned int)(req->q.nlabels - k->nlabels);
+	req->zone_label = (unsigned int)(req->q.nlabels - k->z.nlabels);
 	return run_chain(d, req);
 }
 

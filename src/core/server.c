@@ -175,9 +175,7 @@ static int block_keys(struct server *s, struct server_block *b,
 		s->dispatch.keys = zk;
 		zk = &zk[s->dispatch.nkeys];
 		memset(zk, 0, sizeof(*zk));
-		snprintf(zk->zone, sizeof(zk->zone), "%s", zone);
-		zk->wire_len = wire_name_from_str(zone, zk->wire);
-		zk->nlabels = wire_name_labels(zk->wire);
+		wire_zone_set(&zk->z, zone);
 		zk->port = port;
 		zk->block = b;
 		s->dispatch.nkeys++;
@@ -282,11 +280,11 @@ static void check_duplicate_keys(const struct server *s, int *nerr, char *err,
 		const struct zone_key *kj = &s->dispatch.keys[j];
 		for (size_t i = 0; i < j; i++) {
 			const struct zone_key *ki = &s->dispatch.keys[i];
-			if (ki->port != kj->port || strcmp(ki->zone, kj->zone) != 0
+			if (ki->port != kj->port || strcmp(ki->z.name, kj->z.name) != 0
 			    || !binds_overlap(ki->block, kj->block))
 				continue;
 			snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at %s:%d%s",
-				kj->block->file, kj->block->line, kj->zone, kj->port, ki->block->file, ki->block->line,
+				kj->block->file, kj->block->line, kj->z.name, kj->port, ki->block->file, ki->block->line,
 				ki->block == kj->block ? "" : " on the same addresses (use bind to tell them apart)");
 			problem(nerr, err, errlen, msg);
 			break;
@@ -424,7 +422,7 @@ static int server_addresses(struct server *s)
 			snprintf(label, sizeof(label), "dns://[%s]:%d", addrs[0], zk->port);
 		else
 			snprintf(label, sizeof(label), "dns://%s:%d", n ? addrs[0] : "", zk->port);
-		zk->metrics = metrics_slot(label, zk->zone);
+		zk->metrics = metrics_slot(label, zk->z.name);
 	}
 	s->dropped = calloc(s->nports ? s->nports : 1, sizeof(*s->dropped));
 	if (!s->dropped)

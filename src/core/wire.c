@@ -414,3 +414,34 @@ int wire_name_labels(const uint8_t *name)
 	}
 	return n;
 }
+
+int wire_zone_set(struct wire_zone *z, const char *name)
+{
+	memset(z, 0, sizeof(*z));
+	z->wire_len = wire_name_from_str(name, z->wire);
+	if (z->wire_len < 0)
+		return -1;
+	wire_name_lower(z->wire, (size_t)z->wire_len);
+	z->nlabels = wire_name_labels(z->wire);
+	wire_name_to_str(z->wire, z->name, sizeof(z->name));
+	return 0;
+}
+
+int wire_zone_match(const struct dns_query *q, const struct wire_zone *z)
+{
+	return wire_zone_label(q, z->wire, (size_t)z->wire_len, (unsigned int)z->nlabels);
+}
+
+static const char *const rcode_names[] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
+	"RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADSIG", "BADKEY",
+	"BADTIME", "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE",
+};
+
+const char *dns_rcode_name(int rcode)
+{
+	if (rcode < 0 || (size_t)rcode >= sizeof(rcode_names) / sizeof(rcode_names[0]))
+		return NULL;
+	return rcode_names[rcode];
+}

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "globaldns/util.h"
+
 struct kube_obj {
 	struct kube_obj *next;              /* hash chain */
 	char *key;                      /* "ns/name" */
@@ -22,11 +24,7 @@ struct kube_obj {
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	return hash_fnv1a(HASH_FNV1A_INIT, s, strlen(s));
 }
 
 static void kobj_free(struct kube_obj *o)

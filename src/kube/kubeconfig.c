@@ -21,23 +21,10 @@
 
 #include "globaldns/manifest.h"
 #include "globaldns/readfile.h"
+#include "globaldns/util.h"
 
 #define KUBECONFIG_MAX_SIZE (16u * 1024 * 1024)
 #define TOKEN_MAX_SIZE (64u * 1024)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void exec_free(struct kube_exec *x)
 {
@@ -135,11 +122,11 @@ static int read_all(const char *path, size_t max, char **out, size_t *outlen,
 	if (read_whole_file(path, max, out, outlen) == 0)
 		return 0;
 	if (errno == EFBIG)
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+		errf(err, errlen, "%s: larger than %zu bytes", path, max);
 	else if (errno == ENOMEM)
-		seterr(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 	else
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 	return -1;
 }
 
@@ -156,7 +143,7 @@ char *kube_read_token(const char *path, char *err, size_t errlen)
 	while (s < len && (buf[s] == ' ' || buf[s] == '\n' || buf[s] == '\r' || buf[s] == '\t'))
 		s++;
 	if (s == len || memchr(buf + s, '\0', len - s) || strpbrk(buf + s, "\r\n")) {
-		seterr(err, errlen, "%s: %s", path, s == len ? "empty token"
+		errf(err, errlen, "%s: %s", path, s == len ? "empty token"
 			: "token holds line breaks or NUL bytes");
 		free(buf);
 		return NULL;
@@ -181,11 +168,11 @@ int kube_incluster(const char *sa_dir, struct kube_conn *k, char *err,
 	if (!sa_dir || !*sa_dir)
 		sa_dir = KUBE_SA_DIR;
 	if (strspn(port, "0123456789") != strlen(port) || strlen(port) > 5) {
-		seterr(err, errlen, "KUBERNETES_SERVICE_PORT \"%.32s\" is not a port", port);
+		errf(err, errlen, "KUBERNETES_SERVICE_PORT \"%.32s\" is not a port", port);
 		return -1;
 	}
 	if (strpbrk(host, "/[]@ ")) {
-		seterr(err, errlen, "KUBERNETES_SERVICE_HOST \"%.64s\" is not a host", host);
+		errf(err, errlen, "KUBERNETES_SERVICE_HOST \"%.64s\" is not a host", host);
 		return -1;
 	}
 	memset(&c, 0, sizeof(c));
@@ -207,7 +194,7 @@ int kube_incluster(const char *sa_dir, struct kube_conn *k, char *err,
 	return 0;
 nomem:
 	kube_conn_clear(&c);
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -250,13 +237,13 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 	docs = manifest_yaml_to_json(text, len, perr, sizeof(perr));
 	free(text);
 	if (!docs) {
-		seterr(err, errlen, "%s: %s", path, perr);
+		errf(err, errlen, "%s: %s", path, perr);
 		return -1;
 	}
 	nf = realloc(s->files, (s->n + 1) * sizeof(*nf));
 	if (!nf) {
 		cJSON_Delete(docs);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	s->files = nf;
@@ -268,7 +255,7 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 		free(f->path);
 		free(f->dir);
 		cJSON_Delete(docs);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	slash = strrchr(f->dir, '/');
@@ -283,7 +270,7 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 		if (!cJSON_IsObject(d) && !cJSON_IsNull(d)) {
 			cJSON_Delete(d);
 			cJSON_Delete(docs);
-			seterr(err, errlen, "%s: not a kubeconfig (the document is not a mapping)", path);
+			errf(err, errlen, "%s: not a kubeconfig (the document is not a mapping)", path);
 			free(f->path);
 			free(f->dir);
 			return -1;
@@ -326,14 +313,14 @@ static int find_named(const struct kset *s, const char *list, const char *inner,
 		if (!arr || cJSON_IsNull(arr))
 			continue;
 		if (!cJSON_IsArray(arr)) {
-			seterr(err, errlen, "%s: \"%s\" is not a list", s->files[i].path, list);
+			errf(err, errlen, "%s: \"%s\" is not a list", s->files[i].path, list);
 			return -1;
 		}
 		cJSON_ArrayForEach(it, arr) {
 			const char *n;
 			const cJSON *o;
 			if (!cJSON_IsObject(it) || str_of(it, "name", &n) < 0) {
-				seterr(err, errlen, "%s: %s: an element is not a mapping with a name",
+				errf(err, errlen, "%s: %s: an element is not a mapping with a name",
 					s->files[i].path, list);
 				return -1;
 			}
@@ -341,7 +328,7 @@ static int find_named(const struct kset *s, const char *list, const char *inner,
 				continue;
 			o = cJSON_GetObjectItemCaseSensitive(it, inner);
 			if (o && !cJSON_IsObject(o) && !cJSON_IsNull(o)) {
-				seterr(err, errlen, "%s: %s \"%s\": \"%s\" is not a mapping",
+				errf(err, errlen, "%s: %s \"%s\": \"%s\" is not a mapping",
 					s->files[i].path, list, name, inner);
 				return -1;
 			}
@@ -375,13 +362,13 @@ static int path_field(const cJSON *o, const char *key, const struct kfile *f,
 	int rc = str_of(o, key, &v);
 
 	if (rc < 0) {
-		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
 		return -1;
 	}
 	if (!v || !*v)
 		return 0;
 	if (!(*out = resolve_path(f, v))) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -394,7 +381,7 @@ static int data_field(const cJSON *o, const char *key, const struct kfile *f,
 	int rc = str_of(o, key, &v);
 
 	if (rc < 0) {
-		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
 		return -1;
 	}
 	if (!v || !*v)
@@ -402,7 +389,7 @@ static int data_field(const cJSON *o, const char *key, const struct kfile *f,
 	if (!(*out = kube_base64_decode(v, outlen)) || *outlen == 0) {
 		free(*out);
 		*out = NULL;
-		seterr(err, errlen, "%s: \"%s\" is not valid base64", f->path, key);
+		errf(err, errlen, "%s: \"%s\" is not valid base64", f->path, key);
 		return -1;
 	}
 	return 0;
@@ -414,11 +401,11 @@ static int string_field(const cJSON *o, const char *key, const struct kfile *f,
 	const char *v;
 
 	if (str_of(o, key, &v) < 0) {
-		seterr(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
 		return -1;
 	}
 	if (v && *v && !(*out = strdup(v))) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -433,13 +420,13 @@ static int exec_list(const cJSON *x, const char *key, const cJSON **arr,
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, key);
 
 	if (a && !cJSON_IsNull(a) && !cJSON_IsArray(a)) {
-		seterr(err, errlen, "%s: user exec: \"%s\" is not a list", f->path, key);
+		errf(err, errlen, "%s: user exec: \"%s\" is not a list", f->path, key);
 		return -1;
 	}
 	*arr = cJSON_IsArray(a) ? a : NULL;
 	*vec = calloc((size_t)cJSON_GetArraySize(*arr) + 1, sizeof(char *));
 	if (!*vec) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -456,7 +443,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 		goto nomem;
 	k->exec = e;
 	if (!cJSON_IsObject(x) || str_of(x, "command", &cmd) < 0 || !cmd || !*cmd) {
-		seterr(err, errlen, "%s: user exec: \"command\" missing or not a string", f->path);
+		errf(err, errlen, "%s: user exec: \"command\" missing or not a string", f->path);
 		return -1;
 	}
 	/* kubectl: a relative command with a slash is relative to the file */
@@ -467,7 +454,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	if (!e->command)
 		goto nomem;
 	if (str_of(x, "apiVersion", &api) < 0) {
-		seterr(err, errlen, "%s: user exec: \"apiVersion\" is not a string", f->path);
+		errf(err, errlen, "%s: user exec: \"apiVersion\" is not a string", f->path);
 		return -1;
 	}
 	if (!(e->api_version = strdup(api ? api : "client.authentication.k8s.io/v1")))
@@ -475,18 +462,18 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	/* no terminal here: a plugin that must ask the user cannot run */
 	if (str_of(x, "interactiveMode", &mode) < 0 || (mode && strcmp(mode, "Never") != 0
 	    && strcmp(mode, "IfAvailable") != 0 && strcmp(mode, "Always") != 0)) {
-		seterr(err, errlen, "%s: user exec: \"interactiveMode\" must be Never, IfAvailable or Always",
+		errf(err, errlen, "%s: user exec: \"interactiveMode\" must be Never, IfAvailable or Always",
 			f->path);
 		return -1;
 	}
 	if (mode && strcmp(mode, "Always") == 0) {
-		seterr(err, errlen, "%s: user exec: interactiveMode Always: the plugin needs a terminal "
+		errf(err, errlen, "%s: user exec: interactiveMode Always: the plugin needs a terminal "
 			"and globaldns has none; use a plugin that runs with interactiveMode Never", f->path);
 		return -1;
 	}
 	pci = cJSON_GetObjectItemCaseSensitive(x, "provideClusterInfo");
 	if (pci && !cJSON_IsNull(pci) && !cJSON_IsBool(pci)) {
-		seterr(err, errlen, "%s: user exec: \"provideClusterInfo\" is not a boolean", f->path);
+		errf(err, errlen, "%s: user exec: \"provideClusterInfo\" is not a boolean", f->path);
 		return -1;
 	}
 	e->provide_cluster_info = cJSON_IsTrue(pci);
@@ -494,7 +481,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 		return -1;
 	cJSON_ArrayForEach(it, args) {
 		if (!cJSON_IsString(it)) {
-			seterr(err, errlen, "%s: user exec: an element of \"args\" is not a string", f->path);
+			errf(err, errlen, "%s: user exec: an element of \"args\" is not a string", f->path);
 			return -1;
 		}
 		if (!(e->args[e->nargs] = strdup(it->valuestring)))
@@ -508,7 +495,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 		size_t l;
 		if (!cJSON_IsObject(it) || str_of(it, "name", &n) <= 0 ||
 		    str_of(it, "value", &v) < 0 || !*n || strchr(n, '=')) {
-			seterr(err, errlen, "%s: user exec: \"env\" elements need a name and a string value", f->path);
+			errf(err, errlen, "%s: user exec: \"env\" elements need a name and a string value", f->path);
 			return -1;
 		}
 		l = strlen(n) + (v ? strlen(v) : 0) + 2;
@@ -519,7 +506,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	}
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -536,7 +523,7 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 	    string_field(c, "tls-server-name", f, &k->tls_server_name, err, errlen) < 0)
 		return -1;
 	if (ins && !cJSON_IsNull(ins) && !cJSON_IsBool(ins)) {
-		seterr(err, errlen, "%s: \"insecure-skip-tls-verify\" is not a boolean", f->path);
+		errf(err, errlen, "%s: \"insecure-skip-tls-verify\" is not a boolean", f->path);
 		return -1;
 	}
 	k->insecure = cJSON_IsTrue(ins);
@@ -548,16 +535,16 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 		    || !v || k->exec_config)
 			continue;
 		if (!(k->exec_config = cJSON_PrintUnformatted(v))) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
 	if (!k->server) {
-		seterr(err, errlen, "%s: the cluster has no \"server\"", f->path);
+		errf(err, errlen, "%s: the cluster has no \"server\"", f->path);
 		return -1;
 	}
 	if (strncmp(k->server, "https://", 8) != 0 && strncmp(k->server, "http://", 7) != 0) {
-		seterr(err, errlen, "%s: server \"%.200s\": not an http:// or https:// URL", f->path, k->server);
+		errf(err, errlen, "%s: server \"%.200s\": not an http:// or https:// URL", f->path, k->server);
 		return -1;
 	}
 	l = strlen(k->server);
@@ -588,11 +575,11 @@ static int fill_user(const cJSON *u, const struct kfile *f, struct kube_conn *k,
 		return -1;
 	/* these go into request headers: a line break would inject headers */
 	if (k->token && strpbrk(k->token, "\r\n")) {
-		seterr(err, errlen, "%s: user \"token\" holds a line break (CR or LF); a token is one line", f->path);
+		errf(err, errlen, "%s: user \"token\" holds a line break (CR or LF); a token is one line", f->path);
 		return -1;
 	}
 	if ((k->username && strpbrk(k->username, "\r\n")) || (k->password && strpbrk(k->password, "\r\n"))) {
-		seterr(err, errlen, "%s: user \"username\" or \"password\" holds a line break (CR or LF)", f->path);
+		errf(err, errlen, "%s: user \"username\" or \"password\" holds a line break (CR or LF)", f->path);
 		return -1;
 	}
 	if (k->cert_pem) {
@@ -604,12 +591,12 @@ static int fill_user(const cJSON *u, const struct kfile *f, struct kube_conn *k,
 		k->key_file = NULL;
 	}
 	if (!(k->cert_file || k->cert_pem) != !(k->key_file || k->key_pem)) {
-		seterr(err, errlen, "%s: a client certificate needs its key (and the key its certificate)", f->path);
+		errf(err, errlen, "%s: a client certificate needs its key (and the key its certificate)", f->path);
 		return -1;
 	}
 	x = cJSON_GetObjectItemCaseSensitive(u, "auth-provider");
 	if (x && !cJSON_IsNull(x)) {
-		seterr(err, errlen, "%s: user auth-provider is not supported (use an exec plugin)", f->path);
+		errf(err, errlen, "%s: user auth-provider is not supported (use an exec plugin)", f->path);
 		return -1;
 	}
 	x = cJSON_GetObjectItemCaseSensitive(u, "exec");
@@ -647,12 +634,12 @@ int kubeconfig_load(const char *paths, const char *context,
 		if (load_one(&s, p, err, errlen) < 0)
 			goto fail;
 	if (s.n == 0) {
-		seterr(err, errlen, "no kubeconfig file found (%s)", paths);
+		errf(err, errlen, "no kubeconfig file found (%s)", paths);
 		goto fail;
 	}
 	for (size_t i = 0; i < s.n && !cur; i++) {
 		if (s.files[i].doc && str_of(s.files[i].doc, "current-context", &cur) < 0) {
-			seterr(err, errlen, "%s: \"current-context\" is not a string", s.files[i].path);
+			errf(err, errlen, "%s: \"current-context\" is not a string", s.files[i].path);
 			goto fail;
 		}
 		if (cur && !*cur)
@@ -663,30 +650,30 @@ int kubeconfig_load(const char *paths, const char *context,
 	if (context && *context)
 		cur = context;
 	if (!cur) {
-		seterr(err, errlen, "%s: no current-context; name a context (kubeconfig PATH CONTEXT)", s.files[0].path);
+		errf(err, errlen, "%s: no current-context; name a context (kubeconfig PATH CONTEXT)", s.files[0].path);
 		goto fail;
 	}
 	rc = find_named(&s, "contexts", "context", cur, &ctx, &cf, err, errlen);
 	if (rc < 0)
 		goto fail;
 	if (rc > 0 || !ctx) {
-		seterr(err, errlen, "%s: context \"%s\" not found", cfile && cur != context ? cfile : paths, cur);
+		errf(err, errlen, "%s: context \"%s\" not found", cfile && cur != context ? cfile : paths, cur);
 		goto fail;
 	}
 	if (str_of(ctx, "cluster", &cname) < 0 || str_of(ctx, "user", &uname) < 0 ||
 	    str_of(ctx, "namespace", &ns) < 0) {
-		seterr(err, errlen, "%s: context \"%s\": a field is not a string", cf->path, cur);
+		errf(err, errlen, "%s: context \"%s\": a field is not a string", cf->path, cur);
 		goto fail;
 	}
 	if (!cname || !*cname) {
-		seterr(err, errlen, "%s: context \"%s\" names no cluster", cf->path, cur);
+		errf(err, errlen, "%s: context \"%s\" names no cluster", cf->path, cur);
 		goto fail;
 	}
 	rc = find_named(&s, "clusters", "cluster", cname, &cl, &clf, err, errlen);
 	if (rc < 0)
 		goto fail;
 	if (rc > 0 || !cl) {
-		seterr(err, errlen, "%s: context \"%s\": cluster \"%s\" not found", cf->path, cur, cname);
+		errf(err, errlen, "%s: context \"%s\": cluster \"%s\" not found", cf->path, cur, cname);
 		goto fail;
 	}
 	if (fill_cluster(cl, clf, &c, err, errlen) < 0)
@@ -696,7 +683,7 @@ int kubeconfig_load(const char *paths, const char *context,
 		if (rc < 0)
 			goto fail;
 		if (rc > 0) {
-			seterr(err, errlen, "%s: context \"%s\": user \"%s\" not found", cf->path, cur, uname);
+			errf(err, errlen, "%s: context \"%s\": user \"%s\" not found", cf->path, cur, uname);
 			goto fail;
 		}
 		if (fill_user(us, uf, &c, err, errlen) < 0)
@@ -713,7 +700,7 @@ int kubeconfig_load(const char *paths, const char *context,
 	*k = c;
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 fail:
 	kset_free(&s);
 	free(list);
@@ -773,11 +760,11 @@ int kube_exec_credential_parse(const char *json, size_t len, char **token,
 	*token = *cert = *key = NULL;
 	*expires = 0;
 	if (!cJSON_IsObject(doc)) {
-		seterr(err, errlen, "exec plugin output is not a JSON object");
+		errf(err, errlen, "exec plugin output is not a JSON object");
 		goto fail;
 	}
 	if (str_of(doc, "kind", &kind) <= 0 || strcmp(kind, "ExecCredential") != 0) {
-		seterr(err, errlen, "exec plugin output is not an ExecCredential");
+		errf(err, errlen, "exec plugin output is not an ExecCredential");
 		goto fail;
 	}
 	st = cJSON_GetObjectItemCaseSensitive(doc, "status");
@@ -785,24 +772,24 @@ int kube_exec_credential_parse(const char *json, size_t len, char **token,
 	    str_of(st, "expirationTimestamp", &exp) < 0 ||
 	    str_of(st, "clientCertificateData", &cd) < 0 ||
 	    str_of(st, "clientKeyData", &kd) < 0) {
-		seterr(err, errlen, "exec plugin output: \"status\" missing or malformed");
+		errf(err, errlen, "exec plugin output: \"status\" missing or malformed");
 		goto fail;
 	}
 	if ((!tok || !*tok) && (!cd || !kd)) {
-		seterr(err, errlen, "exec plugin output: no status.token (nor a client certificate and key)");
+		errf(err, errlen, "exec plugin output: no status.token (nor a client certificate and key)");
 		goto fail;
 	}
 	if (tok && strpbrk(tok, "\r\n")) {
-		seterr(err, errlen, "exec plugin output: status.token holds a line break (CR or LF)");
+		errf(err, errlen, "exec plugin output: status.token holds a line break (CR or LF)");
 		goto fail;
 	}
 	if (exp && *exp && parse_rfc3339(exp, expires) < 0) {
-		seterr(err, errlen, "exec plugin output: expirationTimestamp \"%.40s\" is not RFC 3339", exp);
+		errf(err, errlen, "exec plugin output: expirationTimestamp \"%.40s\" is not RFC 3339", exp);
 		goto fail;
 	}
 	if ((tok && *tok && !(*token = strdup(tok))) || (cd && !(*cert = strdup(cd))) ||
 	    (kd && !(*key = strdup(kd)))) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	cJSON_Delete(doc);

@@ -24,6 +24,7 @@
 #include "globaldns/log.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 #define CACHE_DEFAULT_CAP 9984
@@ -35,6 +36,8 @@
 #define CACHE_MAX_ZONES 64
 #define CACHE_KEY_MAX (WIRE_MAXNAME + 5)
 #define NS_PER_S 1000000000ULL
+
+static const char name[] = "cache";
 
 struct centry {
 	int32_t chain;                  /* next in bucket, -1 */
@@ -68,16 +71,11 @@ struct ctable {
 	int disabled_all;
 };
 
-struct czone {
-	uint8_t wire[WIRE_MAXNAME];
-	int len, labels;
-};
-
 struct cache {
 	struct ctable t[2];             /* 0 success, 1 denial */
-	struct czone zones[CACHE_MAX_ZONES];
+	struct wire_zone zones[CACHE_MAX_ZONES];
 	size_t nzones;
-	struct czone disable[2][CACHE_MAX_ZONES];
+	struct wire_zone disable[2][CACHE_MAX_ZONES];
 	size_t ndisable[2];
 	uint32_t servfail_s;
 	uint32_t prefetch;              /* AMOUNT, 0 off */
@@ -365,19 +363,15 @@ static size_t make_key(const struct dns_request *req, uint8_t *key)
 
 static uint32_t hash_key(const struct cache *c, const uint8_t *key, size_t n)
 {
-	uint32_t h = 2166136261u ^ c->seed;         /* FNV-1a, seeded */
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT ^ c->seed, key, n);
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= key[i];
-		h *= 16777619u;
-	}
-	return h ^ (h >> 15);
+	return (uint32_t)(h ^ (h >> 32));
 }
 
-static int in_zones(const struct czone *z, size_t nz, const struct dns_query *q)
+static int in_zones(const struct wire_zone *z, size_t nz, const struct dns_query *q)
 {
 	for (size_t i = 0; i < nz; i++)
-		if (wire_zone_label(q, z[i].wire, (size_t)z[i].len, (unsigned int)z[i].labels) >= 0)
+		if (wire_zone_match(q, &z[i]) >= 0)
 			return 1;
 	return 0;
 }
@@ -663,44 +657,14 @@ static enum plugin_result cache_serve(void *state, struct dns_request *req)
 
 /* ---- configuration ---- */
 
-#define FAIL(d, ...) do { \
-	int n_ = snprintf(err, errlen, "%s:%d: cache: ", (d)->file, (d)->line); \
-	if (n_ > 0 && (size_t)n_ < errlen) \
-		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-	goto fail; \
-} while (0)
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+static int add_zone(struct wire_zone *z, size_t *nz, const char *s, char *why, size_t whylen)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || s[0] == '+' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int add_zone(struct czone *z, size_t *nz, const char *s, char *why, size_t whylen)
-{
-	char zone[256];
-	int port;
-
 	if (*nz >= CACHE_MAX_ZONES) {
 		snprintf(why, whylen, "more than %d zones", CACHE_MAX_ZONES);
 		return -1;
 	}
-	if (corefile_parse_key(s, 0, zone, sizeof(zone), &port, why, whylen) < 0)
+	if (cf_parse_zone(s, &z[*nz], why, whylen) < 0)
 		return -1;
-	z[*nz].len = wire_name_from_str(zone, z[*nz].wire);
-	if (z[*nz].len < 0) {
-		snprintf(why, whylen, "invalid name");
-		return -1;
-	}
-	wire_name_lower(z[*nz].wire, (size_t)z[*nz].len);
-	z[*nz].labels = wire_name_labels(z[*nz].wire);
 	(*nz)++;
 	return 0;
 }
@@ -723,22 +687,22 @@ static int parse_table(const struct cf_directive *x, size_t *cap, uint32_t *max,
 	unsigned long v;
 
 	if (x->nargs < 1 || x->nargs > 3)
-		FAIL(x, "%s: needs CAPACITY [TTL] [MINTTL]", x->name);
+		PLUGIN_FAIL(x, "%s: needs CAPACITY [TTL] [MINTTL]", x->name);
 	if (parse_uint(x->args[0], 100000000, &v) < 0 || v == 0)
-		FAIL(x, "%s: capacity \"%s\": not a positive number", x->name, x->args[0]);
+		PLUGIN_FAIL(x, "%s: capacity \"%s\": not a positive number", x->name, x->args[0]);
 	*cap = v;
 	if (x->nargs > 1) {
 		if (parse_uint(x->args[1], 604800, &v) < 0)
-			FAIL(x, "%s: TTL \"%s\": not a number of seconds", x->name, x->args[1]);
+			PLUGIN_FAIL(x, "%s: TTL \"%s\": not a number of seconds", x->name, x->args[1]);
 		*max = (uint32_t)v;
 	}
 	if (x->nargs > 2) {
 		if (parse_uint(x->args[2], 604800, &v) < 0)
-			FAIL(x, "%s: MINTTL \"%s\": not a number of seconds", x->name, x->args[2]);
+			PLUGIN_FAIL(x, "%s: MINTTL \"%s\": not a number of seconds", x->name, x->args[2]);
 		*min = (uint32_t)v;
 	}
 	if (*min > *max)
-		FAIL(x, "%s: MINTTL %u is above TTL %u", x->name, *min, *max);
+		PLUGIN_FAIL(x, "%s: MINTTL %u is above TTL %u", x->name, *min, *max);
 	return 0;
 fail:
 	return -1;
@@ -766,7 +730,7 @@ static int cache_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 	if (d->nargs && parse_uint(d->args[0], 604800, &v) == 0) {
 		/* cache TTL: the maximum for both */
 		if (v == 0)
-			FAIL(d, "TTL can not be zero");
+			PLUGIN_FAIL(d, "TTL can not be zero");
 		max[0] = max[1] = (uint32_t)v;
 		if (min[0] > v)
 			min[0] = min[1] = (uint32_t)v;
@@ -774,11 +738,11 @@ static int cache_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 	}
 	for (; a < d->nargs; a++)
 		if (add_zone(c->zones, &c->nzones, d->args[a], why, sizeof(why)) < 0)
-			FAIL(d, "zone \"%s\": %s", d->args[a], why);
+			PLUGIN_FAIL(d, "zone \"%s\": %s", d->args[a], why);
 	if (!c->nzones)
 		for (size_t z = 0; z < ctx->nzones; z++)
 			if (add_zone(c->zones, &c->nzones, ctx->zones[z], why, sizeof(why)) < 0)
-				FAIL(d, "zone \"%s\": %s", ctx->zones[z], why);
+				PLUGIN_FAIL(d, "zone \"%s\": %s", ctx->zones[z], why);
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *x = &d->children[i];
 		if (strcmp(x->name, "success") == 0 || strcmp(x->name, "denial") == 0) {
@@ -789,16 +753,16 @@ static int cache_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 			size_t p = 0;
 			c->prefetch = 1;
 			if (x->nargs > 3)
-				FAIL(x, "prefetch: needs [AMOUNT [DURATION [PERCENTAGE%%]]]");
+				PLUGIN_FAIL(x, "prefetch: needs [AMOUNT [DURATION [PERCENTAGE%%]]]");
 			if (p < x->nargs) {
 				if (parse_uint(x->args[p], 1000000, &v) < 0 || v == 0)
-					FAIL(x, "prefetch: amount \"%s\": not a positive number", x->args[p]);
+					PLUGIN_FAIL(x, "prefetch: amount \"%s\": not a positive number", x->args[p]);
 				c->prefetch = (uint32_t)v;
 				p++;
 			}
 			if (p < x->nargs && !strchr(x->args[p], '%')) {
 				if (cf_parse_duration_ms(x->args[p], &ms) < 0 || ms <= 0)
-					FAIL(x, "prefetch: duration \"%s\": not a duration such as 1m", x->args[p]);
+					PLUGIN_FAIL(x, "prefetch: duration \"%s\": not a duration such as 1m", x->args[p]);
 				c->prefetch_window_ns = (uint64_t)ms * 1000000u;
 				p++;
 			}
@@ -806,60 +770,60 @@ static int cache_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 				char num[16];
 				size_t l = strlen(x->args[p]);
 				if (l < 2 || l > sizeof(num) || x->args[p][l - 1] != '%')
-					FAIL(x, "prefetch: percentage \"%s\": needs a %% sign, such as 10%%", x->args[p]);
+					PLUGIN_FAIL(x, "prefetch: percentage \"%s\": needs a %% sign, such as 10%%", x->args[p]);
 				memcpy(num, x->args[p], l - 1);
 				num[l - 1] = '\0';
 				if (parse_uint(num, 100, &v) < 0 || v < 10 || v > 90)
-					FAIL(x, "prefetch: percentage \"%s\": must be from 10%% to 90%%", x->args[p]);
+					PLUGIN_FAIL(x, "prefetch: percentage \"%s\": must be from 10%% to 90%%", x->args[p]);
 				c->prefetch_pct = (uint32_t)v;
 				p++;
 			}
 			if (p < x->nargs)
-				FAIL(x, "prefetch: unexpected \"%s\"", x->args[p]);
+				PLUGIN_FAIL(x, "prefetch: unexpected \"%s\"", x->args[p]);
 		} else if (strcmp(x->name, "serve_stale") == 0) {
 			c->stale_ns = 3600 * NS_PER_S;
 			if (x->nargs > 2)
-				FAIL(x, "serve_stale: needs [DURATION [immediate|verify]]");
+				PLUGIN_FAIL(x, "serve_stale: needs [DURATION [immediate|verify]]");
 			if (x->nargs > 0) {
 				if (cf_parse_duration_ms(x->args[0], &ms) < 0 || ms < 0)
-					FAIL(x, "serve_stale: duration \"%s\": not a duration such as 1h", x->args[0]);
+					PLUGIN_FAIL(x, "serve_stale: duration \"%s\": not a duration such as 1h", x->args[0]);
 				c->stale_ns = (uint64_t)ms * 1000000u;
 			}
 			if (x->nargs > 1) {
 				if (strcmp(x->args[1], "verify") == 0)
 					c->stale_verify = 1;
 				else if (strcmp(x->args[1], "immediate") != 0)
-					FAIL(x, "serve_stale: refresh mode \"%s\": use immediate or verify", x->args[1]);
+					PLUGIN_FAIL(x, "serve_stale: refresh mode \"%s\": use immediate or verify", x->args[1]);
 			}
 		} else if (strcmp(x->name, "servfail") == 0) {
 			if (x->nargs != 1 || cf_parse_duration_ms(x->args[0], &ms) < 0)
-				FAIL(x, "servfail: needs a duration such as 5s");
+				PLUGIN_FAIL(x, "servfail: needs a duration such as 5s");
 			if (ms > CACHE_MAX_SERVFAIL * 1000L)
-				FAIL(x, "servfail: \"%s\": at most 5m", x->args[0]);
+				PLUGIN_FAIL(x, "servfail: \"%s\": at most 5m", x->args[0]);
 			c->servfail_s = (uint32_t)(ms / 1000);
 		} else if (strcmp(x->name, "disable") == 0) {
 			int k;
 			if (x->nargs < 1 || (strcmp(x->args[0], "success") != 0 && strcmp(x->args[0], "denial") != 0))
-				FAIL(x, "disable: needs success or denial, then optional zones");
+				PLUGIN_FAIL(x, "disable: needs success or denial, then optional zones");
 			k = x->args[0][0] == 'd';
 			if (x->nargs == 1)
 				c->t[k].disabled_all = 1;
 			for (size_t z = 1; z < x->nargs; z++)
 				if (add_zone(c->disable[k], &c->ndisable[k], x->args[z], why, sizeof(why)) < 0)
-					FAIL(x, "disable: zone \"%s\": %s", x->args[z], why);
+					PLUGIN_FAIL(x, "disable: zone \"%s\": %s", x->args[z], why);
 		} else if (strcmp(x->name, "keepttl") == 0) {
 			if (x->nargs)
-				FAIL(x, "keepttl: takes no arguments");
+				PLUGIN_FAIL(x, "keepttl: takes no arguments");
 			c->keepttl = 1;
 		} else {
-			FAIL(x, "unknown property \"%s\"; supported: success, denial, prefetch, serve_stale, "
+			PLUGIN_FAIL(x, "unknown property \"%s\"; supported: success, denial, prefetch, serve_stale, "
 				"servfail, disable, keepttl", x->name);
 		}
 	}
 	for (int k = 0; k < 2; k++) {
 		int dis = c->t[k].disabled_all;
 		if (table_init(&c->t[k], cap[k], max[k], min[k]) < 0)
-			FAIL(d, "out of memory");
+			PLUGIN_FAIL(d, "out of memory");
 		c->t[k].disabled_all = dis;
 	}
 	if (getrandom(&c->seed, sizeof(c->seed), 0) != sizeof(c->seed))

@@ -33,6 +33,7 @@
 #include "globaldns/log.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 #define FWD_MAX_UPSTREAMS 15            /* as CoreDNS */
@@ -102,12 +103,8 @@ struct fwd_query {
 };
 
 struct forward {
-	uint8_t from[WIRE_MAXNAME];
-	int from_len, from_labels;
-	struct {
-		uint8_t wire[WIRE_MAXNAME];
-		int len, labels;
-	} except[FWD_MAX_EXCEPT];
+	struct wire_zone from;
+	struct wire_zone except[FWD_MAX_EXCEPT];
 	size_t nexcept;
 	struct fwd_upstream up[FWD_MAX_UPSTREAMS];
 	size_t nup;
@@ -674,14 +671,13 @@ static void fq_try(struct fwd_query *fq)
 
 static int in_from(const struct forward *f, const struct dns_query *q)
 {
-	if (wire_zone_label(q, f->from, (size_t)f->from_len, (unsigned int)f->from_labels) < 0)
+	if (wire_zone_match(q, &f->from) < 0)
 		return 0;
 	/* CoreDNS: the FROM apex itself is always forwarded */
-	if (q->nlabels == f->from_labels)
+	if (q->nlabels == f->from.nlabels)
 		return 1;
 	for (size_t i = 0; i < f->nexcept; i++)
-		if (wire_zone_label(q, f->except[i].wire, (size_t)f->except[i].len,
-			(unsigned int)f->except[i].labels) >= 0)
+		if (wire_zone_match(q, &f->except[i]) >= 0)
 			return 0;
 	return 1;
 }
@@ -756,13 +752,6 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 
 /* ---- configuration ---- */
 
-#define FAIL(d, ...) do { \
-	int n_ = snprintf(err, errlen, "%s:%d: %s: ", (d)->file, (d)->line, f->plugin_name); \
-	if (n_ > 0 && (size_t)n_ < errlen) \
-		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-	goto fail; \
-} while (0)
-
 static void fwd_free(void *state);
 
 /* "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1", with an optional dns://. */
@@ -772,7 +761,7 @@ static int parse_hostport(const char *s, struct fwd_upstream *u, char *why,
 	char host[128];
 	const char *port = NULL;
 	struct addrinfo hints, *res = NULL;
-	long p = 53;
+	int p = 53;
 
 	if (strncmp(s, "dns://", 6) == 0)
 		s += 6;
@@ -803,10 +792,7 @@ static int parse_hostport(const char *s, struct fwd_upstream *u, char *why,
 		}
 	}
 	if (port) {
-		char *end;
-		errno = 0;
-		p = strtol(port, &end, 10);
-		if (errno || *end || end == port || p < 1 || p > 65535) {
+		if (parse_port(port, &p) < 0) {
 			snprintf(why, whylen, "port \"%s\" out of range (1-65535)", port);
 			return -1;
 		}
@@ -905,40 +891,10 @@ static int add_file(struct forward *f, const char *path, const char *file,
 	return 0;
 }
 
-static int zone_wire(const char *s, uint8_t *wire, int *len, int *labels,
-	char *why, size_t whylen)
-{
-	char zone[256];
-	int port;
-
-	if (corefile_parse_key(s, 0, zone, sizeof(zone), &port, why, whylen) < 0)
-		return -1;
-	*len = wire_name_from_str(zone, wire);
-	if (*len < 0) {
-		snprintf(why, whylen, "invalid name");
-		return -1;
-	}
-	wire_name_lower(wire, (size_t)*len);
-	*labels = wire_name_labels(wire);
-	return 0;
-}
-
-static int parse_count(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_block(struct forward *f, const struct cf_directive *d,
 	char *err, size_t errlen)
 {
+	const char *name = f->plugin_name;
 	char why[256];
 
 	for (size_t i = 0; i < d->nchildren; i++) {
@@ -948,20 +904,18 @@ static int parse_block(struct forward *f, const struct cf_directive *d,
 
 		if (strcmp(c->name, "except") == 0) {
 			if (c->nargs == 0)
-				FAIL(c, "except: needs at least one zone");
+				PLUGIN_FAIL(c, "except: needs at least one zone");
 			for (size_t a = 0; a < c->nargs; a++) {
 				if (f->nexcept >= FWD_MAX_EXCEPT)
-					FAIL(c, "except: more than %d zones", FWD_MAX_EXCEPT);
-				if (zone_wire(c->args[a], f->except[f->nexcept].wire,
-					&f->except[f->nexcept].len, &f->except[f->nexcept].labels,
-					why, sizeof(why)) < 0)
-					FAIL(c, "except: \"%s\": %s", c->args[a], why);
+					PLUGIN_FAIL(c, "except: more than %d zones", FWD_MAX_EXCEPT);
+				if (cf_parse_zone(c->args[a], &f->except[f->nexcept], why, sizeof(why)) < 0)
+					PLUGIN_FAIL(c, "except: \"%s\": %s", c->args[a], why);
 				f->nexcept++;
 			}
 		} else if (strcmp(c->name, "force_tcp") == 0 || strcmp(c->name, "prefer_udp") == 0
 			   || strcmp(c->name, "failfast_all_unhealthy_upstreams") == 0) {
 			if (c->nargs)
-				FAIL(c, "%s: takes no arguments", c->name);
+				PLUGIN_FAIL(c, "%s: takes no arguments", c->name);
 			if (c->name[0] == 'f' && c->name[1] == 'o')
 				f->force_tcp = 1;
 			else if (c->name[0] == 'p')
@@ -969,16 +923,16 @@ static int parse_block(struct forward *f, const struct cf_directive *d,
 			else
 				f->failfast = 1;
 		} else if (strcmp(c->name, "max_fails") == 0) {
-			if (c->nargs != 1 || parse_count(c->args[0], 1000000, &v) < 0)
-				FAIL(c, "max_fails: needs one number (0 = never mark an upstream down)");
+			if (c->nargs != 1 || parse_uint(c->args[0], 1000000, &v) < 0)
+				PLUGIN_FAIL(c, "max_fails: needs one number (0 = never mark an upstream down)");
 			f->max_fails = (unsigned int)v;
 		} else if (strcmp(c->name, "max_concurrent") == 0) {
-			if (c->nargs != 1 || parse_count(c->args[0], 100000000, &v) < 0)
-				FAIL(c, "max_concurrent: needs one number");
+			if (c->nargs != 1 || parse_uint(c->args[0], 100000000, &v) < 0)
+				PLUGIN_FAIL(c, "max_concurrent: needs one number");
 			f->max_concurrent = v;
 		} else if (strcmp(c->name, "health_check") == 0) {
 			if (c->nargs < 1 || cf_parse_duration_ms(c->args[0], &ms) < 0)
-				FAIL(c, "health_check: needs a duration such as 0.5s");
+				PLUGIN_FAIL(c, "health_check: needs a duration such as 0.5s");
 			f->hc_ms = ms;
 			for (size_t a = 1; a < c->nargs; a++) {
 				if (strcmp(c->args[a], "no_rec") == 0) {
@@ -986,16 +940,16 @@ static int parse_block(struct forward *f, const struct cf_directive *d,
 				} else if (strcmp(c->args[a], "domain") == 0 && a + 1 < c->nargs) {
 					f->hc_name_len = wire_name_from_str(c->args[++a], f->hc_name);
 					if (f->hc_name_len < 0)
-						FAIL(c, "health_check: domain \"%s\": invalid name", c->args[a]);
+						PLUGIN_FAIL(c, "health_check: domain \"%s\": invalid name", c->args[a]);
 					/* the probe appends the root label itself */
 					f->hc_name_len--;
 				} else {
-					FAIL(c, "health_check: unknown option \"%s\" (no_rec, domain NAME)", c->args[a]);
+					PLUGIN_FAIL(c, "health_check: unknown option \"%s\" (no_rec, domain NAME)", c->args[a]);
 				}
 			}
 		} else if (strcmp(c->name, "policy") == 0) {
 			if (c->nargs != 1)
-				FAIL(c, "policy: needs one of random, round_robin, sequential");
+				PLUGIN_FAIL(c, "policy: needs one of random, round_robin, sequential");
 			if (strcmp(c->args[0], "random") == 0)
 				f->policy = POLICY_RANDOM;
 			else if (strcmp(c->args[0], "round_robin") == 0)
@@ -1003,28 +957,28 @@ static int parse_block(struct forward *f, const struct cf_directive *d,
 			else if (strcmp(c->args[0], "sequential") == 0)
 				f->policy = POLICY_SEQUENTIAL;
 			else
-				FAIL(c, "policy: \"%s\": unknown; use random, round_robin or sequential", c->args[0]);
+				PLUGIN_FAIL(c, "policy: \"%s\": unknown; use random, round_robin or sequential", c->args[0]);
 		} else if (strcmp(c->name, "expire") == 0) {
 			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0)
-				FAIL(c, "expire: needs a duration such as 10s");
+				PLUGIN_FAIL(c, "expire: needs a duration such as 10s");
 			f->expire_ms = ms;
 		} else if (strcmp(c->name, "timeout") == 0 || strcmp(c->name, "deadline") == 0) {
 			if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 10 || ms > 60000)
-				FAIL(c, "%s: needs a duration from 10ms to 60s", c->name);
+				PLUGIN_FAIL(c, "%s: needs a duration from 10ms to 60s", c->name);
 			if (c->name[0] == 't')
 				f->timeout_ms = ms;
 			else
 				f->deadline_ms = ms;
 		} else if (strcmp(c->name, "tls") == 0 || strcmp(c->name, "tls_servername") == 0) {
-			FAIL(c, "%s: DNS over TLS upstreams are not supported", c->name);
+			PLUGIN_FAIL(c, "%s: DNS over TLS upstreams are not supported", c->name);
 		} else {
-			FAIL(c, "unknown property \"%s\"; supported: except, force_tcp, prefer_udp, max_fails, "
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: except, force_tcp, prefer_udp, max_fails, "
 				"health_check, policy, max_concurrent, expire, failfast_all_unhealthy_upstreams, "
 				"timeout, deadline", c->name);
 		}
 	}
 	if (f->force_tcp && f->prefer_udp)
-		FAIL(d, "force_tcp and prefer_udp are mutually exclusive");
+		PLUGIN_FAIL(d, "force_tcp and prefer_udp are mutually exclusive");
 	return 0;
 fail:
 	return -1;
@@ -1034,6 +988,7 @@ static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
 	struct forward *f = calloc(1, sizeof(*f));
+	const char *name = d->name;
 	char why[256];
 
 	(void)ctx;
@@ -1051,14 +1006,14 @@ static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	f->deadline_ms = FWD_DEFAULT_DEADLINE_MS;
 	f->expire_ms = FWD_DEFAULT_EXPIRE_MS;
 	if (d->nargs < 2)
-		FAIL(d, "needs FROM and at least one TO (forward . 10.0.0.10 or forward . /etc/resolv.conf)");
-	if (zone_wire(d->args[0], f->from, &f->from_len, &f->from_labels, why, sizeof(why)) < 0)
-		FAIL(d, "FROM \"%s\": %s", d->args[0], why);
+		PLUGIN_FAIL(d, "needs FROM and at least one TO (forward . 10.0.0.10 or forward . /etc/resolv.conf)");
+	if (cf_parse_zone(d->args[0], &f->from, why, sizeof(why)) < 0)
+		PLUGIN_FAIL(d, "FROM \"%s\": %s", d->args[0], why);
 	for (size_t a = 1; a < d->nargs; a++) {
 		const char *to = d->args[a];
 		int r;
 		if (strstr(to, "://") && strncmp(to, "dns://", 6) != 0)
-			FAIL(d, "\"%s\": only plain DNS upstreams (dns://) are supported", to);
+			PLUGIN_FAIL(d, "\"%s\": only plain DNS upstreams (dns://) are supported", to);
 		r = add_upstream(f, to, d->file, d->line, err, errlen);
 		if (r < 0)
 			goto fail;

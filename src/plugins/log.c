@@ -29,6 +29,7 @@
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 #define QLOG_RING (1u << 20)
@@ -247,11 +248,6 @@ static void lb_class(struct lbuf *b, uint16_t c)
 		lb_printf(b, "CLASS%u", c);
 }
 
-static const char *const rcodes[] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
-};
-
 static int resp_rcode(const struct dns_request *req)
 {
 	int rc = req->resp_len >= WIRE_HDR ? req->resp[3] & 0x0f : DNS_RCODE_SERVFAIL;
@@ -263,10 +259,10 @@ static int resp_rcode(const struct dns_request *req)
 
 static void lb_rcode(struct lbuf *b, int rc)
 {
-	if (rc >= 0 && (size_t)rc < sizeof(rcodes) / sizeof(rcodes[0]))
-		lb_str(b, rcodes[rc]);
-	else if (rc == 16)
-		lb_str(b, "BADSIG");
+	const char *n = dns_rcode_name(rc);
+
+	if (n)
+		lb_str(b, n);
 	else
 		lb_printf(b, "RCODE%d", rc);
 }
@@ -408,10 +404,8 @@ static void format_line(struct lbuf *b, const char *fmt,
 enum { CLASS_SUCCESS = 1, CLASS_DENIAL = 2, CLASS_ERROR = 4, CLASS_ALL = 7 };
 
 struct log_plugin {
-	uint8_t (*names)[WIRE_MAXNAME];  /* lowercased wire names */
-	int *name_len;
-	int *name_labels;
-	size_t nnames;
+	struct wire_zone *names;
+	size_t nnames, names_cap;
 	char *format;
 	int classes;
 	int started;
@@ -426,18 +420,9 @@ static void log_free(void *state)
 	if (lp->started)
 		qlog_release();
 	free(lp->names);
-	free(lp->name_len);
-	free(lp->name_labels);
 	free(lp->format);
 	free(lp);
 }
-
-#define FAIL(d, ...) do { \
-	int n_ = snprintf(err, errlen, "%s:%d: %s: ", (d)->file, (d)->line, name); \
-	if (n_ > 0 && (size_t)n_ < errlen) \
-		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-	goto fail; \
-} while (0)
 
 /* Replace {common} and {combined} in a user format; new string or NULL. */
 static char *expand_format(const char *f)
@@ -469,27 +454,16 @@ static char *expand_format(const char *f)
 	return out;
 }
 
-static int log_add_name(struct log_plugin *lp, const char *zone)
+static int log_add_name(struct log_plugin *lp, const char *arg, char *why,
+	size_t whylen)
 {
-	uint8_t (*n)[WIRE_MAXNAME] = realloc(lp->names, (lp->nnames + 1) * sizeof(*n));
-	int *l, *lab;
-
-	if (!n)
+	if (grow_array((void **)&lp->names, &lp->names_cap, lp->nnames + 1,
+		sizeof(*lp->names)) < 0) {
+		snprintf(why, whylen, "out of memory");
 		return -1;
-	lp->names = n;
-	l = realloc(lp->name_len, (lp->nnames + 1) * sizeof(*l));
-	if (!l)
+	}
+	if (cf_parse_zone(arg, &lp->names[lp->nnames], why, whylen) < 0)
 		return -1;
-	lp->name_len = l;
-	lab = realloc(lp->name_labels, (lp->nnames + 1) * sizeof(*lab));
-	if (!lab)
-		return -1;
-	lp->name_labels = lab;
-	l[lp->nnames] = wire_name_from_str(zone, n[lp->nnames]);
-	if (l[lp->nnames] < 0)
-		return -1;
-	wire_name_lower(n[lp->nnames], (size_t)l[lp->nnames]);
-	lab[lp->nnames] = wire_name_labels(n[lp->nnames]);
 	lp->nnames++;
 	return 0;
 }
@@ -500,6 +474,7 @@ static int log_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	static const char name[] = "log";
 	struct log_plugin *lp = calloc(1, sizeof(*lp));
 	size_t nargs = d->nargs;
+	char zerr[256];
 
 	(void)ctx;
 	if (!lp)
@@ -511,23 +486,18 @@ static int log_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		lp->format = strdup(COMMON_FORMAT);
 	}
 	if (!lp->format)
-		FAIL(d, "out of memory");
-	for (size_t a = 0; a < nargs; a++) {
-		char zone[256], zerr[256];
-		int port;
-		if (corefile_parse_key(d->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
-			FAIL(d, "name \"%s\": %s", d->args[a], zerr);
-		if (log_add_name(lp, zone) < 0)
-			FAIL(d, "name \"%s\": invalid", d->args[a]);
-	}
-	if (lp->nnames == 0 && log_add_name(lp, ".") < 0)
-		FAIL(d, "out of memory");
+		PLUGIN_FAIL(d, "out of memory");
+	for (size_t a = 0; a < nargs; a++)
+		if (log_add_name(lp, d->args[a], zerr, sizeof(zerr)) < 0)
+			PLUGIN_FAIL(d, "name \"%s\": %s", d->args[a], zerr);
+	if (lp->nnames == 0 && log_add_name(lp, ".", zerr, sizeof(zerr)) < 0)
+		PLUGIN_FAIL(d, "%s", zerr);
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		if (strcmp(c->name, "class") != 0)
-			FAIL(c, "unknown property \"%s\"; supported: class", c->name);
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: class", c->name);
 		if (c->nargs == 0)
-			FAIL(c, "class: needs all, denial, error or success");
+			PLUGIN_FAIL(c, "class: needs all, denial, error or success");
 		for (size_t a = 0; a < c->nargs; a++) {
 			if (strcmp(c->args[a], "all") == 0)
 				lp->classes |= CLASS_ALL;
@@ -538,7 +508,7 @@ static int log_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 			else if (strcmp(c->args[a], "success") == 0)
 				lp->classes |= CLASS_SUCCESS;
 			else
-				FAIL(c, "class: \"%s\": not all, denial, error or success", c->args[a]);
+				PLUGIN_FAIL(c, "class: \"%s\": not all, denial, error or success", c->args[a]);
 		}
 	}
 	if (!lp->classes)
@@ -589,8 +559,7 @@ static void log_observe(void *state, const struct dns_request *req)
 	if (req->resp_len < WIRE_HDR)
 		return;
 	for (size_t i = 0; i < lp->nnames && !match; i++)
-		match = wire_zone_label(&req->q, lp->names[i], (size_t)lp->name_len[i],
-			(unsigned int)lp->name_labels[i]) >= 0;
+		match = wire_zone_match(&req->q, &lp->names[i]) >= 0;
 	if (!match || !(classify(req) & lp->classes))
 		return;
 	lb_str(&b, "[INFO] ");
@@ -696,37 +665,37 @@ static int errors_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 	if (!ep)
 		return -1;
 	if (d->nargs > 1 || (d->nargs == 1 && strcmp(d->args[0], "stdout") != 0))
-		FAIL(d, "takes no arguments (or \"stdout\")");
+		PLUGIN_FAIL(d, "takes no arguments (or \"stdout\")");
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		struct consolidate *k;
 		int rc;
 		if (strcmp(c->name, "stacktrace") == 0) {
 			if (c->nargs)
-				FAIL(c, "stacktrace: takes no arguments");
+				PLUGIN_FAIL(c, "stacktrace: takes no arguments");
 			continue;       /* Go panics; nothing to do here */
 		}
 		if (strcmp(c->name, "consolidate") != 0)
-			FAIL(c, "unknown property \"%s\"; supported: consolidate, stacktrace", c->name);
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: consolidate, stacktrace", c->name);
 		if (c->nargs < 2 || c->nargs > 4)
-			FAIL(c, "consolidate: needs DURATION REGEXP [LEVEL] [show_first]");
+			PLUGIN_FAIL(c, "consolidate: needs DURATION REGEXP [LEVEL] [show_first]");
 		if (!(k = realloc(ep->cons, (ep->ncons + 1) * sizeof(*k))))
-			FAIL(c, "out of memory");
+			PLUGIN_FAIL(c, "out of memory");
 		ep->cons = k;
 		k = &ep->cons[ep->ncons++];
 		memset(k, 0, sizeof(*k));
 		k->level = "ERROR";
 		if (cf_parse_duration_ms(c->args[0], &k->period_ms) < 0 || k->period_ms <= 0)
-			FAIL(c, "consolidate: \"%s\": not a positive duration", c->args[0]);
+			PLUGIN_FAIL(c, "consolidate: \"%s\": not a positive duration", c->args[0]);
 		go_duration(k->period_ms, k->period_text, sizeof(k->period_text));
 		if (strlen(c->args[1]) > 10000)
-			FAIL(c, "consolidate: the regular expression is longer than 10000 characters");
+			PLUGIN_FAIL(c, "consolidate: the regular expression is longer than 10000 characters");
 		if (!(k->pattern = strdup(c->args[1])))
-			FAIL(c, "out of memory");
+			PLUGIN_FAIL(c, "out of memory");
 		if ((rc = regcomp(&k->re, k->pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
 			char why[256];
 			regerror(rc, &k->re, why, sizeof(why));
-			FAIL(c, "consolidate: \"%s\": %s", k->pattern, why);
+			PLUGIN_FAIL(c, "consolidate: \"%s\": %s", k->pattern, why);
 		}
 		k->compiled = 1;
 		for (size_t a = 2; a < c->nargs; a++) {
@@ -739,7 +708,7 @@ static int errors_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 				if (a == 2 && strcmp(c->args[a], levels[l][0]) == 0)
 					break;
 			if (l == sizeof(levels) / sizeof(levels[0]))
-				FAIL(c, "consolidate: \"%s\": not a level (error, warning, info, debug) or show_first",
+				PLUGIN_FAIL(c, "consolidate: \"%s\": not a level (error, warning, info, debug) or show_first",
 					c->args[a]);
 			k->level = levels[l][1];
 		}

@@ -33,13 +33,6 @@
 #include "globaldns/query.h"
 #include "globaldns/server.h"
 
-#define FAIL(d, ...) do { \
-	int n_ = snprintf(err, errlen, "%s:%d: %s: ", (d)->file, (d)->line, name); \
-	if (n_ > 0 && (size_t)n_ < errlen) \
-		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-	goto fail; \
-} while (0)
-
 /* An HTTP endpoint instance: its address and routes. */
 struct http_plugin {
 	char addr[128];
@@ -64,12 +57,12 @@ static int http_setup(const char *name, const char *def,
 	if (!hp)
 		return -1;
 	if (d->nargs > 1)
-		FAIL(d, "takes at most one address, got %zu arguments", d->nargs);
+		PLUGIN_FAIL(d, "takes at most one address, got %zu arguments", d->nargs);
 	if (httpd_parse_addr(d->nargs ? d->args[0] : def, hp->addr, sizeof(hp->addr),
 		aerr, sizeof(aerr)) < 0)
-		FAIL(d, "%s", aerr);
+		PLUGIN_FAIL(d, "%s", aerr);
 	if (!properties && d->nchildren)
-		FAIL(&d->children[0], "takes no properties");
+		PLUGIN_FAIL(&d->children[0], "takes no properties");
 	*out = hp;
 	return 0;
 fail:
@@ -121,9 +114,9 @@ static int health_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		if (strcmp(c->name, "lameduck") != 0)
-			FAIL(c, "unknown property \"%s\"; supported: lameduck", c->name);
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: lameduck", c->name);
 		if (c->nargs != 1 || cf_parse_duration_ms(c->args[0], &hp->lameduck_ms) < 0)
-			FAIL(c, "lameduck: needs one duration, e.g. 5s");
+			PLUGIN_FAIL(c, "lameduck: needs one duration, e.g. 5s");
 	}
 	*state = hp;
 	return 0;
@@ -300,12 +293,6 @@ static void on_metrics(struct evhttp_request *req, void *arg)
  * forward.h's getters at scrape time.  One collector for the process
  * (registered while any prometheus instance runs).
  */
-static const char *const fwd_rcodes[FORWARD_RCODES] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
-	"RCODE12", "RCODE13", "RCODE14", "RCODE15", "other",
-};
-
 static void forward_families(struct metrics_out *o)
 {
 	metrics_out_family(o, "coredns_proxy_request_duration_seconds", METRICS_HISTOGRAM,
@@ -362,7 +349,7 @@ static void collect_forward(void *arg, const struct server_block *b,
 			if (!u->answers[r])
 				continue;
 			metrics_out_sample(o, "coredns_forward_responses_total", "",
-				(double)u->answers[r], "to", u->to, "rcode", fwd_rcodes[r], NULL);
+				(double)u->answers[r], "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
 			/* the buckets are per upstream: exact only when one rcode has answers;
 			 * otherwise export the count and sum with the +Inf bucket alone */
 			if (nrc == 1) {
@@ -374,7 +361,7 @@ static void collect_forward(void *arg, const struct server_block *b,
 				h.sum = (double)u->duration_ns[r] / 1e9;
 			}
 			metrics_out_histogram(o, "coredns_proxy_request_duration_seconds", &h,
-				"proxy_name", "forward", "to", u->to, "rcode", fwd_rcodes[r], NULL);
+				"proxy_name", "forward", "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
 		}
 		metrics_out_sample(o, "coredns_forward_requests_total", "",
 			(double)u->requests, "to", u->to, NULL);
@@ -512,19 +499,19 @@ static int reload_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 	rc->interval_ms = 30000;
 	rc->jitter_ms = 15000;
 	if (d->nargs > 2)
-		FAIL(d, "takes at most INTERVAL and JITTER");
+		PLUGIN_FAIL(d, "takes at most INTERVAL and JITTER");
 	if (d->nargs > 0 && (cf_parse_duration_ms(d->args[0], &rc->interval_ms) < 0
 	    || rc->interval_ms < 2000))
-		FAIL(d, "interval \"%s\": needs a duration of at least 2s", d->args[0]);
+		PLUGIN_FAIL(d, "interval \"%s\": needs a duration of at least 2s", d->args[0]);
 	if (d->nargs > 1 && (cf_parse_duration_ms(d->args[1], &rc->jitter_ms) < 0
 	    || rc->jitter_ms < 1000))
-		FAIL(d, "jitter \"%s\": needs a duration of at least 1s", d->args[1]);
+		PLUGIN_FAIL(d, "jitter \"%s\": needs a duration of at least 1s", d->args[1]);
 	if (d->nargs == 1)
 		rc->jitter_ms = rc->interval_ms / 2;
 	if (rc->jitter_ms > rc->interval_ms / 2)
 		rc->jitter_ms = rc->interval_ms / 2;
 	if (d->nchildren)
-		FAIL(&d->children[0], "takes no properties");
+		PLUGIN_FAIL(&d->children[0], "takes no properties");
 	*state = rc;
 	return 0;
 fail:
@@ -577,27 +564,27 @@ static int bind_setup(const struct plugin_ctx *ctx, const struct cf_directive *d
 		return -1;
 	}
 	if (d->nargs == 0)
-		FAIL(d, "needs at least one address");
+		PLUGIN_FAIL(d, "needs at least one address");
 	for (size_t a = 0; a < d->nargs; a++) {
 		const char *s = d->args[a];
 		char canon[INET6_ADDRSTRLEN];
 		unsigned char buf[16];
 		int fam = strchr(s, ':') ? AF_INET6 : AF_INET;
 		if (strcmp(s, "except") == 0)
-			FAIL(d, "\"except\" is not supported; list the addresses to listen on");
+			PLUGIN_FAIL(d, "\"except\" is not supported; list the addresses to listen on");
 		if (inet_pton(fam, s, buf) != 1)
-			FAIL(d, "\"%s\": not an IP address (interface names are not supported)", s);
+			PLUGIN_FAIL(d, "\"%s\": not an IP address (interface names are not supported)", s);
 		inet_ntop(fam, buf, canon, sizeof(canon));
 		for (size_t i = 0; i < bc->n; i++)
 			if (strcmp(bc->addrs[i], canon) == 0)
-				FAIL(d, "\"%s\": listed twice", s);
+				PLUGIN_FAIL(d, "\"%s\": listed twice", s);
 		bc->addrs[bc->n] = strdup(canon);
 		if (!bc->addrs[bc->n])
-			FAIL(d, "out of memory");
+			PLUGIN_FAIL(d, "out of memory");
 		bc->n++;
 	}
 	if (d->nchildren)
-		FAIL(&d->children[0], "takes no properties");
+		PLUGIN_FAIL(&d->children[0], "takes no properties");
 	*state = bc;
 	return 0;
 fail:

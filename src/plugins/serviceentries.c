@@ -41,19 +41,15 @@
 #include "globaldns/query.h"
 #include "globaldns/registry.h"
 #include "globaldns/source.h"
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 #define SE_DEFAULT_TTL 30
 
-struct se_zone {
-	char name[256];
-	uint8_t wire[WIRE_MAXNAME];
-	int wire_len;
-	int nlabels;
-};
+static const char name[] = "serviceentries";
 
 struct se_plugin {
-	struct se_zone *zones;
+	struct wire_zone *zones;
 	size_t nzones;
 	char **zone_names;              /* for registry_conf */
 	uint32_t ttl;
@@ -71,7 +67,7 @@ struct se_plugin {
 	/* fallthrough [ZONES...]: names not known (NXDOMAIN) within these
 	 * zones (all if none) go to the next plugin instead */
 	int fallthrough;
-	struct se_zone ft_zones[16];
+	struct wire_zone ft_zones[16];
 	size_t nft_zones;
 	/* ns_address: what ns.dns.<zone>, the target of the apex NS, answers */
 	uint8_t ns_v4[8][4];
@@ -116,7 +112,7 @@ static void se_free(void *state)
 static int add_zone(struct se_plugin *p, const char *zone, char *err,
 	size_t errlen)
 {
-	struct se_zone *z;
+	struct wire_zone *z;
 	char **names;
 
 	z = realloc(p->zones, (p->nzones + 1) * sizeof(*z));
@@ -128,31 +124,14 @@ static int add_zone(struct se_plugin *p, const char *zone, char *err,
 		return -1;
 	p->zone_names = names;
 	z = &p->zones[p->nzones];
-	snprintf(z->name, sizeof(z->name), "%s", zone);
-	z->wire_len = wire_name_from_str(zone, z->wire);
-	if (z->wire_len < 0) {
+	if (wire_zone_set(z, zone) < 0) {
 		snprintf(err, errlen, "invalid zone \"%s\"", zone);
 		return -1;
 	}
-	wire_name_lower(z->wire, (size_t)z->wire_len);
-	z->nlabels = wire_name_labels(z->wire);
 	names[p->nzones] = strdup(z->name);
 	if (!names[p->nzones])
 		return -1;
 	p->nzones++;
-	return 0;
-}
-
-static int parse_ttl(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || v > 3600 * 24 * 7)
-		return -1;
-	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -170,22 +149,15 @@ static int push_str(char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
-#define FAIL(d, ...) do { \
-	int n_ = snprintf(err, errlen, "%s:%d: serviceentries: ", (d)->file, (d)->line); \
-	if (n_ > 0 && (size_t)n_ < errlen) \
-		snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__); \
-	goto fail; \
-} while (0)
-
 static const char *const kube_props[] = {
 	"kubeconfig", "endpoint", "namespaces", "api_version", "poll", "nowatch",
 	"timeout", "max_body", "backoff", "sa_dir", "tls_ca", "token_file",
 };
 
-static int kube_prop_known(const char *name)
+static int kube_prop_known(const char *prop)
 {
 	for (size_t i = 0; i < sizeof(kube_props) / sizeof(kube_props[0]); i++)
-		if (strcmp(name, kube_props[i]) == 0)
+		if (strcmp(prop, kube_props[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -218,9 +190,9 @@ static int set_once(const char **dst, const struct cf_directive *c, const char *
 	char *err, size_t errlen)
 {
 	if (*dst)
-		FAIL(c, "%s: given twice", c->name);
+		PLUGIN_FAIL(c, "%s: given twice", c->name);
 	if (!(*dst = strdup(v)))
-		FAIL(c, "out of memory");
+		PLUGIN_FAIL(c, "out of memory");
 	return 0;
 fail:
 	return -1;
@@ -238,29 +210,29 @@ static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
 		p->kube_prop = c;
 	if (strcmp(n, "nowatch") == 0) {
 		if (c->nargs)
-			FAIL(c, "nowatch: takes no arguments");
+			PLUGIN_FAIL(c, "nowatch: takes no arguments");
 		k->nowatch = 1;
 		return 0;
 	}
 	if (strcmp(n, "namespaces") == 0) {
 		if (c->nargs == 0)
-			FAIL(c, "namespaces: needs at least one namespace");
+			PLUGIN_FAIL(c, "namespaces: needs at least one namespace");
 		for (size_t a = 0; a < c->nargs; a++) {
 			const char *ns = c->args[a];
 			size_t l = strlen(ns);
 			/* a DNS-1123 label: it goes into the URL path */
 			if (l == 0 || l > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != l
 			    || ns[0] == '-' || ns[l - 1] == '-')
-				FAIL(c, "namespaces: \"%s\": not a namespace name (lowercase DNS label)", ns);
+				PLUGIN_FAIL(c, "namespaces: \"%s\": not a namespace name (lowercase DNS label)", ns);
 			if (push_str(&p->kube_ns, &k->nnamespaces, ns) < 0)
-				FAIL(c, "out of memory");
+				PLUGIN_FAIL(c, "out of memory");
 		}
 		k->namespaces = (const char *const *)p->kube_ns;
 		return 0;
 	}
 	if (strcmp(n, "kubeconfig") == 0) {
 		if (c->nargs < 1 || c->nargs > 2)
-			FAIL(c, "kubeconfig: needs a path (or a list a:b) and optionally a context");
+			PLUGIN_FAIL(c, "kubeconfig: needs a path (or a list a:b) and optionally a context");
 		if (set_once(&k->kubeconfig, c, c->args[0], err, errlen) < 0 ||
 		    (c->nargs == 2 && set_once(&k->context, c, c->args[1], err, errlen) < 0))
 			return -1;
@@ -271,14 +243,14 @@ static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
 		    || k->backoff_min_ms < 10
 		    || (c->nargs == 2 && (cf_parse_duration_ms(c->args[1], &k->backoff_max_ms) < 0
 					  || k->backoff_max_ms < k->backoff_min_ms)))
-			FAIL(c, "backoff: needs a first delay (at least 10ms) and optionally a longest delay, e.g. \"backoff 1s 30s\"");
+			PLUGIN_FAIL(c, "backoff: needs a first delay (at least 10ms) and optionally a longest delay, e.g. \"backoff 1s 30s\"");
 		return 0;
 	}
 	if (c->nargs != 1)
-		FAIL(c, "%s: needs one value", n);
+		PLUGIN_FAIL(c, "%s: needs one value", n);
 	if (strcmp(n, "poll") == 0 || strcmp(n, "timeout") == 0) {
 		if (cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 100 || ms > 86400000L)
-			FAIL(c, "%s: \"%s\": not a duration from 100ms to 24h", n, c->args[0]);
+			PLUGIN_FAIL(c, "%s: \"%s\": not a duration from 100ms to 24h", n, c->args[0]);
 		if (n[0] == 'p')
 			k->poll_ms = ms;
 		else
@@ -287,18 +259,18 @@ static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
 	}
 	if (strcmp(n, "max_body") == 0) {
 		if (parse_size(c->args[0], &k->max_body) < 0)
-			FAIL(c, "max_body: \"%s\": not a size from 1K to 4G (e.g. 64M)", c->args[0]);
+			PLUGIN_FAIL(c, "max_body: \"%s\": not a size from 1K to 4G (e.g. 64M)", c->args[0]);
 		return 0;
 	}
 	if (strcmp(n, "api_version") == 0) {
 		if (strcmp(c->args[0], "v1") != 0 && strcmp(c->args[0], "v1beta1") != 0 &&
 		    strcmp(c->args[0], "v1alpha3") != 0)
-			FAIL(c, "api_version: \"%s\": not one of v1, v1beta1, v1alpha3", c->args[0]);
+			PLUGIN_FAIL(c, "api_version: \"%s\": not one of v1, v1beta1, v1alpha3", c->args[0]);
 		return set_once(&k->api_version, c, c->args[0], err, errlen);
 	}
 	if (strcmp(n, "endpoint") == 0) {
 		if (strncmp(c->args[0], "https://", 8) != 0 && strncmp(c->args[0], "http://", 7) != 0)
-			FAIL(c, "endpoint: \"%s\": not an http:// or https:// URL", c->args[0]);
+			PLUGIN_FAIL(c, "endpoint: \"%s\": not an http:// or https:// URL", c->args[0]);
 		return set_once(&k->endpoint, c, c->args[0], err, errlen);
 	}
 	if (strcmp(n, "sa_dir") == 0)
@@ -307,7 +279,7 @@ static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
 		return set_once(&k->tls_ca, c, c->args[0], err, errlen);
 	if (strcmp(n, "token_file") == 0)
 		return set_once(&k->token_file, c, c->args[0], err, errlen);
-	FAIL(c, "%s: not implemented", n);
+	PLUGIN_FAIL(c, "%s: not implemented", n);
 fail:
 	return -1;
 }
@@ -319,34 +291,36 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 		const struct cf_directive *c = &d->children[i];
 		if (strcmp(c->name, "file") == 0) {
 			if (c->nargs == 0)
-				FAIL(c, "file: needs at least one path");
+				PLUGIN_FAIL(c, "file: needs at least one path");
 			for (size_t a = 0; a < c->nargs; a++)
 				if (push_str(&p->files, &p->nfiles, c->args[a]) < 0)
-					FAIL(c, "out of memory");
+					PLUGIN_FAIL(c, "out of memory");
 		} else if (strcmp(c->name, "ttl") == 0) {
+			unsigned long ttl;
 			if (c->nargs != 1)
-				FAIL(c, "ttl: needs one value in seconds");
-			if (parse_ttl(c->args[0], &p->ttl) < 0)
-				FAIL(c, "ttl: \"%s\": not a number of seconds from 0 to 604800", c->args[0]);
+				PLUGIN_FAIL(c, "ttl: needs one value in seconds");
+			if (parse_uint(c->args[0], 604800, &ttl) < 0)
+				PLUGIN_FAIL(c, "ttl: \"%s\": not a number of seconds from 0 to 604800", c->args[0]);
+			p->ttl = (uint32_t)ttl;
 		} else if (strcmp(c->name, "default_address") == 0) {
 			if (c->nargs == 0)
-				FAIL(c, "default_address: needs at least one address");
+				PLUGIN_FAIL(c, "default_address: needs at least one address");
 			for (size_t a = 0; a < c->nargs; a++) {
 				struct se_addr *na = realloc(p->defaults, (p->ndefaults + 1) * sizeof(*na));
 				if (!na)
-					FAIL(c, "out of memory");
+					PLUGIN_FAIL(c, "out of memory");
 				p->defaults = na;
 				if (se_parse_addr(c->args[a], &na[p->ndefaults]) != 1)
-					FAIL(c, "default_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
+					PLUGIN_FAIL(c, "default_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
 				p->ndefaults++;
 			}
 		} else if (strcmp(c->name, "ns_address") == 0) {
 			if (c->nargs == 0 || c->nargs > 8)
-				FAIL(c, "ns_address: needs one to eight addresses");
+				PLUGIN_FAIL(c, "ns_address: needs one to eight addresses");
 			for (size_t a = 0; a < c->nargs; a++) {
 				struct se_addr na;
 				if (se_parse_addr(c->args[a], &na) != 1)
-					FAIL(c, "ns_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
+					PLUGIN_FAIL(c, "ns_address: \"%s\": not an IPv4 or IPv6 address", c->args[a]);
 				if (na.family == AF_INET)
 					memcpy(p->ns_v4[p->nns_v4++], na.addr, 4);
 				else
@@ -355,26 +329,18 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 		} else if (strcmp(c->name, "fallthrough") == 0) {
 			p->fallthrough = 1;
 			for (size_t a = 0; a < c->nargs; a++) {
-				char zone[256], zerr[256];
-				int port;
-				struct se_zone *z = &p->ft_zones[p->nft_zones];
+				char zerr[256];
 				if (p->nft_zones >= sizeof(p->ft_zones) / sizeof(p->ft_zones[0]))
-					FAIL(c, "fallthrough: more than 16 zones");
-				if (corefile_parse_key(c->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
-					FAIL(c, "fallthrough: zone \"%s\": %s", c->args[a], zerr);
-				snprintf(z->name, sizeof(z->name), "%s", zone);
-				z->wire_len = wire_name_from_str(zone, z->wire);
-				if (z->wire_len < 0)
-					FAIL(c, "fallthrough: zone \"%s\": invalid name", c->args[a]);
-				wire_name_lower(z->wire, (size_t)z->wire_len);
-				z->nlabels = wire_name_labels(z->wire);
+					PLUGIN_FAIL(c, "fallthrough: more than 16 zones");
+				if (cf_parse_zone(c->args[a], &p->ft_zones[p->nft_zones], zerr, sizeof(zerr)) < 0)
+					PLUGIN_FAIL(c, "fallthrough: zone \"%s\": %s", c->args[a], zerr);
 				p->nft_zones++;
 			}
 		} else if (kube_prop_known(c->name)) {
 			if (parse_kube_prop(p, c, err, errlen) < 0)
 				goto fail;
 		} else {
-			FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, ns_address, fallthrough, "
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, ns_address, fallthrough, "
 				"kubeconfig, endpoint, namespaces, api_version, poll, nowatch, timeout, "
 				"max_body, backoff, sa_dir, tls_ca, token_file", c->name);
 		}
@@ -527,7 +493,7 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 			char zone[256];
 			int port, inside = 0;
 			if (corefile_parse_key(d->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
-				FAIL(d, "zone \"%s\": %s", d->args[a], zerr);
+				PLUGIN_FAIL(d, "zone \"%s\": %s", d->args[a], zerr);
 			for (size_t z = 0; z < ctx->nzones; z++) {
 				size_t zl = strlen(zone), bl = strlen(ctx->zones[z]);
 				inside |= strcmp(ctx->zones[z], ".") == 0
@@ -535,21 +501,21 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 					    && (zl == bl || zone[zl - bl - 1] == '.'));
 			}
 			if (!inside)
-				FAIL(d, "zone \"%s\" is not inside the server block's zones", zone);
+				PLUGIN_FAIL(d, "zone \"%s\" is not inside the server block's zones", zone);
 			if (add_zone(p, zone, zerr, sizeof(zerr)) < 0)
-				FAIL(d, "%s", zerr);
+				PLUGIN_FAIL(d, "%s", zerr);
 		}
 	} else {
 		for (size_t z = 0; z < ctx->nzones; z++)
 			if (add_zone(p, ctx->zones[z], zerr, sizeof(zerr)) < 0)
-				FAIL(d, "%s", zerr);
+				PLUGIN_FAIL(d, "%s", zerr);
 	}
 	if (parse_block(p, d, err, errlen) < 0)
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
 	if (p->nfiles && p->kube_prop)
-		FAIL(p->kube_prop, "%s: a Kubernetes API property, but this block reads \"file\"; "
+		PLUGIN_FAIL(p->kube_prop, "%s: a Kubernetes API property, but this block reads \"file\"; "
 			"use either file or the API properties", p->kube_prop->name);
 	if (p->nfiles == 0) {
 		/* no file: the Kubernetes API (kube.h); -validate only checks the configuration */
@@ -558,11 +524,11 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		p->source = kube_source_new(&p->kube, on_update, p, kerr, sizeof(kerr));
 		p->kube.label = NULL;
 		if (!p->source)
-			FAIL(p->kube_prop ? p->kube_prop : d, "kubernetes: %s", kerr);
+			PLUGIN_FAIL(p->kube_prop ? p->kube_prop : d, "kubernetes: %s", kerr);
 	} else {
 		p->source = file_source_new((const char *const *)p->files, p->nfiles, 1000, on_update, p);
 		if (!p->source)
-			FAIL(d, "out of memory");
+			PLUGIN_FAIL(d, "out of memory");
 	}
 	if (ctx->validate && p->nfiles) {
 		struct se_list l;
@@ -570,12 +536,12 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		se_list_init(&l);
 		if (file_source_load_once(p->source, &l, lerr, sizeof(lerr)) < 0) {
 			se_list_free(&l);
-			FAIL(d, "%s", lerr);
+			PLUGIN_FAIL(d, "%s", lerr);
 		}
 		if (l.nrejects) {
 			size_t n = l.nrejects;
 			se_list_free(&l);
-			FAIL(d, "%zu invalid ServiceEntr%s (listed above)", n, n == 1 ? "y" : "ies");
+			PLUGIN_FAIL(d, "%zu invalid ServiceEntr%s (listed above)", n, n == 1 ? "y" : "ies");
 		}
 		se_list_free(&l);
 	}
@@ -645,8 +611,7 @@ static int se_falls_through(const struct se_plugin *p, const struct dns_query *q
 	if (!p->nft_zones)
 		return 1;
 	for (size_t i = 0; i < p->nft_zones; i++)
-		if (wire_zone_label(q, p->ft_zones[i].wire, (size_t)p->ft_zones[i].wire_len,
-			(unsigned int)p->ft_zones[i].nlabels) >= 0)
+		if (wire_zone_match(q, &p->ft_zones[i]) >= 0)
 			return 1;
 	return 0;
 }
@@ -676,7 +641,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 {
 	struct se_plugin *p = state;
 	const struct dns_query *q = &req->q;
-	const struct se_zone *zone = NULL;
+	const struct wire_zone *zone = NULL;
 	struct registry_answer ans;
 	enum registry_match m;
 	struct wire_resp w;
@@ -685,8 +650,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	uint16_t qt = q->qtype;
 
 	for (size_t i = 0; i < p->nzones; i++) {
-		int l = wire_zone_label(q, p->zones[i].wire, (size_t)p->zones[i].wire_len,
-			(unsigned int)p->zones[i].nlabels);
+		int l = wire_zone_match(q, &p->zones[i]);
 		if (l >= 0 && (!zone || p->zones[i].nlabels > zone->nlabels)) {
 			zone = &p->zones[i];
 			zl = l;
@@ -895,7 +859,7 @@ static void add_time(cJSON *obj, const char *key, time_t t)
 	cJSON_AddStringToObject(obj, key, buf);
 }
 
-static void visit_name(void *arg, const char *name, const uint8_t (*v4)[4],
+static void visit_name(void *arg, const char *host, const uint8_t (*v4)[4],
 	size_t nv4, const uint8_t (*v6)[16], size_t nv6,
 	const char *const *sources, size_t nsources)
 {
@@ -904,7 +868,7 @@ static void visit_name(void *arg, const char *name, const uint8_t (*v4)[4],
 
 	if (!n)
 		return;
-	cJSON_AddStringToObject(n, "name", name);
+	cJSON_AddStringToObject(n, "name", host);
 	a = cJSON_AddArrayToObject(n, "A");
 	aaaa = cJSON_AddArrayToObject(n, "AAAA");
 	src = cJSON_AddArrayToObject(n, "service_entries");

@@ -28,20 +28,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/readfile.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "globaldns/util.h"
 
 /* ---- YAML to cJSON ---------------------------------------------------- */
 
@@ -79,7 +66,7 @@ static void yerr(struct yconv *y, const yaml_mark_t *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	seterr(y->err, y->errlen, "line %zu, column %zu: %s", m->line + 1,
+	errf(y->err, y->errlen, "line %zu, column %zu: %s", m->line + 1,
 		m->column + 1, what);
 }
 
@@ -109,23 +96,23 @@ static void parser_error(struct yconv *y)
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
-		seterr(y->err, y->errlen, "out of memory");
+		errf(y->err, y->errlen, "out of memory");
 		break;
 	case YAML_READER_ERROR:
 		/* The reader knows only a byte offset. */
 		offset_pos(y->text, y->len, p->problem_offset, &line, &col);
-		seterr(y->err, y->errlen, "line %zu, column %zu: %s", line, col,
+		errf(y->err, y->errlen, "line %zu, column %zu: %s", line, col,
 			problem);
 		break;
 	default:
 		if (p->context != NULL)
-			seterr(y->err, y->errlen,
+			errf(y->err, y->errlen,
 				"line %zu, column %zu: %s (%s at line %zu, column %zu)",
 				p->problem_mark.line + 1, p->problem_mark.column + 1,
 				problem, p->context, p->context_mark.line + 1,
 				p->context_mark.column + 1);
 		else
-			seterr(y->err, y->errlen, "line %zu, column %zu: %s",
+			errf(y->err, y->errlen, "line %zu, column %zu: %s",
 				p->problem_mark.line + 1, p->problem_mark.column + 1,
 				problem);
 		break;
@@ -566,16 +553,16 @@ cJSON *manifest_yaml_to_json(const char *text, size_t len, char *err,
 	y.len = text ? len : 0;
 	y.err = err;
 	y.errlen = errlen;
-	seterr(err, errlen, "%s", "");
+	errf(err, errlen, "%s", "");
 	if (!yaml_parser_initialize(&y.parser)) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	yaml_parser_set_input_string(&y.parser, (const unsigned char *)y.text,
 		y.len);
 	docs = cJSON_CreateArray();
 	if (docs == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (;;) {
@@ -631,14 +618,14 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err,
 	if (read_whole_file(path, MANIFEST_MAX_FILE_SIZE, out, outlen) == 0)
 		return 0;
 	if (errno == EISDIR)
-		seterr(err, errlen, "%s: is a directory", path);
+		errf(err, errlen, "%s: is a directory", path);
 	else if (errno == EFBIG)
-		seterr(err, errlen, "%s: larger than %u MiB, refusing to read it", path,
+		errf(err, errlen, "%s: larger than %u MiB, refusing to read it", path,
 			MANIFEST_MAX_FILE_SIZE >> 20);
 	else if (errno == ENOMEM)
-		seterr(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 	else
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 	return -1;
 }
 
@@ -652,7 +639,7 @@ static cJSON *parse_json_file(const char *path, const char *buf, size_t len,
 	if (memchr(buf, '\0', len) != NULL) {
 		offset_pos(buf, len, (size_t)((const char *)memchr(buf, '\0', len) - buf),
 			&line, &col);
-		seterr(err, errlen, "%s: line %zu, column %zu: NUL byte in JSON",
+		errf(err, errlen, "%s: line %zu, column %zu: NUL byte in JSON",
 			path, line, col);
 		return NULL;
 	}
@@ -664,7 +651,7 @@ static cJSON *parse_json_file(const char *path, const char *buf, size_t len,
 	if (doc == NULL) {
 		/* cJSON reports where it stopped: near, not always at, the error. */
 		offset_pos(buf, len, end ? (size_t)(end - buf) : 0, &line, &col);
-		seterr(err, errlen, "%s: line %zu, column %zu: invalid JSON", path,
+		errf(err, errlen, "%s: line %zu, column %zu: invalid JSON", path,
 			line, col);
 		return NULL;
 	}
@@ -672,7 +659,7 @@ static cJSON *parse_json_file(const char *path, const char *buf, size_t len,
 	if (docs == NULL || !cJSON_AddItemToArray(docs, doc)) {
 		cJSON_Delete(doc);
 		cJSON_Delete(docs);
-		seterr(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	return docs;
@@ -697,13 +684,13 @@ int manifest_load_file(const char *path, struct se_list *out, char *err,
 	} else {
 		docs = manifest_yaml_to_json(buf, len, perr, sizeof(perr));
 		if (docs == NULL) {
-			seterr(err, errlen, "%s: %s", path, perr);
+			errf(err, errlen, "%s: %s", path, perr);
 			goto out;
 		}
 	}
 	cJSON_ArrayForEach(doc, docs) {
 		if (se_list_add_json(&tmp, doc, path, &ignored) != 0) {
-			seterr(err, errlen, "%s: out of memory", path);
+			errf(err, errlen, "%s: out of memory", path);
 			goto out;
 		}
 		nignored += ignored;
@@ -711,7 +698,7 @@ int manifest_load_file(const char *path, struct se_list *out, char *err,
 	log_debug("plugin/serviceentries: %s: %zu entries, %zu skipped, "
 		"%zu other objects", path, tmp.n, tmp.nrejects, nignored);
 	if (se_list_take(out, &tmp) != 0) {
-		seterr(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	rc = 0;
@@ -744,7 +731,7 @@ static int list_dir(const char *dir, char ***out, size_t *outn, char *err,
 
 	d = opendir(dir);
 	if (d == NULL) {
-		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		errf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -752,7 +739,7 @@ static int list_dir(const char *dir, char ***out, size_t *outn, char *err,
 		de = readdir(d);
 		if (de == NULL) {
 			if (errno != 0) {
-				seterr(err, errlen, "%s: %s", dir, strerror(errno));
+				errf(err, errlen, "%s: %s", dir, strerror(errno));
 				goto fail;
 			}
 			break;
@@ -778,7 +765,7 @@ static int list_dir(const char *dir, char ***out, size_t *outn, char *err,
 	*outn = n;
 	return 0;
 oom:
-	seterr(err, errlen, "%s: out of memory", dir);
+	errf(err, errlen, "%s: out of memory", dir);
 fail:
 	for (i = 0; i < n; i++)
 		free(names[i]);
@@ -797,7 +784,7 @@ int manifest_load_path(const char *path, struct se_list *out, char *err,
 	int rc = -1;
 
 	if (stat(path, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -814,12 +801,12 @@ int manifest_load_path(const char *path, struct se_list *out, char *err,
 		free(full);
 		full = malloc(flen);
 		if (full == NULL) {
-			seterr(err, errlen, "%s: out of memory", path);
+			errf(err, errlen, "%s: out of memory", path);
 			goto out;
 		}
 		snprintf(full, flen, "%.*s/%s", (int)plen, path, names[i]);
 		if (stat(full, &st) != 0) {
-			seterr(err, errlen, "%s: %s", full, strerror(errno));
+			errf(err, errlen, "%s: %s", full, strerror(errno));
 			goto out;
 		}
 		if (!S_ISREG(st.st_mode)) {
@@ -831,7 +818,7 @@ int manifest_load_path(const char *path, struct se_list *out, char *err,
 			goto out;
 	}
 	if (se_list_take(out, &tmp) != 0) {
-		seterr(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	rc = 0;

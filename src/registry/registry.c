@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 #define NODE_WILDBASE 0x01      /* "*.<this name>" is a node too */
@@ -50,31 +51,7 @@ struct fact {
 
 static uint32_t name_hash(const uint8_t *name, size_t len)
 {
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= name[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	np = realloc(*p, ncap * elem);
-	if (!np)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
+	return (uint32_t)hash_fnv1a(HASH_FNV1A_INIT, name, len);
 }
 
 static int find_node(const struct registry *r, const uint8_t *name,
@@ -130,8 +107,8 @@ static int intern(struct registry *r, const uint8_t *name, size_t len)
 	if ((r->nnodes + 1) * 2 > r->table_mask + 1 || !r->table)
 		if (rehash(r, (r->nnodes + 1) * 2) < 0)
 			return -1;
-	if (grow((void **)&r->nodes, &r->nodes_cap, r->nnodes + 1, sizeof(*r->nodes)) < 0
-	    || grow((void **)&r->names, &r->names_cap, r->names_len + len, 1) < 0)
+	if (grow_array((void **)&r->nodes, &r->nodes_cap, r->nnodes + 1, sizeof(*r->nodes)) < 0
+	    || grow_array((void **)&r->names, &r->names_cap, r->names_len + len, 1) < 0)
 		return -1;
 	n = &r->nodes[r->nnodes];
 	memset(n, 0, sizeof(*n));
@@ -196,7 +173,7 @@ static int zone_of(const uint8_t (*zones)[WIRE_MAXNAME], const int *zlen,
 static int add_facts(struct fact **facts, size_t *n, size_t *cap,
 	const char *host, uint32_t entry, const struct se_addr *a)
 {
-	if (grow((void **)facts, cap, *n + 1, sizeof(**facts)) < 0)
+	if (grow_array((void **)facts, cap, *n + 1, sizeof(**facts)) < 0)
 		return -1;
 	(*facts)[*n].host = host;
 	(*facts)[*n].entry = entry;
@@ -292,7 +269,7 @@ static int build_nodes(struct registry *r, const struct registry_conf *conf,
 			for (size_t s = n->src_first; s < r->nsrcs; s++)
 				seen |= r->srcs[s] == facts[k].entry;
 			if (!seen) {
-				if (grow((void **)&r->srcs, &r->srcs_cap, r->nsrcs + 1, sizeof(*r->srcs)) < 0)
+				if (grow_array((void **)&r->srcs, &r->srcs_cap, r->nsrcs + 1, sizeof(*r->srcs)) < 0)
 					return -1;
 				r->srcs[r->nsrcs++] = facts[k].entry;
 				n->nsrc++;
@@ -300,12 +277,12 @@ static int build_nodes(struct registry *r, const struct registry_conf *conf,
 			if (dup)
 				continue;
 			if (a->family == AF_INET) {
-				if (grow((void **)&r->v4, &r->v4_cap, r->nv4 + 1, 4) < 0)
+				if (grow_array((void **)&r->v4, &r->v4_cap, r->nv4 + 1, 4) < 0)
 					return -1;
 				memcpy(r->v4[r->nv4++], a->addr, 4);
 				n->nv4++;
 			} else {
-				if (grow((void **)&r->v6, &r->v6_cap, r->nv6 + 1, 16) < 0)
+				if (grow_array((void **)&r->v6, &r->v6_cap, r->nv6 + 1, 16) < 0)
 					return -1;
 				memcpy(r->v6[r->nv6++], a->addr, 16);
 				n->nv6++;

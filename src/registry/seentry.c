@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "globaldns/seentry.h"
+#include "globaldns/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,20 +42,6 @@ static const char *const se_resolution_names[] = {
 };
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-static void setwhy(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void setwhy(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_digit(char c)
 {
@@ -129,29 +116,29 @@ static int label_valid(const char *lab, size_t n, char *why, size_t whylen)
 	size_t i;
 
 	if (n == 0) {
-		setwhy(why, whylen, "empty label");
+		errf(why, whylen, "empty label");
 		return 0;
 	}
 	memcpy(buf, lab, n);
 	buf[n] = '\0';
 	se_printable(q, sizeof(q), buf);
 	if (n > SE_MAX_LABEL_LEN) {
-		setwhy(why, whylen, "label \"%s\" longer than %d characters", q,
+		errf(why, whylen, "label \"%s\" longer than %d characters", q,
 			SE_MAX_LABEL_LEN);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
 		if (lab[i] == '*') {
-			setwhy(why, whylen, "\"*\" is only allowed as the whole first label");
+			errf(why, whylen, "\"*\" is only allowed as the whole first label");
 			return 0;
 		}
 		if (!is_alnum(lab[i]) && lab[i] != '-') {
-			setwhy(why, whylen, "label \"%s\" has an invalid character", q);
+			errf(why, whylen, "label \"%s\" has an invalid character", q);
 			return 0;
 		}
 	}
 	if (lab[0] == '-' || lab[n - 1] == '-') {
-		setwhy(why, whylen, "label \"%s\" starts or ends with '-'", q);
+		errf(why, whylen, "label \"%s\" starts or ends with '-'", q);
 		return 0;
 	}
 	return 1;
@@ -163,18 +150,18 @@ int se_host_valid(const char *host, char *why, size_t whylen)
 	int all_digits;
 
 	if (host == NULL || host[0] == '\0') {
-		setwhy(why, whylen, "empty host");
+		errf(why, whylen, "empty host");
 		return 0;
 	}
 	len = strlen(host);
 	if (len > SE_MAX_HOST_LEN) {
-		setwhy(why, whylen, "longer than %d characters", SE_MAX_HOST_LEN);
+		errf(why, whylen, "longer than %d characters", SE_MAX_HOST_LEN);
 		return 0;
 	}
 	if (host[len - 1] == '.')
 		len--;
 	if (len == 1 && host[0] == '*') {
-		setwhy(why, whylen, "\"*\" alone is not allowed");
+		errf(why, whylen, "\"*\" alone is not allowed");
 		return 0;
 	}
 	for (start = 0;; start = end + 1) {
@@ -196,7 +183,7 @@ int se_host_valid(const char *host, char *why, size_t whylen)
 
 		memcpy(buf, host + start, len - start);
 		buf[len - start] = '\0';
-		setwhy(why, whylen, "last label \"%s\" is all digits", buf);
+		errf(why, whylen, "last label \"%s\" is all digits", buf);
 		return 0;
 	}
 	return 1;
@@ -310,7 +297,7 @@ static int opt_string(const cJSON *parent, const char *key, const char *field,
 	if (absent(j))
 		return 0;
 	if (!cJSON_IsString(j)) {
-		setwhy(why, whylen, "%s: not a string", field);
+		errf(why, whylen, "%s: not a string", field);
 		return -1;
 	}
 	*out = j->valuestring;
@@ -327,7 +314,7 @@ static int opt_array(const cJSON *parent, const char *key, const char *field,
 	if (absent(j))
 		return 0;
 	if (!cJSON_IsArray(j)) {
-		setwhy(why, whylen, "%s: not an array", field);
+		errf(why, whylen, "%s: not an array", field);
 		return -1;
 	}
 	*out = j;
@@ -341,11 +328,11 @@ static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 	const char *name, *ns, *uid, *rv;
 
 	if (absent(meta)) {
-		setwhy(why, whylen, "metadata.name: missing");
+		errf(why, whylen, "metadata.name: missing");
 		return EINVAL;
 	}
 	if (!cJSON_IsObject(meta)) {
-		setwhy(why, whylen, "metadata: not an object");
+		errf(why, whylen, "metadata: not an object");
 		return EINVAL;
 	}
 	if (opt_string(meta, "name", "metadata.name", &name, why, whylen) ||
@@ -355,11 +342,11 @@ static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 		why, whylen))
 		return EINVAL;
 	if (name == NULL) {
-		setwhy(why, whylen, "metadata.name: missing");
+		errf(why, whylen, "metadata.name: missing");
 		return EINVAL;
 	}
 	if (name[0] == '\0') {
-		setwhy(why, whylen, "metadata.name: empty");
+		errf(why, whylen, "metadata.name: empty");
 		return EINVAL;
 	}
 	if (ns == NULL || ns[0] == '\0')
@@ -386,16 +373,16 @@ static int parse_hosts(const cJSON *spec, struct se_entry *e, char *why,
 	if (opt_array(spec, "hosts", "spec.hosts", &hosts, why, whylen))
 		return EINVAL;
 	if (hosts == NULL) {
-		setwhy(why, whylen, "spec.hosts: missing");
+		errf(why, whylen, "spec.hosts: missing");
 		return EINVAL;
 	}
 	n = cJSON_GetArraySize(hosts);
 	if (n == 0) {
-		setwhy(why, whylen, "spec.hosts: empty");
+		errf(why, whylen, "spec.hosts: empty");
 		return EINVAL;
 	}
 	if (n > SE_MAX_HOSTS) {
-		setwhy(why, whylen, "spec.hosts: more than %d hosts", SE_MAX_HOSTS);
+		errf(why, whylen, "spec.hosts: more than %d hosts", SE_MAX_HOSTS);
 		return EINVAL;
 	}
 	e->hosts = calloc((size_t)n, sizeof(*e->hosts));
@@ -403,11 +390,11 @@ static int parse_hosts(const cJSON *spec, struct se_entry *e, char *why,
 		return ENOMEM;
 	cJSON_ArrayForEach(h, hosts) {
 		if (!cJSON_IsString(h)) {
-			setwhy(why, whylen, "spec.hosts[%zu]: not a string", e->nhosts);
+			errf(why, whylen, "spec.hosts[%zu]: not a string", e->nhosts);
 			return EINVAL;
 		}
 		if (!se_host_valid(h->valuestring, hwhy, sizeof(hwhy))) {
-			setwhy(why, whylen, "spec.hosts[%zu]: \"%s\": %s", e->nhosts,
+			errf(why, whylen, "spec.hosts[%zu]: \"%s\": %s", e->nhosts,
 				se_printable(q, sizeof(q), h->valuestring), hwhy);
 			return EINVAL;
 		}
@@ -437,7 +424,7 @@ static int parse_addresses(const cJSON *spec, struct se_entry *e, char *why,
 		return ENOMEM;
 	cJSON_ArrayForEach(a, addrs) {
 		if (!cJSON_IsString(a)) {
-			setwhy(why, whylen, "spec.addresses[%zu]: not a string", i);
+			errf(why, whylen, "spec.addresses[%zu]: not a string", i);
 			return EINVAL;
 		}
 		switch (se_parse_addr(a->valuestring, &e->addrs[e->naddrs])) {
@@ -447,7 +434,7 @@ static int parse_addresses(const cJSON *spec, struct se_entry *e, char *why,
 		case 0:
 			break;  /* a wider CIDR: nothing to answer with */
 		default:
-			setwhy(why, whylen, "spec.addresses[%zu]: invalid address \"%s\"",
+			errf(why, whylen, "spec.addresses[%zu]: invalid address \"%s\"",
 				i, se_printable(q, sizeof(q), a->valuestring));
 			return EINVAL;
 		}
@@ -475,7 +462,7 @@ static int parse_resolution(const cJSON *spec, struct se_entry *e, char *why,
 			return 0;
 		}
 	}
-	setwhy(why, whylen, "spec.resolution: unknown value \"%s\"",
+	errf(why, whylen, "spec.resolution: unknown value \"%s\"",
 		se_printable(q, sizeof(q), res));
 	return EINVAL;
 }
@@ -492,7 +479,7 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 	if (absent(status))
 		return 0;
 	if (!cJSON_IsObject(status)) {
-		setwhy(why, whylen, "status: not an object");
+		errf(why, whylen, "status: not an object");
 		return EINVAL;
 	}
 	if (opt_array(status, "addresses", "status.addresses", &addrs, why, whylen))
@@ -508,7 +495,7 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 		const char *value, *host;
 
 		if (!cJSON_IsObject(a)) {
-			setwhy(why, whylen, "status.addresses[%zu]: not an object", i);
+			errf(why, whylen, "status.addresses[%zu]: not an object", i);
 			return EINVAL;
 		}
 		snprintf(field, sizeof(field), "status.addresses[%zu].value", i);
@@ -537,9 +524,9 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	int err;
 
 	memset(e, 0, sizeof(*e));
-	setwhy(why, whylen, "invalid");
+	errf(why, whylen, "invalid");
 	if (!cJSON_IsObject(obj)) {
-		setwhy(why, whylen, "not an object");
+		errf(why, whylen, "not an object");
 		err = EINVAL;
 		goto fail;
 	}
@@ -548,12 +535,12 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 		goto fail;
 	spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
 	if (absent(spec)) {
-		setwhy(why, whylen, "spec: missing");
+		errf(why, whylen, "spec: missing");
 		err = EINVAL;
 		goto fail;
 	}
 	if (!cJSON_IsObject(spec)) {
-		setwhy(why, whylen, "spec: not an object");
+		errf(why, whylen, "spec: not an object");
 		err = EINVAL;
 		goto fail;
 	}
@@ -566,7 +553,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 
 fail:
 	if (err == ENOMEM)
-		setwhy(why, whylen, "out of memory");
+		errf(why, whylen, "out of memory");
 	se_entry_clear(e);
 	errno = err;
 	return -1;
@@ -577,34 +564,10 @@ void se_list_init(struct se_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Grow an array to hold at least need elements; NULL (arr kept) on failure. */
-static void *grow(void *arr, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap = *cap ? *cap : 8;
-	void *p;
-
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return NULL;
-		ncap *= 2;
-	}
-	if (ncap > SIZE_MAX / size)
-		return NULL;
-	p = realloc(arr, ncap * size);
-	if (p != NULL)
-		*cap = ncap;
-	return p;
-}
-
 int se_list_push(struct se_list *l, struct se_entry *e)
 {
-	if (l->n == l->cap) {
-		struct se_entry *p = grow(l->items, &l->cap, l->n + 1, sizeof(*p));
-
-		if (p == NULL)
-			return -1;
-		l->items = p;
-	}
+	if (grow_array((void **)&l->items, &l->cap, l->n + 1, sizeof(*l->items)) < 0)
+		return -1;
 	l->items[l->n++] = *e;
 	memset(e, 0, sizeof(*e));
 	return 0;
@@ -628,14 +591,9 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
 	struct se_reject r;
 	int fail = 0;
 
-	if (l->nrejects == l->rejects_cap) {
-		struct se_reject *p = grow(l->rejects, &l->rejects_cap,
-			l->nrejects + 1, sizeof(*p));
-
-		if (p == NULL)
-			return -1;
-		l->rejects = p;
-	}
+	if (grow_array((void **)&l->rejects, &l->rejects_cap, l->nrejects + 1,
+		sizeof(*l->rejects)) < 0)
+		return -1;
 	r.ns = dup_or_null(ns, &fail);
 	r.name = dup_or_null(name, &fail);
 	r.reason = dup_or_null(reason, &fail);
@@ -652,27 +610,12 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
 int se_list_take(struct se_list *dst, struct se_list *src)
 {
 	/* Reserve both arrays first, so that a failure moves nothing. */
-	if (src->n > 0 && dst->n + src->n > dst->cap) {
-		struct se_entry *p;
-
-		if (src->n > SIZE_MAX - dst->n)
-			return -1;
-		p = grow(dst->items, &dst->cap, dst->n + src->n, sizeof(*p));
-		if (p == NULL)
-			return -1;
-		dst->items = p;
-	}
-	if (src->nrejects > 0 && dst->nrejects + src->nrejects > dst->rejects_cap) {
-		struct se_reject *p;
-
-		if (src->nrejects > SIZE_MAX - dst->nrejects)
-			return -1;
-		p = grow(dst->rejects, &dst->rejects_cap,
-			dst->nrejects + src->nrejects, sizeof(*p));
-		if (p == NULL)
-			return -1;
-		dst->rejects = p;
-	}
+	if (src->n > SIZE_MAX - dst->n || src->nrejects > SIZE_MAX - dst->nrejects
+	    || grow_array((void **)&dst->items, &dst->cap, dst->n + src->n,
+		sizeof(*dst->items)) < 0
+	    || grow_array((void **)&dst->rejects, &dst->rejects_cap,
+		dst->nrejects + src->nrejects, sizeof(*dst->rejects)) < 0)
+		return -1;
 	if (src->n > 0)
 		memcpy(dst->items + dst->n, src->items, src->n * sizeof(*src->items));
 	dst->n += src->n;

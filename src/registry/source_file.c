@@ -20,6 +20,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/manifest.h"
+#include "globaldns/util.h"
 
 struct file_source {
 	struct se_source base;          /* first: the generic part */
@@ -50,39 +51,27 @@ void se_source_api_error(struct se_source_status *st, int code)
 	}
 }
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-	return h;
-}
-
 static uint64_t mix_stat(uint64_t h, const struct stat *st)
 {
-	h = mix(h, (uint64_t)st->st_dev);
-	h = mix(h, (uint64_t)st->st_ino);
-	h = mix(h, (uint64_t)st->st_size);
-	h = mix(h, (uint64_t)st->st_mtim.tv_sec);
-	return mix(h, (uint64_t)st->st_mtim.tv_nsec);
-}
+	uint64_t v[5] = {
+		(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+		(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+	};
 
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-	while (*s)
-		h = mix(h, (unsigned char)*s++);
-	return h;
+	return hash_fnv1a(h, v, sizeof(v));
 }
 
 /* A digest of what the paths look like now; changes when any file does. */
 static uint64_t fingerprint(const struct file_source *fs)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = HASH_FNV1A_INIT;
 
 	for (size_t i = 0; i < fs->npaths; i++) {
 		struct stat st;
 		DIR *dir;
 		struct dirent *de;
 		if (stat(fs->paths[i], &st) < 0) {
-			h = mix(h, 0xdead);
+			h = hash_fnv1a(h, "-", 1);
 			continue;
 		}
 		h = mix_stat(h, &st);
@@ -93,7 +82,7 @@ static uint64_t fingerprint(const struct file_source *fs)
 			if (de->d_name[0] == '.')
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", fs->paths[i], de->d_name);
-			h = mix_str(h, de->d_name);
+			h = hash_fnv1a(h, de->d_name, strlen(de->d_name) + 1);
 			if (stat(p, &st) == 0)
 				h = mix_stat(h, &st);
 		}
