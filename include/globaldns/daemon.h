@@ -15,8 +15,10 @@
  *     /ready says 503, for the longest `health { lameduck }`; then TCP
  *     connections finish their answers (2 s at most) and the process
  *     exits.  A second signal stops at once.
- * The process-wide endpoints (ready, registry) read the state through the
- * accessors below.
+ * Plugins reach the process only through the environment it starts them
+ * with (plugin.h): the event base, the metrics registry, the HTTP
+ * endpoints, and the host -- readiness, lameduck and the instances of the
+ * running configuration.
  */
 #ifndef GLOBALDNS_DAEMON_H
 #define GLOBALDNS_DAEMON_H
@@ -36,12 +38,6 @@ struct daemon_opts {
 
 /* Run until stopped; returns the process exit status. */
 int daemon_run(const struct daemon_opts *o);
-
-/* The configuration serving now, NULL when none runs. */
-const struct server *daemon_server(void);
-
-/* 1 once SIGTERM/SIGINT started the lameduck. */
-int daemon_stopping(void);
 
 /*
  * Set the process's user and group (root only; for -user / -group): bind

@@ -1,6 +1,7 @@
 /*
  * httpd.h -- the process-wide HTTP endpoints (health, ready, metrics,
- * registry) on the main loop, with libevent's evhttp.
+ * registry) on the main loop, with libevent's evhttp.  One `struct httpd`
+ * per process; plugins reach it through their environment (plugin.h).
  *
  * CoreDNS's health, ready and prometheus listeners are process-wide: two
  * server blocks naming the same address share one listener.  Here a plugin
@@ -16,6 +17,7 @@
 
 struct event_base;
 struct evhttp_request;
+struct httpd;
 struct httpd_route;
 
 typedef void (*httpd_cb)(struct evhttp_request *req, void *arg);
@@ -29,6 +31,11 @@ typedef void (*httpd_cb)(struct evhttp_request *req, void *arg);
 int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 	size_t errlen);
 
+/* The endpoints of a process, on base (NULL on memory exhaustion). */
+struct httpd *httpd_new(struct event_base *base);
+/* Close every listener and drop every route; NULL is fine. */
+void httpd_free(struct httpd *h);
+
 /*
  * Serve GET/HEAD `path` on addr (as httpd_parse_addr gives it) by calling
  * cb(req, arg), which must send a reply.  Opens the address if no route
@@ -36,12 +43,21 @@ int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
  * with "listen ADDR: what" in err.  When several routes give the same
  * address and path, the most recently added one answers.
  */
-struct httpd_route *httpd_route_add(struct event_base *base,
-	const char *addr, const char *path, httpd_cb cb, void *arg, char *err,
-	size_t errlen);
+struct httpd_route *httpd_route_add(struct httpd *h, const char *addr,
+	const char *path, httpd_cb cb, void *arg, char *err, size_t errlen);
 
 /* Remove a route; the last one on an address closes it.  NULL is fine. */
 void httpd_route_remove(struct httpd_route *r);
+
+/*
+ * The ADDRESS of an HTTP endpoint directive (health, ready, prometheus):
+ * `NAME [ADDRESS]`, def when there is none, checked and canonical in addr
+ * (httpd_parse_addr).  A sub-block is refused unless `properties`.  0, or
+ * -1 with "FILE:LINE: NAME: what is wrong" in err.
+ */
+struct cf_directive;
+int httpd_directive_addr(const struct cf_directive *d, const char *def,
+	int properties, char *addr, size_t addrlen, char *err, size_t errlen);
 
 /* Send a text reply with the given status (Content-Type text/plain). */
 void httpd_reply_text(struct evhttp_request *req, int code,

@@ -2,59 +2,43 @@
  * metrics.h -- Prometheus metrics with CoreDNS's names, counted without
  * slowing the query path.
  *
- * Design.  Counting and exporting are split:
+ * One registry (`struct metrics`) per process, made by the daemon and
+ * handed to the plugins in their environment (plugin.h).  Three kinds of
+ * families:
  *
  *   - The DNS metrics (coredns_dns_*) are plain uint64 counters in fixed
  *     arrays, one `struct metrics_slot` per (server, zone) label pair.
  *     Slots are made when a configuration is built (metrics_slot()), never
  *     on the query path; metrics_observe() only indexes arrays and adds.
- *     Each worker thread counts into its own slots (today there is one
- *     worker: the main loop); a scrape sums them.  Slots live for the
- *     process, so counters survive a reload, as CoreDNS's do.
+ *     Slots live as long as the registry, so counters survive a reload,
+ *     as CoreDNS's do.
  *
- *   - Everything else is exported by *collectors*: a plugin registers a
- *     function that, at scrape time, writes its families through a
- *     `struct metrics_out`.  A collector runs on the main loop and may
- *     allocate; the query path never calls one.  Families are grouped by
- *     name whatever order the samples arrive in, and HELP/TYPE are written
- *     once, so several instances of a plugin (one per server block) may
- *     export the same family.
+ *   - Process-wide families without labels (coredns_reload_failed_total,
+ *     coredns_health_request_duration_seconds, globaldns_log_dropped_total):
+ *     metrics_counter() / metrics_histogram() find or make one by name and
+ *     return its cell, which the owner bumps directly.
  *
- * Using it from a plugin (forward, cache, the Kubernetes source):
+ *   - Everything else is exported by *collectors*, functions that write
+ *     their families at scrape time through a `struct metrics_out`.  A
+ *     plugin instance's own metrics go through its `collect` hook
+ *     (plugin.h), which the daemon's collector calls for the running
+ *     configuration only; the daemon itself registers with
+ *     metrics_add_collector().  Families are grouped by name whatever
+ *     order the samples arrive in, and HELP/TYPE are written once, so
+ *     several instances (one per server block) may export one family.
  *
- *     static void fwd_collect(void *arg, struct metrics_out *o)
+ *     static void fwd_collect(void *state, const struct plugin_block *b,
+ *         struct metrics_out *o)
  *     {
- *         struct fwd *f = arg;
  *         metrics_out_family(o, "coredns_forward_healthcheck_broken_total",
  *             METRICS_COUNTER, "Counter of the number of complete failures of the healthchecks.");
  *         metrics_out_sample(o, "coredns_forward_healthcheck_broken_total", "",
  *             (double)f->broken, NULL);
- *         metrics_out_histogram(o, "coredns_proxy_request_duration_seconds",
- *             &f->dur[i], "proxy_name", "forward", "to", f->up[i].name,
- *             "rcode", "NOERROR", NULL);
  *     }
- *     start():  metrics_add_collector(fwd_collect, f);
- *     free():   metrics_remove_collector(fwd_collect, f);
  *
- * A collector MUST be removed before its arg is freed (a reload frees the
- * plugin instances it replaces).  Counters a plugin keeps for a collector
- * are its own plain integers; `struct metrics_hist` is a fixed-bucket
- * histogram such a plugin can embed and feed without allocating.
- *
- * All of this is process-wide (CoreDNS's Prometheus registry is too): one
- * set of slots and collectors, shared by every `prometheus` listener.
- *
- * Names to use, so CoreDNS dashboards work (labels as CoreDNS 1.11):
- *   cache:  coredns_cache_entries{server,zone,view,type="success"|"denial"} (gauge),
- *           coredns_cache_hits_total{server,zone,view,type},
- *           coredns_cache_misses_total{server,zone,view},
- *           coredns_cache_requests_total{server,zone,view},
- *           coredns_cache_prefetch_total, coredns_cache_evictions_total{...,type};
- *           server is "dns://ADDR:PORT" as in the coredns_dns_* families.
- *   forward: exported by plugin_ops.c's collector from forward.h's getters.
- *   sources: the se_source_status fields (source.h) are exported by the
- *           serviceentries plugin as globaldns_source_*; a source only
- *           fills them (watch_restarts, se_source_api_error()).
+ * Counters a plugin keeps for a collector are its own plain integers;
+ * `struct metrics_hist` is a fixed-bucket histogram such a plugin can
+ * embed and feed without allocating.  Everything runs on the main loop.
  */
 #ifndef GLOBALDNS_METRICS_H
 #define GLOBALDNS_METRICS_H
@@ -95,6 +79,17 @@ void metrics_hist_observe(struct metrics_hist *h, double v);
 /* CoreDNS's buckets: ExponentialBuckets(0.00025, 2, 16), for durations. */
 extern const double metrics_time_buckets[16];
 extern const size_t metrics_time_nbuckets;
+/* CoreDNS's SlimTimeBuckets: ExponentialBuckets(0.00025, 10, 5). */
+extern const double metrics_slim_buckets[5];
+
+/* ---- the registry ---- */
+
+struct metrics;
+
+/* A new, empty registry (NULL on memory exhaustion); free with metrics_free. */
+struct metrics *metrics_new(void);
+/* Free the registry, its slots and families; NULL is fine. */
+void metrics_free(struct metrics *m);
 
 /* ---- the DNS metrics of the query path ---- */
 
@@ -104,9 +99,10 @@ struct metrics_slot;
  * The slot for a (server, zone) pair, e.g. ("dns://:53", "global."); zone
  * "dropped" counts queries no server block took (as CoreDNS).  Found or
  * made; call while building a configuration, not per query.  Returns NULL
- * only on memory exhaustion (then nothing is counted for it).
+ * when m is NULL or memory is exhausted (then nothing is counted for it).
  */
-struct metrics_slot *metrics_slot(const char *server, const char *zone);
+struct metrics_slot *metrics_slot(struct metrics *m, const char *server,
+	const char *zone);
 
 /*
  * Count one answered query into slot: requests (proto, family, type),
@@ -119,13 +115,19 @@ void metrics_observe(struct metrics_slot *slot, const struct dns_request *req);
 /* Note that plugin `name` is enabled in (server, zone): coredns_plugin_enabled. */
 void metrics_plugin_enabled(struct metrics_slot *slot, const char *name);
 /* Forget every coredns_plugin_enabled mark (before a new configuration sets its own). */
-void metrics_plugin_enabled_reset(void);
+void metrics_plugin_enabled_reset(struct metrics *m);
 
-/* coredns_reload_failed_total += 1. */
-void metrics_reload_failed(void);
+/* ---- process-wide families without labels ---- */
 
-/* Observe one /health request's duration (coredns_health_request_duration_seconds). */
-void metrics_health_observe(double seconds);
+/*
+ * The counter (or histogram) `name`, made with its HELP on first use and
+ * kept as long as m; bump it directly.  Never NULL: without a registry
+ * (m NULL, tests) or memory, a scratch cell nobody exports.
+ */
+uint64_t *metrics_counter(struct metrics *m, const char *name,
+	const char *help);
+struct metrics_hist *metrics_histogram(struct metrics *m, const char *name,
+	const char *help, const double *bounds, size_t nbounds);
 
 /* ---- collectors ---- */
 
@@ -135,9 +137,10 @@ typedef void (*metrics_collect_fn)(void *arg, struct metrics_out *o);
  * Call fn(arg, out) on every scrape, after the built-in families.  0, or
  * -1 on memory exhaustion.  The pair (fn, arg) identifies the collector.
  */
-int metrics_add_collector(metrics_collect_fn fn, void *arg);
+int metrics_add_collector(struct metrics *m, metrics_collect_fn fn, void *arg);
 /* Stop calling fn(arg); unknown pairs are ignored. */
-void metrics_remove_collector(metrics_collect_fn fn, void *arg);
+void metrics_remove_collector(struct metrics *m, metrics_collect_fn fn,
+	void *arg);
 
 /*
  * Declare a family (its HELP and TYPE lines).  Declaring the same name
@@ -166,9 +169,6 @@ void metrics_out_histogram(struct metrics_out *o, const char *name,
  * Render the whole exposition (text format 0.0.4) into a new string of
  * *len bytes; caller frees.  NULL on memory exhaustion.
  */
-char *metrics_render(size_t *len);
-
-/* Free every slot and collector (at exit, for leak checkers). */
-void metrics_shutdown(void);
+char *metrics_render(struct metrics *m, size_t *len);
 
 #endif

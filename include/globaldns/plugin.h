@@ -1,18 +1,31 @@
 /*
- * plugin.h -- the directives of a server block as small function tables.
+ * plugin.h -- the contract between the core and the plugins: each Corefile
+ * directive globaldns implements is a `struct plugin_ops`, a small
+ * function table, and the core never asks which plugin it holds.
  *
- * Each Corefile directive that globaldns implements is a `struct
- * plugin_ops`.  plugin.c holds the table of every directive name in
- * CoreDNS's plugin order (plugin.cfg): a server block's chain is the
- * directives it uses, sorted by that order (not the order written), and a
- * query runs the chain until a plugin answers.
+ * The plugin table (src/plugins/table.c) lists every directive name in
+ * CoreDNS's plugin order (plugin.cfg) with its implementation, if any.  A
+ * server block's chain is the directives it uses, in that order whatever
+ * order the Corefile writes them in; a query runs the chain until a plugin
+ * answers.  Adding a plugin is its own file, one line of the table, the
+ * build list and its tests.
  *
  * Life of an instance:
- *   setup   parse the directive (arguments and sub-block) -> state.  Errors
- *           go to err as "FILE:LINE: NAME: what is wrong".  Must not start
- *           I/O; in validate mode (ctx->validate) it may read files to
- *           report problems, and the instance is then freed unstarted.
- *   start   begin timers and I/O on the event base (sources load, ...).
+ *   setup   parse the directive (arguments and sub-block) -> state, in
+ *           table order.  What a plugin contributes to its block or to
+ *           the process it writes into ctx: `bind` adds the block's
+ *           listening addresses (plugin_block_add_bind), which the
+ *           plugins after it in the table read; `health` its lameduck,
+ *           `reload` the Corefile check period, `forward` how long it may
+ *           hold a query (plugin_process).  Errors go to err as
+ *           "FILE:LINE: NAME: what is wrong" (PLUGIN_FAIL).  Must not
+ *           start I/O; in validate mode (ctx->validate) it may read files
+ *           to report problems, and the instance is then freed unstarted.
+ *   start   begin timers and I/O through the environment (plugin_env):
+ *           the event base, the metrics registry (process-wide
+ *           families), the HTTP endpoints (routes), and the host -- the
+ *           process around the plugins (readiness of the running
+ *           configuration, lameduck, its instances for introspection).
  *   serve   answer a query (write req->resp) -> PLUGIN_DONE; or pass it on
  *           -> PLUGIN_NEXT; or keep it (query_hold) and answer later ->
  *           PLUGIN_ASYNC.
@@ -21,16 +34,20 @@
  *   free    release everything; state may be half built.
  *   observe called after every answered query of the block (the query
  *           log, errors); must not block or allocate.  May be NULL.
+ *   collect write the instance's metrics at scrape time (metrics.h's
+ *           metrics_out), labelled with its block; only the running
+ *           configuration's instances are asked.  May be NULL.
  *   introspect add what the instance serves to a JSON object (GET
  *           /registry); may allocate; on the main loop.  May be NULL.
  *
  * Reload: a new configuration is set up beside the running one.  An
- * instance whose directive (name, arguments, sub-block), block zones and
- * port are unchanged is not started again: the running state is moved into
- * the new configuration and the freshly set-up one freed unstarted.  So a
- * state must not point into the Corefile tree or the plugin_ctx after
- * setup (copy what it needs), and must not depend on which server block
- * array holds it.
+ * instance whose directive (name, arguments, sub-block), block zones,
+ * port and bind addresses are unchanged is not started again: the running
+ * state is moved into the new configuration and the freshly set-up one
+ * freed unstarted.  So a state must not point into the Corefile tree or
+ * the plugin_ctx after setup (copy what it needs), and must not depend on
+ * which configuration holds it; the plugin_env it was started with lives
+ * as long as the process.
  */
 #ifndef GLOBALDNS_PLUGIN_H
 #define GLOBALDNS_PLUGIN_H
@@ -39,10 +56,12 @@
 
 #include "globaldns/corefile.h"
 
-struct cf_directive;
 struct cJSON;
 struct dns_request;
 struct event_base;
+struct httpd;
+struct metrics;
+struct metrics_out;
 
 /*
  * In a setup function, with `err`, `errlen` and the directive's `name` in
@@ -60,56 +79,93 @@ enum plugin_result {
 	PLUGIN_ASYNC = 2
 };
 
-/* What a plugin's setup learns about where it stands. */
-struct plugin_ctx {
-	const char *const *zones;       /* the block's zones: FQDN, lowercase */
+/* A server block as its plugins see it.  Owned by the core. */
+struct plugin_block {
+	const char *file;               /* where the block starts */
+	int line;
+	int port;
+	char **zones;                   /* FQDN, lowercase */
 	size_t nzones;
-	int port;                       /* the block's port */
+	char **binds;                   /* listening addresses (canonical text); */
+	size_t nbinds;                  /* none: every address.  `bind` adds them */
+	/* set once every plugin of the block is set up (for start, collect): */
+	char server_label[80];          /* CoreDNS's "dns://ADDR:PORT" ("dns://:53") */
+	char *zones_label;              /* the zones joined by "," */
+};
+
+/* Process-wide settings plugins contribute at setup. */
+struct plugin_process {
+	long lameduck_ms;               /* after SIGTERM, keep serving this long (the longest) */
+	int reload_set;                 /* the first block's `reload` sets these: */
+	long reload_interval_ms;        /* check the Corefile every INTERVAL */
+	long reload_jitter_ms;          /* +/- JITTER; 0 0: never */
+	long hold_ms;                   /* the longest a plugin holds a query */
+};
+
+/* What a plugin's setup learns about where it stands, and fills. */
+struct plugin_ctx {
+	struct plugin_block *block;
+	struct plugin_process *process;
 	int validate;                   /* 1 under -validate: never started */
-	const char *const *binds;       /* the block's bind addresses (canonical text), */
-	size_t nbinds;                  /* none without bind: bind is set up first */
+};
+
+/* Add a listening address to the block (bind); 0, or -1 out of memory. */
+int plugin_block_add_bind(struct plugin_block *b, const char *addr);
+
+/* Visit one plugin instance (introspection). */
+struct plugin_ops;
+typedef void (*plugin_visit_fn)(void *arg, const struct plugin_block *b,
+	const struct plugin_ops *ops, void *state);
+
+/* The process around the plugins; every function may be NULL. */
+struct plugin_host {
+	void *arg;
+	/* 1 if every instance of the running configuration is ready; else
+	 * 0 with the reasons in why */
+	int (*ready)(void *arg, char *why, size_t whylen);
+	/* 1 once SIGTERM/SIGINT started the lameduck */
+	int (*stopping)(void *arg);
+	/* visit every instance of the running configuration */
+	void (*foreach)(void *arg, plugin_visit_fn fn, void *fnarg);
+};
+
+/* What start gets.  Lives as long as the process. */
+struct plugin_env {
+	struct event_base *base;
+	struct metrics *metrics;        /* process-wide families; NULL in tests */
+	struct httpd *httpd;            /* HTTP endpoints; NULL in tests */
+	const struct plugin_host *host; /* NULL in tests */
 };
 
 struct plugin_ops {
 	const char *name;
 	int (*setup)(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		void **state, char *err, size_t errlen);
-	int (*start)(void *state, struct event_base *base);
+	int (*start)(void *state, const struct plugin_env *env);
 	enum plugin_result (*serve)(void *state, struct dns_request *req);
 	int (*ready)(void *state, char *why, size_t whylen);
 	void (*free)(void *state);
 	void (*observe)(void *state, const struct dns_request *req);
+	void (*collect)(void *state, const struct plugin_block *b,
+		struct metrics_out *o);
 	int (*introspect)(void *state, struct cJSON *obj);
 };
 
-/*
- * The implementation of a directive, or NULL.  *known is set to 1 if the
- * name is a CoreDNS plugin (implemented or not), else 0.  *order is its
- * position in CoreDNS's plugin order.
- */
-const struct plugin_ops *plugin_find(const char *name, int *known, int *order);
+/* ---- the plugin table (src/plugins/table.c) ---- */
+
+struct plugin_entry {
+	const char *name;               /* the directive */
+	const struct plugin_ops *ops;   /* NULL: a CoreDNS plugin not implemented */
+};
+
+/* Every CoreDNS directive, in CoreDNS's order. */
+extern const struct plugin_entry plugin_table[];
+extern const size_t plugin_table_size;
+
+/* The table index of a directive name, or -1 if CoreDNS has no such plugin. */
+int plugin_find(const char *name);
 
 /* "a, b, c": the directives globaldns implements, for error messages. */
 const char *plugin_supported_list(void);
-
-/* The plugins implemented so far. */
-extern const struct plugin_ops serviceentries_plugin;
-extern const struct plugin_ops forward_plugin;        /* also `proxy` */
-extern const struct plugin_ops cache_plugin;
-/* Operations (plugin_ops.c, plugin_log.c, plugin_bind.c). */
-extern const struct plugin_ops health_plugin;
-extern const struct plugin_ops ready_plugin;
-extern const struct plugin_ops prometheus_plugin;
-extern const struct plugin_ops reload_plugin;
-extern const struct plugin_ops log_plugin;
-extern const struct plugin_ops errors_plugin;
-extern const struct plugin_ops bind_plugin;
-
-/* bind: the addresses of a bind instance (its state); returns how many. */
-size_t bind_addresses(const void *state, const char *const **addrs);
-/* health: the lameduck of every running health instance, the longest (ms). */
-long health_lameduck_ms(void);
-/* reload: interval and jitter of a reload instance (its state), in ms. */
-void reload_interval(const void *state, long *interval_ms, long *jitter_ms);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "globaldns/plugin.h"
 #include "globaldns/wire.h"
 
 struct server_block;
@@ -83,24 +84,19 @@ struct zone_key {
 	struct metrics_slot *metrics;   /* its (server, zone) counters; may be NULL */
 };
 
+/* A plugin instance in a block's chain. */
 struct plugin_inst {
 	const struct plugin_ops *ops;
 	void *state;
-	int order;
-	char *conf_key;                 /* directive + zones + port, to match on reload */
+	int order;                      /* its place in the plugin table */
+	char *conf_key;                 /* directive + zones + port + binds, to match on reload */
 	int reused;                     /* state moved in from the previous config */
 };
 
 struct server_block {
-	char **zones;                   /* FQDN, lowercase */
-	size_t nzones;
-	int port;
-	char **binds;                   /* its bind addresses (canonical text), */
-	size_t nbinds;                  /* none: every address */
-	struct plugin_inst *chain;      /* sorted by CoreDNS's order */
+	struct plugin_block info;       /* what its plugins see (plugin.h) */
+	struct plugin_inst *chain;      /* in the plugin table's order */
 	size_t nchain;
-	const char *file;
-	int line;
 };
 
 /* Every block and zone key of a configuration, for dispatch. */

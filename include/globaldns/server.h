@@ -15,15 +15,18 @@
 
 #include "globaldns/query.h"
 
+#include "globaldns/plugin.h"
+
 struct corefile;
-struct event_base;
-struct plugin_ops;
+struct metrics;
+struct metrics_out;
 struct server;
 
 struct server_opts {
 	int default_port;               /* for keys without a port (-dns.port) */
 	int validate;                   /* set up for -validate: never started */
 	int no_listeners;               /* start plugins only (tests, fuzzing) */
+	struct metrics *metrics;        /* where the DNS counters go; may be NULL */
 };
 
 /*
@@ -34,8 +37,12 @@ struct server_opts {
 struct server *server_new(const struct corefile *cf,
 	const struct server_opts *opts, char *err, size_t errlen);
 
-/* Bind the listeners and start every plugin.  0, or -1 with err. */
-int server_start(struct server *s, struct event_base *base, char *err,
+/*
+ * Bind the listeners and start every plugin with env (which must outlive
+ * every plugin instance: a reload moves instances to the next
+ * configuration).  0, or -1 with err.
+ */
+int server_start(struct server *s, const struct plugin_env *env, char *err,
 	size_t errlen);
 
 /*
@@ -52,7 +59,7 @@ int server_start(struct server *s, struct event_base *base, char *err,
  * server_pending(prev) is 0.
  */
 int server_start_after(struct server *s, struct server *prev,
-	struct event_base *base, char *err, size_t errlen);
+	const struct plugin_env *env, char *err, size_t errlen);
 
 /* Requests held by asynchronous plugins that still point into s. */
 unsigned long server_pending(const struct server *s);
@@ -63,16 +70,15 @@ unsigned long server_pending(const struct server *s);
  */
 int server_drain(struct server *s);
 
-/* The state of the first instance of ops in any block, or NULL. */
-void *server_find_plugin(const struct server *s, const struct plugin_ops *ops);
-
-/* Visit every plugin instance of every block (introspection, metrics). */
-struct plugin_inst;
-struct server_block;
-typedef void (*server_plugin_fn)(void *arg, const struct server_block *b,
-	const struct plugin_inst *p);
-void server_foreach_plugin(const struct server *s, server_plugin_fn fn,
+/* Visit every plugin instance of every block (introspection). */
+void server_foreach_plugin(const struct server *s, plugin_visit_fn fn,
 	void *arg);
+
+/* Ask every plugin instance for its metrics (its `collect` hook). */
+void server_collect(const struct server *s, struct metrics_out *o);
+
+/* What the plugins set up for the process: lameduck, reload, hold time. */
+const struct plugin_process *server_process(const struct server *s);
 
 /* 1 if every plugin is ready; else 0 with the reasons in why. */
 int server_ready(const struct server *s, char *why, size_t whylen);

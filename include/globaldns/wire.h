@@ -200,6 +200,9 @@ int wire_zone_set(struct wire_zone *z, const char *name);
 /* wire_zone_label() for z: where z starts in q's name, or -1. */
 int wire_zone_match(const struct dns_query *q, const struct wire_zone *z);
 
+/* The mnemonic of a type ("A", "AAAA", "SRV" ...), or NULL if not known. */
+const char *dns_type_name(uint16_t type);
+
 /* miekg/dns's name of an rcode (what CoreDNS prints: "NOERROR" ...
  * "RCODE15", "BADSIG" ... "BADCOOKIE"), or NULL past 23. */
 const char *dns_rcode_name(int rcode);

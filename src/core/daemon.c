@@ -21,9 +21,9 @@
 #include <event2/event.h>
 
 #include "globaldns/corefile.h"
-#include "../plugins/forward.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
+#include "globaldns/httpd.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/readfile.h"
@@ -45,6 +45,11 @@ struct retired {
 struct daemon {
 	struct daemon_opts o;
 	struct event_base *base;
+	struct metrics *metrics;
+	struct httpd *httpd;
+	struct plugin_host host;
+	struct plugin_env env;          /* what every plugin instance starts with */
+	uint64_t *reload_failed;        /* coredns_reload_failed_total */
 	struct corefile *cf;
 	struct server *srv;
 	uint64_t conf_hash;
@@ -59,16 +64,34 @@ struct daemon {
 	int drain_max_polls;
 };
 
-static struct daemon *the_daemon;
+/* ---- the host: what plugins may ask of the process ---- */
 
-const struct server *daemon_server(void)
+static int host_ready(void *arg, char *why, size_t whylen)
 {
-	return the_daemon ? the_daemon->srv : NULL;
+	struct daemon *d = arg;
+
+	if (!d->srv) {
+		snprintf(why, whylen, "not started");
+		return 0;
+	}
+	return server_ready(d->srv, why, whylen);
 }
 
-int daemon_stopping(void)
+static int host_stopping(void *arg)
 {
-	return the_daemon ? the_daemon->stopping : 0;
+	return ((struct daemon *)arg)->stopping;
+}
+
+static void host_foreach(void *arg, plugin_visit_fn fn, void *fnarg)
+{
+	server_foreach_plugin(((struct daemon *)arg)->srv, fn, fnarg);
+}
+
+/* The running configuration's plugin instances export their metrics;
+ * those of a retired one, still draining, do not. */
+static void collect_running(void *arg, struct metrics_out *o)
+{
+	server_collect(((struct daemon *)arg)->srv, o);
 }
 
 /* ---- the Corefile's content ---- */
@@ -144,23 +167,21 @@ static void schedule_reload_check(struct daemon *d)
 	event_add(d->reload_timer, &tv);
 }
 
-/* Take the reload directive's settings from the running configuration. */
+/* Take the reload settings from the running configuration. */
 static void apply_reload_conf(struct daemon *d)
 {
-	const void *rc = server_find_plugin(d->srv, &reload_plugin);
+	const struct plugin_process *pp = server_process(d->srv);
 
 	event_del(d->reload_timer);
-	d->reload_interval_ms = d->reload_jitter_ms = 0;
-	if (!rc)
-		return;
-	reload_interval(rc, &d->reload_interval_ms, &d->reload_jitter_ms);
+	d->reload_interval_ms = pp->reload_interval_ms;
+	d->reload_jitter_ms = pp->reload_jitter_ms;
 	schedule_reload_check(d);
 }
 
 static struct server *build(struct daemon *d, const char *text, size_t len,
 	struct corefile **cfp, char *err, size_t errlen)
 {
-	struct server_opts so = { .default_port = d->o.dns_port };
+	struct server_opts so = { .default_port = d->o.dns_port, .metrics = d->metrics };
 	struct corefile *cf;
 	struct server *s;
 
@@ -192,7 +213,7 @@ static int reload(struct daemon *d, int force)
 	if (!text) {
 		log_error("plugin/reload: %s: %s; keeping the running configuration",
 			d->o.conf, strerror(errno));
-		metrics_reload_failed();
+		(*d->reload_failed)++;
 		return -1;
 	}
 	h = hash_fnv1a(HASH_FNV1A_INIT, text, len);
@@ -207,14 +228,14 @@ static int reload(struct daemon *d, int force)
 	free(text);
 	if (!s) {
 		log_error("plugin/reload: Corefile reload failed: %s; keeping the running configuration", err);
-		metrics_reload_failed();
+		(*d->reload_failed)++;
 		return -1;
 	}
-	if (server_start_after(s, d->srv, d->base, err, sizeof(err)) < 0) {
+	if (server_start_after(s, d->srv, &d->env, err, sizeof(err)) < 0) {
 		log_error("plugin/reload: Corefile reload failed: %s; keeping the running configuration", err);
 		server_free(s);
 		corefile_free(cf);
-		metrics_reload_failed();
+		(*d->reload_failed)++;
 		return -1;
 	}
 	retire(d, d->srv, d->cf);
@@ -241,19 +262,6 @@ static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- stopping ---- */
 
-static void longest_deadline(void *arg, const struct server_block *b,
-	const struct plugin_inst *p)
-{
-	long *ms = arg, dl;
-
-	(void)b;
-	if (p->ops != &forward_plugin || !p->state)
-		return;
-	dl = forward_deadline_ms(p->state);
-	if (dl > *ms)
-		*ms = dl;
-}
-
 /* Queries held by asynchronous plugins (the forwarder), in every
  * configuration still alive: each is answered within its deadline. */
 static unsigned long held_queries(const struct daemon *d)
@@ -270,11 +278,11 @@ static unsigned long held_queries(const struct daemon *d)
  * before the signal still gets its answer, or its SERVFAIL). */
 static int drain_polls_max(const struct daemon *d)
 {
-	long ms = 0;
+	long ms = server_process(d->srv)->hold_ms;
 
-	server_foreach_plugin(d->srv, longest_deadline, &ms);
 	for (const struct retired *r = d->retired; r; r = r->next)
-		server_foreach_plugin(r->srv, longest_deadline, &ms);
+		if (server_process(r->srv)->hold_ms > ms)
+			ms = server_process(r->srv)->hold_ms;
 	ms = ms ? ms + DRAIN_MARGIN_MS : 0;
 	if (ms < DRAIN_MIN_MS)
 		ms = DRAIN_MIN_MS;
@@ -326,7 +334,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	d->drain_max_polls = drain_polls_max(d);
 	event_del(d->reload_timer);
 	log_info("%s: Shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	ms = health_lameduck_ms();
+	ms = server_process(d->srv)->lameduck_ms;
 	if (ms > 0)
 		log_info("plugin/health: Going into lameduck mode for %ld.%03lds", ms / 1000, ms % 1000);
 	tv.tv_sec = ms / 1000;
@@ -416,16 +424,32 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("%s: %s", o->conf, strerror(errno));
 		return 1;
 	}
+	d.metrics = metrics_new();
+	if (!d.metrics) {
+		free(text);
+		log_error("out of memory");
+		return 1;
+	}
+	d.reload_failed = metrics_counter(d.metrics, "coredns_reload_failed_total",
+		"Counter of the number of failed reload attempts.");
 	d.conf_hash = hash_fnv1a(HASH_FNV1A_INIT, text, len);
 	d.srv = build(&d, text, len, &d.cf, err, sizeof(err));
 	free(text);
 	if (!d.srv)
-		return 1;
+		goto out;
 	d.base = event_base_new();
-	if (!d.base) {
+	if (!d.base || !(d.httpd = httpd_new(d.base))
+	    || metrics_add_collector(d.metrics, collect_running, &d) < 0) {
 		log_error("cannot create the event loop");
 		goto out;
 	}
+	d.host = (struct plugin_host){
+		.arg = &d, .ready = host_ready, .stopping = host_stopping,
+		.foreach = host_foreach,
+	};
+	d.env = (struct plugin_env){
+		.base = d.base, .metrics = d.metrics, .httpd = d.httpd, .host = &d.host,
+	};
 	d.reload_timer = evtimer_new(d.base, on_reload_timer, &d);
 	d.retire_timer = evtimer_new(d.base, on_retire_timer, &d);
 	d.stop_timer = evtimer_new(d.base, on_stop_timer, &d);
@@ -433,8 +457,7 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("cannot create timers");
 		goto out;
 	}
-	the_daemon = &d;
-	if (server_start(d.srv, d.base, err, sizeof(err)) < 0) {
+	if (server_start(d.srv, &d.env, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -462,7 +485,7 @@ int daemon_run(const struct daemon_opts *o)
 		const struct dispatch *dp = server_dispatch(d.srv);
 		/* as CoreDNS: "zone:port", and " on ADDRESS" for each bind address */
 		for (size_t i = 0; i < dp->nkeys; i++) {
-			const struct server_block *b = dp->keys[i].block;
+			const struct plugin_block *b = &dp->keys[i].block->info;
 			if (b->nbinds == 0)
 				printf("%s:%d\n", dp->keys[i].z.name, dp->keys[i].port);
 			for (size_t a = 0; a < b->nbinds; a++)
@@ -486,7 +509,7 @@ out:
 		corefile_free(r->cf);
 		free(r);
 	}
-	the_daemon = NULL;
+	httpd_free(d.httpd);
 	if (d.reload_timer)
 		event_free(d.reload_timer);
 	if (d.retire_timer)
@@ -496,7 +519,7 @@ out:
 	if (d.base)
 		event_base_free(d.base);
 	corefile_free(d.cf);
-	metrics_shutdown();
+	metrics_free(d.metrics);
 	if (pid_written)
 		unlink(o->pidfile);
 	return rc;

@@ -17,11 +17,18 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "globaldns/corefile.h"
 #include "globaldns/log.h"
 #include "globaldns/util.h"
 
+struct httpd {
+	struct event_base *base;
+	struct http_listener *listeners;
+};
+
 struct http_listener {
 	struct http_listener *next;
+	struct httpd *h;
 	char addr[128];
 	struct evhttp *http;
 	struct httpd_route *routes;     /* newest first */
@@ -35,7 +42,32 @@ struct httpd_route {
 	void *arg;
 };
 
-static struct http_listener *listeners;
+struct httpd *httpd_new(struct event_base *base)
+{
+	struct httpd *h = calloc(1, sizeof(*h));
+
+	if (h)
+		h->base = base;
+	return h;
+}
+
+void httpd_free(struct httpd *h)
+{
+	if (!h)
+		return;
+	while (h->listeners) {
+		struct http_listener *l = h->listeners;
+		h->listeners = l->next;
+		while (l->routes) {
+			struct httpd_route *r = l->routes;
+			l->routes = r->next;
+			free(r);
+		}
+		evhttp_free(l->http);
+		free(l);
+	}
+	free(h);
+}
 
 int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 	size_t errlen)
@@ -84,6 +116,26 @@ int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 		snprintf(out, outlen, "[%s]:%d", host, port);
 	else
 		snprintf(out, outlen, "%s:%d", host, port);
+	return 0;
+}
+
+int httpd_directive_addr(const struct cf_directive *d, const char *def,
+	int properties, char *addr, size_t addrlen, char *err, size_t errlen)
+{
+	char aerr[256];
+
+	if (d->nargs > 1) {
+		cf_errorf(err, errlen, d, d->name, "takes at most one address, got %zu arguments", d->nargs);
+		return -1;
+	}
+	if (httpd_parse_addr(d->nargs ? d->args[0] : def, addr, addrlen, aerr, sizeof(aerr)) < 0) {
+		cf_errorf(err, errlen, d, d->name, "%s", aerr);
+		return -1;
+	}
+	if (!properties && d->nchildren) {
+		cf_errorf(err, errlen, &d->children[0], d->name, "takes no properties");
+		return -1;
+	}
 	return 0;
 }
 
@@ -184,24 +236,27 @@ static int open_listen(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-struct httpd_route *httpd_route_add(struct event_base *base,
-	const char *addr, const char *path, httpd_cb cb, void *arg, char *err,
-	size_t errlen)
+struct httpd_route *httpd_route_add(struct httpd *h, const char *addr,
+	const char *path, httpd_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct http_listener *l;
-	struct httpd_route *r = calloc(1, sizeof(*r));
+	struct httpd_route *r;
 
-	if (!r) {
+	if (!h) {
+		snprintf(err, errlen, "listen %s: no HTTP endpoints in this process", addr);
+		return NULL;
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	for (l = listeners; l; l = l->next)
+	for (l = h->listeners; l; l = l->next)
 		if (strcmp(l->addr, addr) == 0)
 			break;
 	if (!l) {
 		int fd;
 		l = calloc(1, sizeof(*l));
-		if (!l || !(l->http = evhttp_new(base))) {
+		if (!l || !(l->http = evhttp_new(h->base))) {
 			free(l);
 			free(r);
 			snprintf(err, errlen, "out of memory");
@@ -221,8 +276,9 @@ struct httpd_route *httpd_route_add(struct event_base *base,
 		}
 		evhttp_set_timeout(l->http, 10);
 		evhttp_set_gencb(l->http, on_request, l);
-		l->next = listeners;
-		listeners = l;
+		l->h = h;
+		l->next = h->listeners;
+		h->listeners = l;
 	}
 	r->l = l;
 	snprintf(r->path, sizeof(r->path), "%s", path);
@@ -250,7 +306,7 @@ void httpd_route_remove(struct httpd_route *r)
 	free(r);
 	if (l->routes)
 		return;
-	for (lp = &listeners; *lp; lp = &(*lp)->next) {
+	for (lp = &l->h->listeners; *lp; lp = &(*lp)->next) {
 		if (*lp == l) {
 			*lp = l->next;
 			break;

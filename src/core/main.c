@@ -144,7 +144,6 @@ static int validate(const struct options *o)
 		printf("%s: OK\n", o->conf);
 	server_free(srv);
 	corefile_free(cf);
-	metrics_shutdown();
 	return srv ? 0 : 1;
 }
 

@@ -15,17 +15,16 @@
 #include <sys/socket.h>
 
 #include "globaldns/query.h"
+#include "globaldns/util.h"
 #include "globaldns/wire.h"
 
 /* ---- fixed label spaces ---- */
 
 /* The types CoreDNS counts by name; anything else is "other". */
-static const struct { uint16_t type; const char *name; } mtypes[] = {
-	{ 1, "A" }, { 28, "AAAA" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" },
-	{ 12, "PTR" }, { 15, "MX" }, { 16, "TXT" }, { 33, "SRV" },
-	{ 35, "NAPTR" }, { 43, "DS" }, { 48, "DNSKEY" }, { 46, "RRSIG" },
-	{ 47, "NSEC" }, { 50, "NSEC3" }, { 64, "SVCB" }, { 65, "HTTPS" },
-	{ 251, "IXFR" }, { 252, "AXFR" }, { 255, "ANY" },
+static const uint16_t mtypes[] = {
+	DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_NS, DNS_TYPE_CNAME, DNS_TYPE_SOA,
+	DNS_TYPE_PTR, DNS_TYPE_MX, DNS_TYPE_TXT, 33, 35, 43, 48, 46, 47, 50,
+	64, 65, DNS_TYPE_IXFR, DNS_TYPE_AXFR, DNS_TYPE_ANY,
 };
 #define NTYPES (sizeof(mtypes) / sizeof(mtypes[0]) + 1)   /* + other */
 
@@ -34,8 +33,6 @@ static const struct { uint16_t type; const char *name; } mtypes[] = {
 
 /* Plugin names seen answering ("" = the server itself). */
 #define NPLUGINS 24
-static char plugin_names[NPLUGINS][32];
-static size_t nplugin_names = 1;       /* [0] is "" */
 
 /* coredns_dns_request_size_bytes / response_size_bytes buckets. */
 static const double size_buckets[] = {
@@ -50,11 +47,11 @@ const double metrics_time_buckets[16] = {
 };
 const size_t metrics_time_nbuckets = 16;
 
-/* SlimTimeBuckets: ExponentialBuckets(0.00025, 10, 5). */
-static const double slim_buckets[] = { 0.00025, 0.0025, 0.025, 0.25, 2.5 };
+const double metrics_slim_buckets[5] = { 0.00025, 0.0025, 0.025, 0.25, 2.5 };
 
 struct metrics_slot {
 	struct metrics_slot *next;
+	struct metrics *m;
 	char server[128];
 	char zone[256];
 	uint64_t req[2][2][NTYPES];             /* proto, family, type */
@@ -69,12 +66,34 @@ struct collector {
 	void *arg;
 };
 
-static struct metrics_slot *slots;
-static struct collector *collectors;
-static size_t ncollectors, collectors_cap;
-static uint64_t reload_failed;
-static struct metrics_hist health_hist;
-static int health_hist_ready;
+/* A family without labels that lives as long as the registry. */
+struct process_family {
+	struct process_family *next;
+	char *name, *help;
+	enum metrics_type type;
+	uint64_t counter;
+	struct metrics_hist hist;
+};
+
+struct metrics {
+	struct metrics_slot *slots;
+	char plugin_names[NPLUGINS][32];
+	size_t nplugin_names;           /* [0] is "" */
+	struct collector *collectors;
+	size_t ncollectors, collectors_cap;
+	struct process_family *families, **families_tail;
+};
+
+struct metrics *metrics_new(void)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->nplugin_names = 1;
+	m->families_tail = &m->families;
+	return m;
+}
 
 /* ---- histograms ---- */
 
@@ -99,11 +118,15 @@ void metrics_hist_observe(struct metrics_hist *h, double v)
 
 /* ---- slots and the query path ---- */
 
-struct metrics_slot *metrics_slot(const char *server, const char *zone)
+struct metrics_slot *metrics_slot(struct metrics *m, const char *server,
+	const char *zone)
 {
-	struct metrics_slot *s, **tail = &slots;
+	struct metrics_slot *s, **tail;
 
-	for (s = slots; s; s = s->next) {
+	if (!m)
+		return NULL;
+	tail = &m->slots;
+	for (s = m->slots; s; s = s->next) {
 		if (strcmp(s->server, server) == 0 && strcmp(s->zone, zone) == 0)
 			return s;
 		tail = &s->next;
@@ -111,6 +134,7 @@ struct metrics_slot *metrics_slot(const char *server, const char *zone)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->m = m;
 	snprintf(s->server, sizeof(s->server), "%s", server);
 	snprintf(s->zone, sizeof(s->zone), "%s", zone);
 	for (size_t t = 0; t < NTYPES; t++)
@@ -126,23 +150,23 @@ struct metrics_slot *metrics_slot(const char *server, const char *zone)
 static size_t type_index(uint16_t t)
 {
 	for (size_t i = 0; i < NTYPES - 1; i++)
-		if (mtypes[i].type == t)
+		if (mtypes[i] == t)
 			return i;
 	return NTYPES - 1;
 }
 
 /* Index of a plugin name; new names are copied into the fixed table. */
-static size_t plugin_index(const char *name)
+static size_t plugin_index(struct metrics *m, const char *name)
 {
 	if (!name || !name[0])
 		return 0;
-	for (size_t i = 1; i < nplugin_names; i++)
-		if (strcmp(plugin_names[i], name) == 0)
+	for (size_t i = 1; i < m->nplugin_names; i++)
+		if (strcmp(m->plugin_names[i], name) == 0)
 			return i;
-	if (nplugin_names == NPLUGINS)
+	if (m->nplugin_names == NPLUGINS)
 		return 0;
-	snprintf(plugin_names[nplugin_names], sizeof(plugin_names[0]), "%s", name);
-	return nplugin_names++;
+	snprintf(m->plugin_names[m->nplugin_names], sizeof(m->plugin_names[0]), "%s", name);
+	return m->nplugin_names++;
 }
 
 static int client_family(const struct dns_request *req)
@@ -173,63 +197,93 @@ void metrics_observe(struct metrics_slot *s, const struct dns_request *req)
 		/* our only extended rcode: BADVERS (16) answers a version > 0 */
 		if (rc == 0 && req->q.edns && req->q.edns_version > 0 && !req->plugin[0])
 			rc = 16;
-		s->resp[rc < NRCODES - 1 ? rc : NRCODES - 1][plugin_index(req->plugin)]++;
+		s->resp[rc < NRCODES - 1 ? rc : NRCODES - 1][plugin_index(s->m, req->plugin)]++;
 	}
 }
 
 void metrics_plugin_enabled(struct metrics_slot *s, const char *name)
 {
 	if (s)
-		s->enabled[plugin_index(name)] = 1;
+		s->enabled[plugin_index(s->m, name)] = 1;
 }
 
-void metrics_plugin_enabled_reset(void)
+void metrics_plugin_enabled_reset(struct metrics *m)
 {
-	for (struct metrics_slot *s = slots; s; s = s->next)
+	for (struct metrics_slot *s = m ? m->slots : NULL; s; s = s->next)
 		memset(s->enabled, 0, sizeof(s->enabled));
 }
 
-void metrics_reload_failed(void)
+/* ---- process-wide families ---- */
+
+static struct process_family *process_family(struct metrics *m,
+	const char *name, const char *help, enum metrics_type type)
 {
-	reload_failed++;
+	struct process_family *f;
+
+	for (f = m->families; f; f = f->next)
+		if (strcmp(f->name, name) == 0)
+			return f->type == type ? f : NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->name = strdup(name)) || !(f->help = strdup(help))) {
+		if (f)
+			free(f->name);
+		free(f);
+		return NULL;
+	}
+	f->type = type;
+	*m->families_tail = f;
+	m->families_tail = &f->next;
+	return f;
 }
 
-void metrics_health_observe(double seconds)
+/* Where counts go that no registry keeps (tests without one, no memory). */
+static uint64_t scratch_counter;
+static struct metrics_hist scratch_hist;
+
+uint64_t *metrics_counter(struct metrics *m, const char *name,
+	const char *help)
 {
-	if (!health_hist_ready) {
-		metrics_hist_init(&health_hist, slim_buckets,
-			sizeof(slim_buckets) / sizeof(slim_buckets[0]));
-		health_hist_ready = 1;
-	}
-	metrics_hist_observe(&health_hist, seconds);
+	struct process_family *f = m ? process_family(m, name, help, METRICS_COUNTER) : NULL;
+
+	return f ? &f->counter : &scratch_counter;
+}
+
+struct metrics_hist *metrics_histogram(struct metrics *m, const char *name,
+	const char *help, const double *bounds, size_t nbounds)
+{
+	struct process_family *f = m ? process_family(m, name, help, METRICS_HISTOGRAM) : NULL;
+
+	if (!f)
+		return &scratch_hist;
+	if (!f->hist.bounds)
+		metrics_hist_init(&f->hist, bounds, nbounds);
+	return &f->hist;
 }
 
 /* ---- collectors ---- */
 
-int metrics_add_collector(metrics_collect_fn fn, void *arg)
+int metrics_add_collector(struct metrics *m, metrics_collect_fn fn, void *arg)
 {
-	if (ncollectors == collectors_cap) {
-		size_t ncap = collectors_cap ? collectors_cap * 2 : 8;
-		struct collector *c = realloc(collectors, ncap * sizeof(*c));
-		if (!c)
-			return -1;
-		collectors = c;
-		collectors_cap = ncap;
-	}
-	collectors[ncollectors].fn = fn;
-	collectors[ncollectors].arg = arg;
-	ncollectors++;
+	if (!m)
+		return 0;
+	if (grow_array((void **)&m->collectors, &m->collectors_cap,
+		m->ncollectors + 1, sizeof(*m->collectors)) < 0)
+		return -1;
+	m->collectors[m->ncollectors].fn = fn;
+	m->collectors[m->ncollectors].arg = arg;
+	m->ncollectors++;
 	return 0;
 }
 
-void metrics_remove_collector(metrics_collect_fn fn, void *arg)
+void metrics_remove_collector(struct metrics *m, metrics_collect_fn fn,
+	void *arg)
 {
-	for (size_t i = 0; i < ncollectors; i++) {
-		if (collectors[i].fn != fn || collectors[i].arg != arg)
+	for (size_t i = 0; m && i < m->ncollectors; i++) {
+		if (m->collectors[i].fn != fn || m->collectors[i].arg != arg)
 			continue;
-		memmove(&collectors[i], &collectors[i + 1],
-			(ncollectors - i - 1) * sizeof(*collectors));
-		ncollectors--;
+		memmove(&m->collectors[i], &m->collectors[i + 1],
+			(m->ncollectors - i - 1) * sizeof(*m->collectors));
+		m->ncollectors--;
 		return;
 	}
 }
@@ -461,7 +515,7 @@ void metrics_out_histogram(struct metrics_out *o, const char *name,
 
 static const char *type_name(size_t t)
 {
-	return t < NTYPES - 1 ? mtypes[t].name : "other";
+	return t < NTYPES - 1 ? dns_type_name(mtypes[t]) : "other";
 }
 
 static void family_label(char *buf, size_t len, int fam)
@@ -469,7 +523,7 @@ static void family_label(char *buf, size_t len, int fam)
 	snprintf(buf, len, "%d", fam + 1);
 }
 
-static void builtin(struct metrics_out *o)
+static void builtin(const struct metrics *m, struct metrics_out *o)
 {
 	const char *proto[2] = { "udp", "tcp" };
 	char fam[4];
@@ -490,7 +544,7 @@ static void builtin(struct metrics_out *o)
 		"Size of the returned response in bytes.");
 	metrics_out_family(o, "coredns_plugin_enabled", METRICS_GAUGE,
 		"A metric that indicates whether a plugin is enabled on per server and zone basis.");
-	for (struct metrics_slot *s = slots; s; s = s->next) {
+	for (const struct metrics_slot *s = m->slots; s; s = s->next) {
 		for (int p = 0; p < 2; p++)
 			for (int f = 0; f < 2; f++)
 				for (size_t t = 0; t < NTYPES; t++) {
@@ -503,13 +557,13 @@ static void builtin(struct metrics_out *o)
 						"family", fam, "type", type_name(t), NULL);
 				}
 		for (size_t r = 0; r < NRCODES; r++)
-			for (size_t p = 0; p < nplugin_names; p++) {
+			for (size_t p = 0; p < m->nplugin_names; p++) {
 				if (!s->resp[r][p])
 					continue;
 				metrics_out_sample(o, "coredns_dns_responses_total", "",
 					(double)s->resp[r][p], "server", s->server, "zone", s->zone,
 					"view", "", "rcode", r < NRCODES - 1 ? dns_rcode_name((int)r) : "other",
-					"plugin", plugin_names[p], NULL);
+					"plugin", m->plugin_names[p], NULL);
 			}
 		for (size_t t = 0; t < NTYPES; t++)
 			if (s->dur[t].count)
@@ -526,20 +580,19 @@ static void builtin(struct metrics_out *o)
 					&s->respsize[p], "server", s->server, "zone", s->zone,
 					"view", "", "proto", proto[p], NULL);
 		}
-		for (size_t p = 1; p < nplugin_names; p++)
+		for (size_t p = 1; p < m->nplugin_names; p++)
 			if (s->enabled[p])
 				metrics_out_sample(o, "coredns_plugin_enabled", "", 1,
 					"server", s->server, "zone", s->zone, "view", "",
-					"name", plugin_names[p], NULL);
+					"name", m->plugin_names[p], NULL);
 	}
-	metrics_out_family(o, "coredns_reload_failed_total", METRICS_COUNTER,
-		"Counter of the number of failed reload attempts.");
-	metrics_out_sample(o, "coredns_reload_failed_total", "", (double)reload_failed, NULL);
-	metrics_out_family(o, "coredns_health_request_duration_seconds", METRICS_HISTOGRAM,
-		"Histogram of the time (in seconds) each request took.");
-	if (health_hist_ready)
-		metrics_out_histogram(o, "coredns_health_request_duration_seconds",
-			&health_hist, NULL);
+	for (const struct process_family *f = m->families; f; f = f->next) {
+		metrics_out_family(o, f->name, f->type, f->help);
+		if (f->type == METRICS_HISTOGRAM)
+			metrics_out_histogram(o, f->name, &f->hist, NULL);
+		else
+			metrics_out_sample(o, f->name, "", (double)f->counter, NULL);
+	}
 }
 
 static const char *type_str(enum metrics_type t)
@@ -547,14 +600,14 @@ static const char *type_str(enum metrics_type t)
 	return t == METRICS_COUNTER ? "counter" : t == METRICS_GAUGE ? "gauge" : "histogram";
 }
 
-char *metrics_render(size_t *len)
+char *metrics_render(struct metrics *m, size_t *len)
 {
 	struct metrics_out o = { 0 };
 	struct sbuf b = { 0 };
 
-	builtin(&o);
-	for (size_t i = 0; i < ncollectors; i++)
-		collectors[i].fn(collectors[i].arg, &o);
+	builtin(m, &o);
+	for (size_t i = 0; i < m->ncollectors; i++)
+		m->collectors[i].fn(m->collectors[i].arg, &o);
 	for (size_t i = 0; i < o.n; i++) {
 		struct family *f = &o.fams[i];
 		if (f->help) {
@@ -579,14 +632,22 @@ char *metrics_render(size_t *len)
 	return b.p;
 }
 
-void metrics_shutdown(void)
+void metrics_free(struct metrics *m)
 {
-	while (slots) {
-		struct metrics_slot *n = slots->next;
-		free(slots);
-		slots = n;
+	if (!m)
+		return;
+	while (m->slots) {
+		struct metrics_slot *n = m->slots->next;
+		free(m->slots);
+		m->slots = n;
 	}
-	free(collectors);
-	collectors = NULL;
-	ncollectors = collectors_cap = 0;
+	while (m->families) {
+		struct process_family *n = m->families->next;
+		free(m->families->name);
+		free(m->families->help);
+		free(m->families);
+		m->families = n;
+	}
+	free(m->collectors);
+	free(m);
 }

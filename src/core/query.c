@@ -53,10 +53,10 @@ static int block_listens(const struct server_block *b, const char *addr)
 {
 	if (!addr)
 		addr = "";
-	if (b->nbinds == 0)
+	if (b->info.nbinds == 0)
 		return addr[0] == '\0';
-	for (size_t i = 0; i < b->nbinds; i++)
-		if (strcmp(b->binds[i], addr) == 0)
+	for (size_t i = 0; i < b->info.nbinds; i++)
+		if (strcmp(b->info.binds[i], addr) == 0)
 			return 1;
 	return 0;
 }

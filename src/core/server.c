@@ -36,6 +36,8 @@ struct server {
 	size_t nlisteners;
 	int no_listeners;
 	unsigned long pending;          /* held requests (query.h) */
+	struct plugin_process process;  /* what the plugins set for the process */
+	struct metrics *metrics;
 };
 
 /* A growable string for conf keys. */
@@ -95,13 +97,13 @@ static char *conf_key(const struct server_block *b, const struct cf_directive *d
 	struct kbuf k = { 0 };
 	char port[16];
 
-	snprintf(port, sizeof(port), "%d", b->port);
+	snprintf(port, sizeof(port), "%d", b->info.port);
 	kb_add(&k, port);
-	for (size_t z = 0; z < b->nzones; z++)
-		kb_add(&k, b->zones[z]);
+	for (size_t z = 0; z < b->info.nzones; z++)
+		kb_add(&k, b->info.zones[z]);
 	kb_add(&k, "@");
-	for (size_t a = 0; a < b->nbinds; a++)
-		kb_add(&k, b->binds[a]);
+	for (size_t a = 0; a < b->info.nbinds; a++)
+		kb_add(&k, b->info.binds[a]);
 	kb_add(&k, "|");
 	kb_directive(&k, d);
 	if (k.oom) {
@@ -117,13 +119,6 @@ static void problem(int *count, char *err, size_t errlen, const char *msg)
 	log_error("%s", msg);
 	if ((*count)++ == 0)
 		snprintf(err, errlen, "%s", msg);
-}
-
-static int cmp_inst(const void *a, const void *b)
-{
-	const struct plugin_inst *x = a, *y = b;
-
-	return x->order - y->order;
 }
 
 static int add_port(struct server *s, int port)
@@ -148,8 +143,8 @@ static int block_keys(struct server *s, struct server_block *b,
 {
 	char msg[1024], kerr[256];
 
-	b->zones = calloc(cb->nkeys ? cb->nkeys : 1, sizeof(*b->zones));
-	if (!b->zones)
+	b->info.zones = calloc(cb->nkeys ? cb->nkeys : 1, sizeof(*b->info.zones));
+	if (!b->info.zones)
 		return -1;
 	for (size_t k = 0; k < cb->nkeys; k++) {
 		char zone[256];
@@ -163,9 +158,9 @@ static int block_keys(struct server *s, struct server_block *b,
 			problem(nerr, err, errlen, msg);
 			continue;
 		}
-		if (b->nzones && port != b->port) {
+		if (b->info.nzones && port != b->info.port) {
 			snprintf(msg, sizeof(msg), "%s:%d: server block keys must share one port (%d and %d)",
-				cb->file, cb->line, b->port, port);
+				cb->file, cb->line, b->info.port, port);
 			problem(nerr, err, errlen, msg);
 			continue;
 		}
@@ -179,11 +174,11 @@ static int block_keys(struct server *s, struct server_block *b,
 		zk->port = port;
 		zk->block = b;
 		s->dispatch.nkeys++;
-		b->zones[b->nzones] = strdup(zone);
-		if (!b->zones[b->nzones])
+		b->info.zones[b->info.nzones] = strdup(zone);
+		if (!b->info.zones[b->info.nzones])
 			return -1;
-		b->nzones++;
-		b->port = port;
+		b->info.nzones++;
+		b->info.port = port;
 		if (add_port(s, port) < 0)
 			return -1;
 	}
@@ -193,11 +188,11 @@ static int block_keys(struct server *s, struct server_block *b,
 /* Do two blocks listen on a common address?  No bind is every address. */
 static int binds_overlap(const struct server_block *a, const struct server_block *b)
 {
-	if (a->nbinds == 0 || b->nbinds == 0)
+	if (a->info.nbinds == 0 || b->info.nbinds == 0)
 		return 1;
-	for (size_t i = 0; i < a->nbinds; i++)
-		for (size_t j = 0; j < b->nbinds; j++)
-			if (strcmp(a->binds[i], b->binds[j]) == 0)
+	for (size_t i = 0; i < a->info.nbinds; i++)
+		for (size_t j = 0; j < b->info.nbinds; j++)
+			if (strcmp(a->info.binds[i], b->info.binds[j]) == 0)
 				return 1;
 	return 0;
 }
@@ -243,13 +238,13 @@ static void check_listen_clashes(const struct server *s, int *nerr, char *err,
 
 	for (size_t j = 1; j < s->nblocks; j++) {
 		const struct server_block *bj = &s->blocks[j];
-		const char *const *aj = bj->nbinds ? (const char *const *)bj->binds : every;
-		size_t nj = bj->nbinds ? bj->nbinds : 1;
+		const char *const *aj = bj->info.nbinds ? (const char *const *)bj->info.binds : every;
+		size_t nj = bj->info.nbinds ? bj->info.nbinds : 1;
 		for (size_t i = 0; i < j; i++) {
 			const struct server_block *bi = &s->blocks[i];
-			const char *const *ai = bi->nbinds ? (const char *const *)bi->binds : every;
-			size_t ni = bi->nbinds ? bi->nbinds : 1;
-			if (bi->port != bj->port)
+			const char *const *ai = bi->info.nbinds ? (const char *const *)bi->info.binds : every;
+			size_t ni = bi->info.nbinds ? bi->info.nbinds : 1;
+			if (bi->info.port != bj->info.port)
 				continue;
 			for (size_t x = 0; x < ni; x++)
 				for (size_t y = 0; y < nj; y++) {
@@ -257,8 +252,8 @@ static void check_listen_clashes(const struct server *s, int *nerr, char *err,
 						continue;
 					snprintf(msg, sizeof(msg), "%s:%d: port %d: this block listens on %s and the block at %s:%d on %s;"
 						" one port cannot have both: bind every block on it to addresses a wildcard does not cover",
-						bj->file, bj->line, bj->port, aj[y][0] ? aj[y] : "every address (no bind)",
-						bi->file, bi->line, ai[x][0] ? ai[x] : "every address (no bind)");
+						bj->info.file, bj->info.line, bj->info.port, aj[y][0] ? aj[y] : "every address (no bind)",
+						bi->info.file, bi->info.line, ai[x][0] ? ai[x] : "every address (no bind)");
 					problem(nerr, err, errlen, msg);
 					goto next;
 				}
@@ -284,7 +279,7 @@ static void check_duplicate_keys(const struct server *s, int *nerr, char *err,
 			    || !binds_overlap(ki->block, kj->block))
 				continue;
 			snprintf(msg, sizeof(msg), "%s:%d: zone %s on port %d is already served by the block at %s:%d%s",
-				kj->block->file, kj->block->line, kj->z.name, kj->port, ki->block->file, ki->block->line,
+				kj->block->info.file, kj->block->info.line, kj->z.name, kj->port, ki->block->info.file, ki->block->info.line,
 				ki->block == kj->block ? "" : " on the same addresses (use bind to tell them apart)");
 			problem(nerr, err, errlen, msg);
 			break;
@@ -292,90 +287,101 @@ static void check_duplicate_keys(const struct server *s, int *nerr, char *err,
 	}
 }
 
-/* The bind addresses of a block (NULL, 0 without bind). */
-static size_t block_binds(const struct server_block *b, const char *const **addrs)
+int plugin_block_add_bind(struct plugin_block *b, const char *addr)
 {
-	*addrs = (const char *const *)b->binds;
-	return b->nbinds;
-}
+	char **nb = realloc(b->binds, (b->nbinds + 1) * sizeof(*nb));
 
-/* Copy the bind instance's addresses into the block (which owns them:
- * a reload may hand the instance's state to another configuration). */
-static int copy_binds(struct server_block *b)
-{
-	const char *const *addrs = NULL;
-	size_t n = 0;
-
-	for (size_t j = 0; j < b->nchain; j++)
-		if (b->chain[j].ops == &bind_plugin)
-			n = bind_addresses(b->chain[j].state, &addrs);
-	if (n == 0)
-		return 0;
-	if (!(b->binds = calloc(n, sizeof(*b->binds))))
+	if (!nb)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (!(b->binds[i] = strdup(addrs[i])))
-			return -1;
-		b->nbinds++;
-	}
+	b->binds = nb;
+	if (!(nb[b->nbinds] = strdup(addr)))
+		return -1;
+	b->nbinds++;
 	return 0;
 }
 
-static int block_plugins(struct server_block *b, const struct cf_block *cb,
-	const struct server_opts *o, int *nerr, char *err, size_t errlen)
+/* The labels the block's plugins export metrics with (plugin.h). */
+static int block_labels(struct plugin_block *b)
+{
+	const char *addr = b->nbinds ? b->binds[0] : "";
+	size_t len = 1, o = 0;
+
+	snprintf(b->server_label, sizeof(b->server_label),
+		strchr(addr, ':') ? "dns://[%s]:%d" : "dns://%s:%d", addr, b->port);
+	for (size_t z = 0; z < b->nzones; z++)
+		len += strlen(b->zones[z]) + 1;
+	if (!(b->zones_label = malloc(len)))
+		return -1;
+	b->zones_label[0] = '\0';
+	for (size_t z = 0; z < b->nzones; z++)
+		o += (size_t)snprintf(b->zones_label + o, len - o, "%s%s", z ? "," : "", b->zones[z]);
+	return 0;
+}
+
+/*
+ * The block's plugins: every directive must be one globaldns implements,
+ * once per block; then each is set up in the plugin table's order (so
+ * `bind` has added the block's addresses before the plugins that read
+ * them), which is also the chain's order.
+ */
+static int block_plugins(struct server *s, struct server_block *b,
+	const struct cf_block *cb, const struct server_opts *o, int *nerr,
+	char *err, size_t errlen)
 {
 	struct plugin_ctx ctx = {
-		.zones = (const char *const *)b->zones, .nzones = b->nzones,
-		.port = b->port, .validate = o->validate,
+		.block = &b->info, .process = &s->process, .validate = o->validate,
 	};
+	int *order = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*order));
 	char msg[1024];
 
 	b->chain = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*b->chain));
-	if (!b->chain)
+	if (!b->chain || !order) {
+		free(order);
 		return -1;
-	/* two passes: bind first, so the others learn the block's addresses */
-	for (size_t k = 0; k < 2 * cb->ndirs; k++) {
-		size_t i = k % cb->ndirs;
+	}
+	for (size_t i = 0; i < cb->ndirs; i++) {
 		const struct cf_directive *d = &cb->dirs[i];
-		int known, order;
-		const struct plugin_ops *ops = plugin_find(d->name, &known, &order);
-		struct plugin_inst *pi;
-
-		if (k == cb->ndirs) {
-			if (copy_binds(b) < 0)
-				return -1;
-			ctx.nbinds = block_binds(b, &ctx.binds);
-		}
-		if ((k < cb->ndirs) != (ops == &bind_plugin))
-			continue;
-		if (!ops) {
+		order[i] = plugin_find(d->name);
+		if (order[i] < 0 || !plugin_table[order[i]].ops) {
 			snprintf(msg, sizeof(msg), "%s:%d: %s directive \"%s\"; globaldns supports: %s",
-				d->file, d->line, known ? "unsupported CoreDNS" : "unknown",
+				d->file, d->line, order[i] >= 0 ? "unsupported CoreDNS" : "unknown",
 				d->name, plugin_supported_list());
 			problem(nerr, err, errlen, msg);
+			order[i] = -1;
 			continue;
 		}
-		for (size_t j = 0; j < b->nchain; j++) {
-			if (b->chain[j].ops == ops) {
+		for (size_t j = 0; j < i; j++) {
+			if (order[j] >= 0 && plugin_table[order[j]].ops == plugin_table[order[i]].ops) {
 				snprintf(msg, sizeof(msg), "%s:%d: %s: used twice in one server block",
 					d->file, d->line, d->name);
 				problem(nerr, err, errlen, msg);
-				goto next;
+				order[i] = -1;
+				break;
 			}
 		}
-		pi = &b->chain[b->nchain];
-		if (ops->setup(&ctx, d, &pi->state, msg, sizeof(msg)) < 0) {
-			problem(nerr, err, errlen, msg);
-			continue;
-		}
-		pi->ops = ops;
-		pi->order = order;
-		pi->conf_key = conf_key(b, d);
-		b->nchain++;
-next:		;
 	}
-	qsort(b->chain, b->nchain, sizeof(*b->chain), cmp_inst);
-	return 0;
+	for (size_t t = 0; t < plugin_table_size; t++) {
+		for (size_t i = 0; i < cb->ndirs; i++) {
+			const struct plugin_ops *ops = plugin_table[t].ops;
+			struct plugin_inst *pi = &b->chain[b->nchain];
+			if (order[i] != (int)t)
+				continue;
+			if (ops->setup(&ctx, &cb->dirs[i], &pi->state, msg, sizeof(msg)) < 0) {
+				problem(nerr, err, errlen, msg);
+				continue;
+			}
+			pi->ops = ops;
+			pi->order = (int)t;
+			b->nchain++;
+		}
+	}
+	/* what identifies each instance on reload, now that binds are known */
+	for (size_t k = 0; k < b->nchain; k++)
+		for (size_t i = 0; i < cb->ndirs; i++)
+			if (order[i] == b->chain[k].order)
+				b->chain[k].conf_key = conf_key(b, &cb->dirs[i]);
+	free(order);
+	return block_labels(&b->info);
 }
 
 static int add_laddr(struct server *s, const char *addr, int port)
@@ -400,36 +406,28 @@ static int add_laddr(struct server *s, const char *addr, int port)
  * and the metrics slots: server label "dns://ADDR:PORT" as CoreDNS prints
  * it, one slot per zone key, one "dropped" slot per port.
  */
-static int server_addresses(struct server *s)
+static int server_addresses(struct server *s, struct metrics *m)
 {
 	char label[128];
 
 	for (size_t i = 0; i < s->nblocks; i++) {
-		const struct server_block *b = &s->blocks[i];
-		const char *const *addrs;
-		size_t n = block_binds(b, &addrs);
-		if (n == 0 && add_laddr(s, "", b->port) < 0)
+		const struct plugin_block *b = &s->blocks[i].info;
+		if (b->nbinds == 0 && add_laddr(s, "", b->port) < 0)
 			return -1;
-		for (size_t a = 0; a < n; a++)
-			if (add_laddr(s, addrs[a], b->port) < 0)
+		for (size_t a = 0; a < b->nbinds; a++)
+			if (add_laddr(s, b->binds[a], b->port) < 0)
 				return -1;
 	}
 	for (size_t k = 0; k < s->dispatch.nkeys; k++) {
 		struct zone_key *zk = &s->dispatch.keys[k];
-		const char *const *addrs;
-		size_t n = block_binds(zk->block, &addrs);
-		if (n && strchr(addrs[0], ':'))
-			snprintf(label, sizeof(label), "dns://[%s]:%d", addrs[0], zk->port);
-		else
-			snprintf(label, sizeof(label), "dns://%s:%d", n ? addrs[0] : "", zk->port);
-		zk->metrics = metrics_slot(label, zk->z.name);
+		zk->metrics = metrics_slot(m, zk->block->info.server_label, zk->z.name);
 	}
 	s->dropped = calloc(s->nports ? s->nports : 1, sizeof(*s->dropped));
 	if (!s->dropped)
 		return -1;
 	for (size_t p = 0; p < s->nports; p++) {
 		snprintf(label, sizeof(label), "dns://:%d", s->ports[p]);
-		s->dropped[p] = metrics_slot(label, "dropped");
+		s->dropped[p] = metrics_slot(m, label, "dropped");
 	}
 	return 0;
 }
@@ -473,10 +471,10 @@ struct server *server_new(const struct corefile *cf,
 	for (size_t i = 0; i < cf->nblocks; i++) {
 		struct server_block *b = &s->blocks[i];
 		s->nblocks++;
-		b->file = cf->blocks[i].file;
-		b->line = cf->blocks[i].line;
+		b->info.file = cf->blocks[i].file;
+		b->info.line = cf->blocks[i].line;
 		if (block_keys(s, b, &cf->blocks[i], o, &nerr, err, errlen) < 0
-		    || block_plugins(b, &cf->blocks[i], o, &nerr, err, errlen) < 0)
+		    || block_plugins(s, b, &cf->blocks[i], o, &nerr, err, errlen) < 0)
 			goto oom;
 	}
 	{
@@ -488,7 +486,8 @@ struct server *server_new(const struct corefile *cf,
 	if (nerr)
 		goto fail;
 	s->no_listeners = o->no_listeners;
-	if (server_addresses(s) < 0)
+	s->metrics = o->metrics;
+	if (server_addresses(s, o->metrics) < 0)
 		goto oom;
 	s->dispatch.observe = server_observe;
 	s->dispatch.observe_arg = s;
@@ -676,15 +675,16 @@ static void reopen_early(struct server *s, struct server *prev,
 	}
 }
 
-int server_start(struct server *s, struct event_base *base, char *err,
+int server_start(struct server *s, const struct plugin_env *env, char *err,
 	size_t errlen)
 {
-	return server_start_after(s, NULL, base, err, errlen);
+	return server_start_after(s, NULL, env, err, errlen);
 }
 
 int server_start_after(struct server *s, struct server *prev,
-	struct event_base *base, char *err, size_t errlen)
+	const struct plugin_env *env, char *err, size_t errlen)
 {
+	struct event_base *base = env->base;
 	unsigned char *early = NULL;    /* prev's listeners closed before the end */
 
 	s->listeners = calloc(s->nladdrs ? s->nladdrs : 1, sizeof(*s->listeners));
@@ -719,8 +719,8 @@ int server_start_after(struct server *s, struct server *prev,
 			const struct plugin_inst *p = &b->chain[j];
 			if (p->reused || !p->ops->start)
 				continue;
-			if (p->ops->start(p->state, base) < 0) {
-				snprintf(err, errlen, "%s:%d: %s: cannot start", b->file, b->line, p->ops->name);
+			if (p->ops->start(p->state, env) < 0) {
+				snprintf(err, errlen, "%s:%d: %s: cannot start", b->info.file, b->info.line, p->ops->name);
 				goto fail;
 			}
 		}
@@ -741,7 +741,7 @@ int server_start_after(struct server *s, struct server *prev,
 	for (size_t i = 0; i < s->nblocks; i++)
 		for (size_t j = 0; j < s->blocks[i].nchain; j++)
 			s->blocks[i].chain[j].reused = 0;
-	metrics_plugin_enabled_reset();
+	metrics_plugin_enabled_reset(s->metrics);
 	for (size_t k = 0; k < s->dispatch.nkeys; k++) {
 		const struct zone_key *zk = &s->dispatch.keys[k];
 		for (size_t j = 0; j < zk->block->nchain; j++)
@@ -800,21 +800,28 @@ int server_drain(struct server *s)
 	return open;
 }
 
-void *server_find_plugin(const struct server *s, const struct plugin_ops *ops)
-{
-	for (size_t i = 0; s && i < s->nblocks; i++)
-		for (size_t j = 0; j < s->blocks[i].nchain; j++)
-			if (s->blocks[i].chain[j].ops == ops)
-				return s->blocks[i].chain[j].state;
-	return NULL;
-}
-
-void server_foreach_plugin(const struct server *s, server_plugin_fn fn,
+void server_foreach_plugin(const struct server *s, plugin_visit_fn fn,
 	void *arg)
 {
 	for (size_t i = 0; s && i < s->nblocks; i++)
 		for (size_t j = 0; j < s->blocks[i].nchain; j++)
-			fn(arg, &s->blocks[i], &s->blocks[i].chain[j]);
+			fn(arg, &s->blocks[i].info, s->blocks[i].chain[j].ops,
+				s->blocks[i].chain[j].state);
+}
+
+void server_collect(const struct server *s, struct metrics_out *o)
+{
+	for (size_t i = 0; s && i < s->nblocks; i++)
+		for (size_t j = 0; j < s->blocks[i].nchain; j++) {
+			const struct plugin_inst *p = &s->blocks[i].chain[j];
+			if (p->ops->collect)
+				p->ops->collect(p->state, &s->blocks[i].info, o);
+		}
+}
+
+const struct plugin_process *server_process(const struct server *s)
+{
+	return &s->process;
 }
 
 void server_free(struct server *s)
@@ -831,12 +838,13 @@ void server_free(struct server *s)
 			free(b->chain[j].conf_key);
 		}
 		free(b->chain);
-		for (size_t z = 0; z < b->nzones; z++)
-			free(b->zones[z]);
-		free(b->zones);
-		for (size_t a = 0; a < b->nbinds; a++)
-			free(b->binds[a]);
-		free(b->binds);
+		for (size_t z = 0; z < b->info.nzones; z++)
+			free(b->info.zones[z]);
+		free(b->info.zones);
+		for (size_t a = 0; a < b->info.nbinds; a++)
+			free(b->info.binds[a]);
+		free(b->info.binds);
+		free(b->info.zones_label);
 	}
 	free(s->blocks);
 	free(s->dispatch.keys);

@@ -445,3 +445,20 @@ const char *dns_rcode_name(int rcode)
 		return NULL;
 	return rcode_names[rcode];
 }
+
+static const struct { uint16_t t; const char *n; } type_names[] = {
+	{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
+	{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" },
+	{ 33, "SRV" }, { 35, "NAPTR" }, { 41, "OPT" }, { 43, "DS" },
+	{ 46, "RRSIG" }, { 47, "NSEC" }, { 48, "DNSKEY" }, { 50, "NSEC3" },
+	{ 64, "SVCB" }, { 65, "HTTPS" }, { 99, "SPF" }, { 250, "TSIG" },
+	{ 251, "IXFR" }, { 252, "AXFR" }, { 255, "ANY" }, { 257, "CAA" },
+};
+
+const char *dns_type_name(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (type_names[i].t == type)
+			return type_names[i].n;
+	return NULL;
+}

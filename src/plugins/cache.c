@@ -22,6 +22,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
+#include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/util.h"
@@ -740,9 +741,9 @@ static int cache_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 		if (add_zone(c->zones, &c->nzones, d->args[a], why, sizeof(why)) < 0)
 			PLUGIN_FAIL(d, "zone \"%s\": %s", d->args[a], why);
 	if (!c->nzones)
-		for (size_t z = 0; z < ctx->nzones; z++)
-			if (add_zone(c->zones, &c->nzones, ctx->zones[z], why, sizeof(why)) < 0)
-				PLUGIN_FAIL(d, "zone \"%s\": %s", ctx->zones[z], why);
+		for (size_t z = 0; z < ctx->block->nzones; z++)
+			if (add_zone(c->zones, &c->nzones, ctx->block->zones[z], why, sizeof(why)) < 0)
+				PLUGIN_FAIL(d, "zone \"%s\": %s", ctx->block->zones[z], why);
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *x = &d->children[i];
 		if (strcmp(x->name, "success") == 0 || strcmp(x->name, "denial") == 0) {
@@ -844,6 +845,46 @@ const struct cache_stats *cache_get_stats(const struct cache *c)
 	return s;
 }
 
+/* ---- metrics ---- */
+
+static void cache_families(struct metrics_out *o)
+{
+	metrics_out_family(o, "coredns_cache_entries", METRICS_GAUGE,
+		"The number of elements in the cache.");
+	metrics_out_family(o, "coredns_cache_requests_total", METRICS_COUNTER,
+		"The count of cache requests.");
+	metrics_out_family(o, "coredns_cache_hits_total", METRICS_COUNTER,
+		"The count of cache hits.");
+	metrics_out_family(o, "coredns_cache_misses_total", METRICS_COUNTER,
+		"The count of cache misses. Deprecated, derive misses from cache hits/requests counters.");
+	metrics_out_family(o, "coredns_cache_prefetch_total", METRICS_COUNTER,
+		"The number of times the cache has prefetched a cached item.");
+	metrics_out_family(o, "coredns_cache_served_stale_total", METRICS_COUNTER,
+		"The number of requests served from stale cache entries.");
+	metrics_out_family(o, "globaldns_cache_evictions_total", METRICS_COUNTER,
+		"Entries removed from the cache to make room.");
+}
+
+static void cache_collect(void *state, const struct plugin_block *b,
+	struct metrics_out *o)
+{
+	const struct cache_stats *cs = cache_get_stats(state);
+
+	cache_families(o);
+#define L "server", b->server_label, "zone", b->zones_label, "view", ""
+	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_success, L, "type", "success", NULL);
+	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_denial, L, "type", "denial", NULL);
+	metrics_out_sample(o, "coredns_cache_requests_total", "",
+		(double)(cs->hits_success + cs->hits_denial + cs->misses), L, NULL);
+	metrics_out_sample(o, "coredns_cache_hits_total", "", (double)cs->hits_success, L, "type", "success", NULL);
+	metrics_out_sample(o, "coredns_cache_hits_total", "", (double)cs->hits_denial, L, "type", "denial", NULL);
+	metrics_out_sample(o, "coredns_cache_misses_total", "", (double)cs->misses, L, NULL);
+	metrics_out_sample(o, "coredns_cache_prefetch_total", "", (double)cs->prefetches, L, NULL);
+	metrics_out_sample(o, "coredns_cache_served_stale_total", "", (double)cs->served_stale, L, NULL);
+	metrics_out_sample(o, "globaldns_cache_evictions_total", "", (double)cs->evictions, L, NULL);
+#undef L
+}
+
 const struct plugin_ops cache_plugin = {
 	.name = "cache",
 	.setup = cache_setup,
@@ -851,4 +892,5 @@ const struct plugin_ops cache_plugin = {
 	.serve = cache_serve,
 	.ready = NULL,
 	.free = cache_free,
+	.collect = cache_collect,
 };

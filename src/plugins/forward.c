@@ -31,6 +31,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
+#include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/util.h"
@@ -991,7 +992,6 @@ static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	const char *name = d->name;
 	char why[256];
 
-	(void)ctx;
 	if (!f) {
 		snprintf(err, errlen, "%s:%d: %s: out of memory", d->file, d->line, d->name);
 		return -1;
@@ -1024,6 +1024,10 @@ static int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		goto fail;
 	if (getrandom(&f->rng, sizeof(f->rng), 0) != sizeof(f->rng) || !f->rng)
 		f->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)query_now_ns();
+	/* a query it holds is answered within the deadline: the drain at
+	 * shutdown waits that long */
+	if (f->deadline_ms > ctx->process->hold_ms)
+		ctx->process->hold_ms = f->deadline_ms;
 	*state = f;
 	return 0;
 fail:
@@ -1031,9 +1035,10 @@ fail:
 	return -1;
 }
 
-static int fwd_start(void *state, struct event_base *base)
+static int fwd_start(void *state, const struct plugin_env *env)
 {
 	struct forward *f = state;
+	struct event_base *base = env->base;
 
 	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
 		return -1;
@@ -1106,6 +1111,87 @@ long forward_deadline_ms(const struct forward *f)
 	return f->deadline_ms;
 }
 
+/* ---- metrics ---- */
+
+static void forward_families(struct metrics_out *o)
+{
+	metrics_out_family(o, "coredns_proxy_request_duration_seconds", METRICS_HISTOGRAM,
+		"Histogram of the time each request took.");
+	metrics_out_family(o, "coredns_forward_requests_total", METRICS_COUNTER,
+		"Counter of requests made per upstream.");
+	metrics_out_family(o, "coredns_forward_responses_total", METRICS_COUNTER,
+		"Counter of responses received per upstream.");
+	metrics_out_family(o, "coredns_forward_healthcheck_failures_total", METRICS_COUNTER,
+		"Counter of the number of failed healthchecks.");
+	metrics_out_family(o, "coredns_forward_healthcheck_broken_total", METRICS_COUNTER,
+		"Counter of the number of complete failures of the healthchecks.");
+	metrics_out_family(o, "coredns_forward_max_concurrent_rejects_total", METRICS_COUNTER,
+		"Counter of the number of queries rejected because the concurrent queries were at maximum.");
+	metrics_out_family(o, "globaldns_forward_request_duration_seconds", METRICS_HISTOGRAM,
+		"Histogram of the time each upstream took to answer, all rcodes.");
+	metrics_out_family(o, "globaldns_forward_upstream_down", METRICS_GAUGE,
+		"1 while the upstream is marked down by its health checks.");
+}
+
+static void fwd_collect(void *state, const struct plugin_block *b,
+	struct metrics_out *o)
+{
+	const struct forward *f = state;
+	const struct forward_stats *fs = forward_get_stats(f);
+
+	(void)b;
+	forward_families(o);
+	metrics_out_sample(o, "coredns_forward_healthcheck_broken_total", "",
+		(double)fs->hc_broken, NULL);
+	metrics_out_sample(o, "coredns_forward_max_concurrent_rejects_total", "",
+		(double)fs->max_concurrent_rejects, NULL);
+	for (size_t i = 0; i < forward_upstream_count(f); i++) {
+		const struct forward_upstream_stats *u = forward_upstream_stats(f, i);
+		struct metrics_hist all;
+		size_t nrc = 0;
+		double sum = 0;
+		uint64_t count = 0;
+		for (size_t r = 0; r < FORWARD_RCODES; r++) {
+			nrc += u->answers[r] > 0;
+			sum += (double)u->duration_ns[r] / 1e9;
+			count += u->answers[r];
+		}
+		metrics_hist_init(&all, metrics_time_buckets, metrics_time_nbuckets);
+		for (size_t k = 0; k < FORWARD_BUCKETS && k <= METRICS_HIST_MAX; k++)
+			all.buckets[k] = u->buckets[k];
+		all.count = count;
+		all.sum = sum;
+		for (size_t r = 0; r < FORWARD_RCODES; r++) {
+			struct metrics_hist h;
+			if (!u->answers[r])
+				continue;
+			metrics_out_sample(o, "coredns_forward_responses_total", "",
+				(double)u->answers[r], "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
+			/* the buckets are per upstream: exact only when one rcode has answers;
+			 * otherwise export the count and sum with the +Inf bucket alone */
+			if (nrc == 1) {
+				h = all;
+			} else {
+				metrics_hist_init(&h, metrics_time_buckets, 0);
+				h.buckets[0] = u->answers[r];
+				h.count = u->answers[r];
+				h.sum = (double)u->duration_ns[r] / 1e9;
+			}
+			metrics_out_histogram(o, "coredns_proxy_request_duration_seconds", &h,
+				"proxy_name", "forward", "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
+		}
+		metrics_out_sample(o, "coredns_forward_requests_total", "",
+			(double)u->requests, "to", u->to, NULL);
+		metrics_out_sample(o, "coredns_forward_healthcheck_failures_total", "",
+			(double)u->hc_failures, "to", u->to, NULL);
+		metrics_out_sample(o, "globaldns_forward_upstream_down", "",
+			u->down ? 1 : 0, "to", u->to, NULL);
+		if (count)
+			metrics_out_histogram(o, "globaldns_forward_request_duration_seconds",
+				&all, "to", u->to, NULL);
+	}
+}
+
 const struct plugin_ops forward_plugin = {
 	.name = "forward",
 	.setup = fwd_setup,
@@ -1113,4 +1199,5 @@ const struct plugin_ops forward_plugin = {
 	.serve = fwd_serve,
 	.ready = NULL,
 	.free = fwd_free,
+	.collect = fwd_collect,
 };

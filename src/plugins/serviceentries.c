@@ -77,15 +77,12 @@ struct se_plugin {
 	int ns_capped;                  /* the host has more than 8 of a family */
 };
 
-static void se_collect(void *arg, struct metrics_out *o);
-
 static void se_free(void *state)
 {
 	struct se_plugin *p = state;
 
 	if (!p)
 		return;
-	metrics_remove_collector(se_collect, p);
 	se_source_free(p->source);
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
@@ -456,11 +453,11 @@ static void ns_from_interfaces(struct se_plugin *p, int family, int loopback)
  */
 static void ns_defaults(struct se_plugin *p, const struct plugin_ctx *ctx)
 {
-	int any4 = ctx->nbinds == 0, any6 = ctx->nbinds == 0;
+	int any4 = ctx->block->nbinds == 0, any6 = ctx->block->nbinds == 0;
 
-	for (size_t b = 0; b < ctx->nbinds; b++) {
+	for (size_t b = 0; b < ctx->block->nbinds; b++) {
 		struct se_addr a;
-		if (se_parse_addr(ctx->binds[b], &a) != 1)
+		if (se_parse_addr(ctx->block->binds[b], &a) != 1)
 			continue;
 		if (a.family == AF_INET && memcmp(a.addr, "\0\0\0\0", 4) == 0)
 			any4 = 1;
@@ -494,10 +491,10 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 			int port, inside = 0;
 			if (corefile_parse_key(d->args[a], 0, zone, sizeof(zone), &port, zerr, sizeof(zerr)) < 0)
 				PLUGIN_FAIL(d, "zone \"%s\": %s", d->args[a], zerr);
-			for (size_t z = 0; z < ctx->nzones; z++) {
-				size_t zl = strlen(zone), bl = strlen(ctx->zones[z]);
-				inside |= strcmp(ctx->zones[z], ".") == 0
-					|| (zl >= bl && strcmp(zone + zl - bl, ctx->zones[z]) == 0
+			for (size_t z = 0; z < ctx->block->nzones; z++) {
+				size_t zl = strlen(zone), bl = strlen(ctx->block->zones[z]);
+				inside |= strcmp(ctx->block->zones[z], ".") == 0
+					|| (zl >= bl && strcmp(zone + zl - bl, ctx->block->zones[z]) == 0
 					    && (zl == bl || zone[zl - bl - 1] == '.'));
 			}
 			if (!inside)
@@ -506,8 +503,8 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 				PLUGIN_FAIL(d, "%s", zerr);
 		}
 	} else {
-		for (size_t z = 0; z < ctx->nzones; z++)
-			if (add_zone(p, ctx->zones[z], zerr, sizeof(zerr)) < 0)
+		for (size_t z = 0; z < ctx->block->nzones; z++)
+			if (add_zone(p, ctx->block->zones[z], zerr, sizeof(zerr)) < 0)
 				PLUGIN_FAIL(d, "%s", zerr);
 	}
 	if (parse_block(p, d, err, errlen) < 0)
@@ -553,13 +550,11 @@ fail:
 	return -1;
 }
 
-static int se_start(void *state, struct event_base *base)
+static int se_start(void *state, const struct plugin_env *env)
 {
 	struct se_plugin *p = state;
 
-	if (metrics_add_collector(se_collect, p) < 0)
-		return -1;
-	return p->source->start(p->source, base);
+	return p->source->start(p->source, env->base);
 }
 
 /* Records for the asked type; 0, or -1 when they did not all fit. */
@@ -774,9 +769,10 @@ static void se_collect_kube(struct metrics_out *o, const char *zone,
 		"zone", zone, NULL);
 }
 
-static void se_collect(void *arg, struct metrics_out *o)
+static void se_collect(void *state, const struct plugin_block *b,
+	struct metrics_out *o)
 {
-	struct se_plugin *p = arg;
+	struct se_plugin *p = state;
 	const struct se_source_status *st = &p->source->status;
 	const char *zone = p->zones[0].name, *kind = p->source->kind;
 	struct kube_stats ks;
@@ -947,5 +943,6 @@ const struct plugin_ops serviceentries_plugin = {
 	.serve = se_serve,
 	.ready = se_ready,
 	.free = se_free,
+	.collect = se_collect,
 	.introspect = se_introspect,
 };

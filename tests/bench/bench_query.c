@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
 	static uint8_t resp[QUERY_RESP_MAX];
 	struct event_base *base;
+	struct plugin_env env;
 	struct corefile *cf;
 	struct server *srv;
 	FILE *f;
@@ -138,7 +139,8 @@ int main(int argc, char **argv)
 	cf = corefile_parse("bench", text, err, sizeof(err));
 	srv = server_new(cf, &so, err, sizeof(err));
 	t0 = now_s();
-	if (!srv || server_start(srv, base, err, sizeof(err)) < 0) {
+	env = (struct plugin_env){ .base = base };
+	if (!srv || server_start(srv, &env, err, sizeof(err)) < 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return 1;
 	}

@@ -24,6 +24,7 @@ static struct server *srv;
 static struct event_base *base;
 static struct corefile *cf;
 static uint8_t resp[QUERY_RESP_MAX];
+static struct plugin_env env;
 
 static void init(void)
 {
@@ -39,7 +40,8 @@ static void init(void)
 	base = event_base_new();
 	cf = corefile_parse("Corefile", text, err, sizeof(err));
 	srv = cf ? server_new(cf, &so, err, sizeof(err)) : NULL;
-	if (!srv || server_start(srv, base, err, sizeof(err)) < 0) {
+	env.base = base;
+	if (!srv || server_start(srv, &env, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_query: setup failed: %s\n", err);
 		abort();
 	}

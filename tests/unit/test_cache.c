@@ -24,6 +24,12 @@
 #include "globaldns/query.h"
 #include "globaldns/wire.h"
 
+/* The plugin, found as the core finds it: through the plugin table. */
+static const struct plugin_ops *cache_ops(void)
+{
+	return plugin_table[plugin_find("cache")].ops;
+}
+
 struct fixture {
 	struct corefile *cf;
 	void *cache;
@@ -36,22 +42,24 @@ struct fixture {
 static struct fixture *fx_new(const char *directive)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	static const char *const zones[] = { "." };
-	struct plugin_ctx ctx = { .zones = zones, .nzones = 1, .port = 53 };
+	static char *zones[] = { "." };
+	struct plugin_block block = { .file = "Corefile", .line = 1, .port = 53, .zones = zones, .nzones = 1 };
+	struct plugin_process process = { 0 };
+	struct plugin_ctx ctx = { .block = &block, .process = &process };
 	char text[1024], err[512];
 
 	assert_non_null(f);
 	snprintf(text, sizeof(text), ".:53 {\n%s\n}\n", directive);
 	f->cf = corefile_parse("Corefile", text, err, sizeof(err));
 	assert_non_null(f->cf);
-	assert_int_equal(cache_plugin.setup(&ctx, &f->cf->blocks[0].dirs[0], &f->cache,
+	assert_int_equal(cache_ops()->setup(&ctx, &f->cf->blocks[0].dirs[0], &f->cache,
 		err, sizeof(err)), 0);
 	return f;
 }
 
 static void fx_free(struct fixture *f)
 {
-	cache_plugin.free(f->cache);
+	cache_ops()->free(f->cache);
 	corefile_free(f->cf);
 	free(f);
 }
@@ -100,7 +108,7 @@ static void ask(struct fixture *f, const char *name, ldns_rr_type type, int edns
 /* Run the cache; PLUGIN_DONE (a hit) or PLUGIN_NEXT (a miss). */
 static enum plugin_result serve(struct fixture *f)
 {
-	return cache_plugin.serve(f->cache, &f->req);
+	return cache_ops()->serve(f->cache, &f->req);
 }
 
 /* The forwarder's answer to the query in f->req: a response with rcode,

@@ -25,14 +25,22 @@
 #include "globaldns/server.h"
 #include "globaldns/wire.h"
 
+/* The plugin, found as the core finds it: through the plugin table. */
+static const struct plugin_ops *forward_ops(void)
+{
+	return plugin_table[plugin_find("forward")].ops;
+}
+
 static char err[1024];
 
 /* Set up the first directive of `.:53 { TEXT }` (file "Corefile");
  * returns the state or NULL with err. */
 static struct forward *setup(const char *text, struct corefile **cfp)
 {
-	static const char *const zones[] = { "." };
-	struct plugin_ctx ctx = { .zones = zones, .nzones = 1, .port = 53 };
+	static char *zones[] = { "." };
+	struct plugin_block block = { .file = "Corefile", .line = 1, .port = 53, .zones = zones, .nzones = 1 };
+	struct plugin_process process = { 0 };
+	struct plugin_ctx ctx = { .block = &block, .process = &process };
 	char buf[2048];
 	void *state = NULL;
 
@@ -40,7 +48,7 @@ static struct forward *setup(const char *text, struct corefile **cfp)
 	*cfp = corefile_parse("Corefile", buf, err, sizeof(err));
 	assert_non_null(*cfp);
 	err[0] = '\0';
-	if (forward_plugin.setup(&ctx, &(*cfp)->blocks[0].dirs[0], &state, err, sizeof(err)) < 0)
+	if (forward_ops()->setup(&ctx, &(*cfp)->blocks[0].dirs[0], &state, err, sizeof(err)) < 0)
 		return NULL;
 	return state;
 }
@@ -62,7 +70,7 @@ static const char *ups(const char *text)
 	for (size_t i = 0; i < forward_upstream_count(f); i++)
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "",
 			forward_upstream_stats(f, i)->to);
-	forward_plugin.free(f);
+	forward_ops()->free(f);
 	corefile_free(cf);
 	return out;
 }
@@ -74,7 +82,7 @@ static int fails_with(const char *text, const char *want)
 	struct forward *f = setup(text, &cf);
 
 	if (f) {
-		forward_plugin.free(f);
+		forward_ops()->free(f);
 		corefile_free(cf);
 		print_error("accepted: %s\n", text);
 		return 0;
@@ -162,17 +170,17 @@ static void test_subdirectives(void **state)
 		" expire 10s\n failfast_all_unhealthy_upstreams\n timeout 500ms\n deadline 3s\n}", &cf);
 	assert_non_null(f);
 	assert_int_equal(forward_deadline_ms(f), 3000);
-	forward_plugin.free(f);
+	forward_ops()->free(f);
 	corefile_free(cf);
 
 	f = setup("forward . 10.0.0.1 {\n prefer_udp\n policy sequential\n max_fails 0\n}", &cf);
 	assert_non_null(f);
 	assert_int_equal(forward_deadline_ms(f), 5000);        /* the default */
-	forward_plugin.free(f);
+	forward_ops()->free(f);
 	corefile_free(cf);
 	f = setup("forward . 10.0.0.1 {\n policy random\n}", &cf);
 	assert_non_null(f);
-	forward_plugin.free(f);
+	forward_ops()->free(f);
 	corefile_free(cf);
 }
 
@@ -222,7 +230,7 @@ static enum plugin_result serve_name(struct forward *f, const char *name,
 	req->resp = resp;
 	req->limit = 512;
 	assert_int_equal(wire_parse_query(pkt, len, &req->q), WIRE_OK);
-	return forward_plugin.serve(f, req);
+	return forward_ops()->serve(f, req);
 }
 
 /* FROM and except decide which names are forwarded. */
@@ -245,7 +253,7 @@ static void test_from_except(void **state)
 	assert_int_equal(serve_name(f, "a.skip.example.org.", &req, resp), PLUGIN_NEXT);
 	assert_int_equal(serve_name(f, "skip.example.org.", &req, resp), PLUGIN_NEXT);
 	assert_int_equal(serve_name(f, "example.com.", &req, resp), PLUGIN_NEXT);
-	forward_plugin.free(f);
+	forward_ops()->free(f);
 	corefile_free(cf);
 }
 
@@ -277,6 +285,7 @@ static void on_reply(struct dns_request *req, const uint8_t *resp, size_t len)
 static void test_sync_failure(void **state)
 {
 	struct event_base *base = event_base_new();
+	struct plugin_env env = { .base = base };
 	struct corefile *cf;
 	struct server *srv;
 	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
@@ -297,7 +306,7 @@ static void test_sync_failure(void **state)
 	assert_non_null(cf);
 	srv = server_new(cf, &so, err, sizeof(err));
 	assert_non_null(srv);
-	assert_int_equal(server_start(srv, base, err, sizeof(err)), 0);
+	assert_int_equal(server_start(srv, &env, err, sizeof(err)), 0);
 
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, "www.example.test.", LDNS_RR_TYPE_A,
 		LDNS_RR_CLASS_IN, LDNS_RD), LDNS_STATUS_OK);

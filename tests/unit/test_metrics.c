@@ -32,7 +32,8 @@ static int count_lines(const char *text, const char *prefix)
 
 static void test_observe(void **st)
 {
-	struct metrics_slot *s = metrics_slot("dns://:53", "global.");
+	struct metrics *m = metrics_new();
+	struct metrics_slot *s = metrics_slot(m, "dns://:53", "global.");
 	struct dns_request req;
 	uint8_t resp[64] = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)&req.client;
@@ -40,7 +41,8 @@ static void test_observe(void **st)
 	char *text;
 
 	(void)st;
-	assert_ptr_equal(s, metrics_slot("dns://:53", "global."));
+	assert_ptr_equal(s, metrics_slot(m, "dns://:53", "global."));
+	assert_null(metrics_slot(NULL, "dns://:53", "global."));
 	memset(&req, 0, sizeof(req));
 	sin->sin_family = AF_INET;
 	req.pktlen = 40;
@@ -57,7 +59,7 @@ static void test_observe(void **st)
 	metrics_observe(NULL, &req);        /* ignored */
 	metrics_plugin_enabled(s, "serviceentries");
 
-	text = metrics_render(&len);
+	text = metrics_render(m, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
 	assert_non_null(strstr(text, "coredns_dns_requests_total{server=\"dns://:53\",zone=\"global.\",view=\"\",proto=\"udp\",family=\"1\",type=\"AAAA\"} 1\n"));
@@ -69,10 +71,11 @@ static void test_observe(void **st)
 	assert_int_equal(count_lines(text, "# TYPE coredns_dns_requests_total counter"), 1);
 	assert_int_equal(count_lines(text, "# TYPE coredns_dns_request_duration_seconds histogram"), 1);
 	free(text);
-	metrics_plugin_enabled_reset();
-	text = metrics_render(&len);
+	metrics_plugin_enabled_reset(m);
+	text = metrics_render(m, &len);
 	assert_null(strstr(text, "coredns_plugin_enabled{"));
 	free(text);
+	metrics_free(m);
 }
 
 static void collect_a(void *arg, struct metrics_out *o)
@@ -99,6 +102,7 @@ static void collect_b(void *arg, struct metrics_out *o)
 static void test_collectors(void **st)
 {
 	static const double bounds[] = { 0.1, 1 };
+	struct metrics *m = metrics_new();
 	struct metrics_hist h;
 	int calls = 0;
 	size_t len;
@@ -109,9 +113,9 @@ static void test_collectors(void **st)
 	metrics_hist_observe(&h, 0.05);
 	metrics_hist_observe(&h, 0.5);
 	metrics_hist_observe(&h, 7);
-	assert_int_equal(metrics_add_collector(collect_a, &calls), 0);
-	assert_int_equal(metrics_add_collector(collect_b, &h), 0);
-	text = metrics_render(&len);
+	assert_int_equal(metrics_add_collector(m, collect_a, &calls), 0);
+	assert_int_equal(metrics_add_collector(m, collect_b, &h), 0);
+	text = metrics_render(m, &len);
 	assert_int_equal(calls, 1);
 	assert_int_equal(count_lines(text, "# HELP test_things_total Things."), 1);
 	assert_int_equal(count_lines(text, "# TYPE test_things_total"), 1);
@@ -130,29 +134,38 @@ static void test_collectors(void **st)
 	assert_null(strstr(text, "# TYPE test_other"));   /* undeclared: untyped */
 	free(text);
 
-	metrics_remove_collector(collect_a, &calls);
-	metrics_remove_collector(collect_a, &calls);    /* unknown now: ignored */
-	text = metrics_render(&len);
+	metrics_remove_collector(m, collect_a, &calls);
+	metrics_remove_collector(m, collect_a, &calls);    /* unknown now: ignored */
+	text = metrics_render(m, &len);
 	assert_int_equal(calls, 1);
 	assert_null(strstr(text, "kind=\"a"));
 	free(text);
-	metrics_remove_collector(collect_b, &h);
+	metrics_remove_collector(m, collect_b, &h);
+	metrics_free(m);
 }
 
 static void test_counters(void **st)
 {
+	struct metrics *m = metrics_new();
 	size_t len;
 	char *text;
 
 	(void)st;
-	metrics_reload_failed();
-	metrics_health_observe(0.001);
-	text = metrics_render(&len);
-	assert_non_null(strstr(text, "coredns_reload_failed_total 1\n"));
+	(*metrics_counter(m, "coredns_reload_failed_total", "Failed reloads."))++;
+	/* found again by name: one family, one cell */
+	(*metrics_counter(m, "coredns_reload_failed_total", "Failed reloads."))++;
+	metrics_hist_observe(metrics_histogram(m, "coredns_health_request_duration_seconds",
+		"Health.", metrics_slim_buckets, 5), 0.001);
+	/* without a registry: a scratch cell, never NULL */
+	(*metrics_counter(NULL, "x_total", "X."))++;
+	text = metrics_render(m, &len);
+	assert_non_null(strstr(text, "coredns_reload_failed_total 2\n"));
+	assert_int_equal(count_lines(text, "# TYPE coredns_reload_failed_total counter"), 1);
 	assert_non_null(strstr(text, "coredns_health_request_duration_seconds_bucket{le=\"0.0025\"} 1\n"));
 	assert_non_null(strstr(text, "coredns_build_info{version=\""));
+	assert_null(strstr(text, "x_total"));
 	free(text);
-	metrics_shutdown();
+	metrics_free(m);
 }
 
 int main(void)

@@ -23,6 +23,7 @@ struct fixture {
 	struct event_base *base;
 	struct corefile *cf;
 	struct server *srv;
+	struct plugin_env env;
 	uint8_t resp[QUERY_RESP_MAX];
 };
 
@@ -41,7 +42,8 @@ static int setup(void **state)
 	assert_non_null(f->cf);
 	f->srv = server_new(f->cf, &so, err, sizeof(err));
 	assert_non_null(f->srv);
-	assert_int_equal(server_start(f->srv, f->base, err, sizeof(err)), 0);
+	f->env.base = f->base;
+	assert_int_equal(server_start(f->srv, &f->env, err, sizeof(err)), 0);
 	*state = f;
 	return 0;
 }

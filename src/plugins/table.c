@@ -1,24 +1,33 @@
 /*
- * plugin.c -- every directive name in CoreDNS's plugin order, and the ones
- * globaldns implements.
+ * table.c -- the plugin table: every directive name in CoreDNS's plugin
+ * order, and the ones globaldns implements.
  *
- * The order is CoreDNS's plugin.cfg (1.11): a server block runs its plugins
- * in this order whatever order the Corefile writes them in.
- * `serviceentries` sits where CoreDNS compiles external backends, beside
- * `kubernetes`; `proxy` (removed from CoreDNS in 1.7) is accepted as an
- * alias of `forward` where forward exists.
+ * The order is CoreDNS's plugin.cfg (1.11): a server block sets up and
+ * runs its plugins in this order whatever order the Corefile writes them
+ * in.  `serviceentries` sits where CoreDNS compiles external backends,
+ * beside `kubernetes`; `proxy` (removed from CoreDNS in 1.7) is accepted as
+ * an alias of `forward` where forward exists.
+ *
+ * A new plugin: its file in src/plugins/, its ops declared and listed
+ * here, its file in Makefile.am, its tests.
  */
 #include "globaldns/plugin.h"
 
 #include <stdio.h>
 #include <string.h>
 
-struct plugin_entry {
-	const char *name;
-	const struct plugin_ops *ops;
-};
+extern const struct plugin_ops bind_plugin;
+extern const struct plugin_ops cache_plugin;
+extern const struct plugin_ops errors_plugin;
+extern const struct plugin_ops forward_plugin;
+extern const struct plugin_ops health_plugin;
+extern const struct plugin_ops log_plugin;
+extern const struct plugin_ops prometheus_plugin;
+extern const struct plugin_ops ready_plugin;
+extern const struct plugin_ops reload_plugin;
+extern const struct plugin_ops serviceentries_plugin;
 
-static const struct plugin_entry plugin_table[] = {
+const struct plugin_entry plugin_table[] = {
 	{ "root", NULL }, { "metadata", NULL }, { "geoip", NULL },
 	{ "cancel", NULL }, { "tls", NULL }, { "timeouts", NULL },
 	{ "reload", &reload_plugin }, { "nsid", NULL }, { "bufsize", NULL },
@@ -42,20 +51,14 @@ static const struct plugin_entry plugin_table[] = {
 	{ "on", NULL }, { "sign", NULL }, { "view", NULL },
 };
 
-#define NPLUGINS (sizeof(plugin_table) / sizeof(plugin_table[0]))
+const size_t plugin_table_size = sizeof(plugin_table) / sizeof(plugin_table[0]);
 
-const struct plugin_ops *plugin_find(const char *name, int *known, int *order)
+int plugin_find(const char *name)
 {
-	for (size_t i = 0; i < NPLUGINS; i++) {
-		if (strcmp(plugin_table[i].name, name) != 0)
-			continue;
-		*known = 1;
-		*order = (int)i;
-		return plugin_table[i].ops;
-	}
-	*known = 0;
-	*order = -1;
-	return NULL;
+	for (size_t i = 0; i < plugin_table_size; i++)
+		if (strcmp(plugin_table[i].name, name) == 0)
+			return (int)i;
+	return -1;
 }
 
 const char *plugin_supported_list(void)
@@ -64,7 +67,7 @@ const char *plugin_supported_list(void)
 
 	if (!list[0]) {
 		size_t o = 0;
-		for (size_t i = 0; i < NPLUGINS; i++) {
+		for (size_t i = 0; i < plugin_table_size; i++) {
 			if (!plugin_table[i].ops)
 				continue;
 			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",

@@ -1,0 +1,162 @@
+/*
+ * ready.c -- `ready [ADDRESS]`: GET /ready answers 200 OK once every
+ * plugin of the running configuration is ready, else 503 with the
+ * reasons (and 503 during the lameduck); GET /registry describes what
+ * each plugin instance serves, as JSON (default :8181).
+ *
+ * Process-wide as in CoreDNS: it answers for the whole process, which it
+ * asks through the host of its environment (plugin.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "globaldns/httpd.h"
+#include "globaldns/log.h"
+#include "globaldns/plugin.h"
+
+struct ready {
+	char addr[128];
+	struct httpd_route *routes[2];
+	const struct plugin_host *host;
+};
+
+/* 1 if the process is ready; else 0 with why ("" if it cannot say). */
+static int process_ready(const struct ready *r, char *why, size_t whylen)
+{
+	const struct plugin_host *h = r->host;
+
+	why[0] = '\0';
+	if (h && h->stopping && h->stopping(h->arg)) {
+		snprintf(why, whylen, "shutting down (lameduck)");
+		return 0;
+	}
+	if (!h || !h->ready) {
+		snprintf(why, whylen, "not started");
+		return 0;
+	}
+	return h->ready(h->arg, why, whylen);
+}
+
+static void on_ready(struct evhttp_request *req, void *arg)
+{
+	char why[2048];
+	size_t n;
+
+	if (process_ready(arg, why, sizeof(why) - 1)) {
+		httpd_reply_text(req, 200, "OK", "OK");
+		return;
+	}
+	n = strlen(why);
+	why[n] = '\n';
+	why[n + 1] = '\0';
+	httpd_reply_text(req, 503, "Service Unavailable", why);
+}
+
+static void describe(void *arg, const struct plugin_block *b,
+	const struct plugin_ops *ops, void *state)
+{
+	cJSON *arr = arg, *obj, *zones;
+	char where[512];
+
+	if (!ops->introspect || !(obj = cJSON_CreateObject()))
+		return;
+	cJSON_AddStringToObject(obj, "plugin", ops->name);
+	snprintf(where, sizeof(where), "%s:%d", b->file, b->line);
+	cJSON_AddStringToObject(obj, "server_block", where);
+	cJSON_AddNumberToObject(obj, "port", b->port);
+	zones = cJSON_AddArrayToObject(obj, "block_zones");
+	for (size_t z = 0; zones && z < b->nzones; z++)
+		cJSON_AddItemToArray(zones, cJSON_CreateString(b->zones[z]));
+	ops->introspect(state, obj);
+	cJSON_AddItemToArray(arr, obj);
+}
+
+static void on_registry(struct evhttp_request *req, void *arg)
+{
+	const struct ready *r = arg;
+	cJSON *root = cJSON_CreateObject(), *arr;
+	char why[2048], *text = NULL;
+	struct evbuffer *b;
+	int ready;
+
+	if (!root)
+		goto oom;
+	ready = process_ready(r, why, sizeof(why));
+	cJSON_AddBoolToObject(root, "ready", ready);
+	if (!ready)
+		cJSON_AddStringToObject(root, "not_ready", why);
+	arr = cJSON_AddArrayToObject(root, "registries");
+	if (arr && r->host && r->host->foreach)
+		r->host->foreach(r->host->arg, describe, arr);
+	text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (!text || !(b = evbuffer_new()))
+		goto oom;
+	evbuffer_add(b, text, strlen(text));
+	evbuffer_add(b, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		"application/json");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+	cJSON_free(text);
+	return;
+oom:
+	cJSON_free(text);
+	httpd_reply_text(req, 500, "Internal Server Error", "out of memory\n");
+}
+
+static void ready_free(void *state)
+{
+	struct ready *r = state;
+
+	if (!r)
+		return;
+	httpd_route_remove(r->routes[0]);
+	httpd_route_remove(r->routes[1]);
+	free(r);
+}
+
+static int ready_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
+	void **state, char *err, size_t errlen)
+{
+	struct ready *r = calloc(1, sizeof(*r));
+
+	(void)ctx;
+	if (!r)
+		return -1;
+	if (httpd_directive_addr(d, ":8181", 0, r->addr, sizeof(r->addr), err, errlen) < 0) {
+		free(r);
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+static int ready_start(void *state, const struct plugin_env *env)
+{
+	struct ready *r = state;
+	char err[512];
+
+	r->host = env->host;
+	r->routes[0] = httpd_route_add(env->httpd, r->addr, "/ready", on_ready, r, err, sizeof(err));
+	if (r->routes[0])
+		r->routes[1] = httpd_route_add(env->httpd, r->addr, "/registry", on_registry, r,
+			err, sizeof(err));
+	if (!r->routes[1]) {
+		log_error("plugin/ready: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+const struct plugin_ops ready_plugin = {
+	.name = "ready",
+	.setup = ready_setup,
+	.start = ready_start,
+	.free = ready_free,
+};
