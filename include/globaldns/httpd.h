@@ -50,14 +50,28 @@ struct httpd_route *httpd_route_add(struct httpd *h, const char *addr,
 void httpd_route_remove(struct httpd_route *r);
 
 /*
- * The ADDRESS of an HTTP endpoint directive (health, ready, prometheus):
- * `NAME [ADDRESS]`, def when there is none, checked and canonical in addr
- * (httpd_parse_addr).  A sub-block is refused unless `properties`.  0, or
- * -1 with "FILE:LINE: NAME: what is wrong" in err.
+ * An HTTP endpoint directive (health, ready, prometheus): `NAME [ADDRESS]`
+ * and the routes it serves there.  Embed it in the plugin's state.
  */
 struct cf_directive;
-int httpd_directive_addr(const struct cf_directive *d, const char *def,
-	int properties, char *addr, size_t addrlen, char *err, size_t errlen);
+struct httpd_endpoint {
+	char addr[128];                 /* canonical (httpd_parse_addr) */
+	struct httpd_route *routes[2];
+};
+
+/* Set up from the directive: its ADDRESS, def when there is none; a
+ * sub-block is refused unless `properties`.  0, or -1 with "FILE:LINE:
+ * NAME: what is wrong" in err. */
+int httpd_endpoint_setup(struct httpd_endpoint *ep, const struct cf_directive *d,
+	const char *def, int properties, char *err, size_t errlen);
+
+/* Serve path there (the next free route slot); 0, or -1 with the reason
+ * logged as "plugin/NAME: ...". */
+int httpd_endpoint_route(struct httpd_endpoint *ep, struct httpd *h,
+	const char *name, const char *path, httpd_cb cb, void *arg);
+
+/* Remove its routes (the last route on an address closes it). */
+void httpd_endpoint_close(struct httpd_endpoint *ep);
 
 /* Send a text reply with the given status (Content-Type text/plain). */
 void httpd_reply_text(struct evhttp_request *req, int code,

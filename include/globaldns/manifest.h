@@ -79,4 +79,8 @@ int manifest_load_file(const char *path, struct se_list *out, char *err,
 int manifest_load_path(const char *path, struct se_list *out, char *err,
 	size_t errlen);
 
+/* Line and column (from 1) of byte offset off in text, for messages. */
+void manifest_text_pos(const char *text, size_t len, size_t off, size_t *line,
+	size_t *col);
+
 #endif

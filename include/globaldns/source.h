@@ -1,12 +1,23 @@
 /*
- * source.h -- where a `serviceentries` block gets its entries from.
+ * source.h -- where a `serviceentries` block gets its entries from: the
+ * source interface, and the kinds of source a block can configure.
  *
  * A source delivers whole lists: each time it has a complete, consistent
  * set of entries (a manifest file re-read, a Kubernetes list finished, a
  * batch of watch events applied) it calls `update` with a new se_list,
  * whose contents the callee takes.  A failed load never calls update, so
- * the block keeps serving the last good registry.  The source also keeps
- * its sync state for readiness and introspection.
+ * the block keeps serving the last good registry.  The source keeps the
+ * generic part of its sync state in `status` (readiness, introspection,
+ * the globaldns_source_* metrics); what only it knows (API counters,
+ * watch restarts, the server it talks to) it exports itself through its
+ * collect and introspect hooks.
+ *
+ * A *kind* of source is what the serviceentries directive knows of it:
+ * the block properties it owns (`file` for manifests; `kubeconfig`,
+ * `endpoint`, `namespaces`, ... for the Kubernetes API), how to parse
+ * them, and how to make the source.  serviceentries holds a table of
+ * kinds and no source's schema: a property no kind owns is an error, and
+ * properties of two kinds in one block are an error.
  */
 #ifndef GLOBALDNS_SOURCE_H
 #define GLOBALDNS_SOURCE_H
@@ -16,9 +27,11 @@
 
 #include "globaldns/seentry.h"
 
+struct cf_directive;
+struct cJSON;
 struct event_base;
-
-#define SE_API_ERROR_CODES 8
+struct metrics_out;
+struct se_source;
 
 typedef void (*se_update_fn)(void *arg, struct se_list *entries);
 
@@ -28,45 +41,59 @@ struct se_source_status {
 	time_t last_attempt;
 	unsigned long syncs_ok, syncs_failed;
 	char last_error[512];           /* empty when the last load was good */
-	/* Kubernetes API sources: watches restarted (expired, closed, errors)
-	 * and API answers by HTTP status (code 0 = no answer: connection
-	 * errors, timeouts); exported as globaldns_source_* metrics. */
-	unsigned long watch_restarts;
-	struct {
-		int code;
-		unsigned long count;
-	} api_errors[SE_API_ERROR_CODES];
 };
 
-/* Count an API error by HTTP status into st (the last slot takes the rest). */
-void se_source_api_error(struct se_source_status *st, int code);
-
-struct se_source {
-	const char *kind;               /* "file", "kubernetes" */
+struct se_source_ops {
+	const char *kind;               /* "file", "kubernetes": the metrics' source label */
 	int (*start)(struct se_source *s, struct event_base *base);
 	void (*free)(struct se_source *s);
+	/* Its own metrics at scrape time, labelled with zone (the block's
+	 * first zone); may be NULL. */
+	void (*collect)(struct se_source *s, struct metrics_out *o,
+		const char *zone);
+	/* Add what it alone knows to the /registry "source" object; may be NULL. */
+	void (*introspect)(struct se_source *s, struct cJSON *obj);
+};
+
+struct se_source {
+	const struct se_source_ops *ops;
 	struct se_source_status status;
 	se_update_fn update;
 	void *update_arg;
 };
 
 /* Free a source through its own free; NULL is fine. */
-void se_source_free(struct se_source *s);
+static inline void se_source_free(struct se_source *s)
+{
+	if (s)
+		s->ops->free(s);
+}
 
-/*
- * A source of manifest files and directories (manifest.h).  Everything is
- * read at start and again whenever a file's identity, size or mtime (or a
- * directory's listing) changes, checked every `check_ms` milliseconds.
- * paths are copied.  Returns NULL on memory exhaustion.
- */
-struct se_source *file_source_new(const char *const *paths, size_t npaths,
-	long check_ms, se_update_fn update, void *arg);
+/* What a kind's create gets besides its configuration. */
+struct se_source_args {
+	const char *label;              /* for log lines: the block's first zone */
+	int validate;                   /* -validate: check all that can be checked
+	                                 * now (read the files), contact nothing;
+	                                 * the source is freed unstarted */
+	se_update_fn update;
+	void *update_arg;
+};
 
-/*
- * Read the files once, now, without a loop (for -validate): 0, or -1 with
- * the first error in err.  The entries read are appended to out.
- */
-int file_source_load_once(struct se_source *s, struct se_list *out,
-	char *err, size_t errlen);
+struct se_source_kind {
+	const char *name;               /* "file", "kubernetes" */
+	const char *title;              /* for messages: "manifest file", "Kubernetes API" */
+	const char *const *props;       /* the block properties it owns, NULL-terminated */
+	int is_default;                 /* made when the block names no source property */
+	/* A new, empty configuration, or NULL (out of memory). */
+	void *(*conf_new)(void);
+	/* Take one property; -1 with "what is wrong" (no FILE:LINE) in err. */
+	int (*conf_prop)(void *conf, const struct cf_directive *c, char *err,
+		size_t errlen);
+	/* The source (nothing contacted until start), or NULL with what is
+	 * wrong in err (no FILE:LINE).  conf stays the caller's. */
+	struct se_source *(*create)(const void *conf, const struct se_source_args *a,
+		char *err, size_t errlen);
+	void (*conf_free)(void *conf);
+};
 
 #endif

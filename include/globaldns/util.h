@@ -24,6 +24,24 @@ void errf(char *err, size_t errlen, const char *fmt, ...)
 int grow_array(void **arr, size_t *cap, size_t need, size_t elem);
 
 /*
+ * A growable NUL-terminated byte string: zeroed is empty (p NULL until the
+ * first append).  With max set, the text never grows past max bytes.  An
+ * append that fails (memory, or max) returns -1, sets `failed` and makes
+ * every later append fail too, so a series of appends is checked once.
+ * The caller frees p.
+ */
+struct strbuf {
+	char *p;
+	size_t len, cap, max;
+	int failed;
+};
+
+int strbuf_add(struct strbuf *b, const void *data, size_t n);
+int strbuf_str(struct strbuf *b, const char *s);
+int strbuf_printf(struct strbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
  * A decimal number of digits only (no sign, no space, no suffix) up to
  * max.  0, or -1 (and *out untouched).
  */

@@ -62,6 +62,35 @@ enum {
 /* The largest UDP answer we send by default (DNS flag day 2020). */
 #define WIRE_DEFAULT_UDP_MAX 1232
 
+/* Big-endian fields of the wire format. */
+static inline uint16_t wire_get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t wire_get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void wire_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void wire_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* The offset just past the (possibly compressed) name at off, or 0 if it
+ * runs past len or uses a reserved label type. */
+size_t wire_skip_name(const uint8_t *pkt, size_t len, size_t off);
+
 /* A parsed query.  Fixed size; lives on the stack or in a request slot. */
 struct dns_query {
 	uint16_t id;
@@ -181,6 +210,26 @@ int wire_name_from_str(const char *s, uint8_t *out);
  * into out; returns out.  Escapes dots and non-printables as \DDD.
  */
 char *wire_name_to_str(const uint8_t *name, char *out, size_t outlen);
+
+/* What a walk over a whole message found (wire_msg_walk). */
+struct wire_msg_info {
+	size_t qend;                    /* past the question */
+	size_t opt_off, opt_end;        /* the OPT record, if any */
+	uint16_t counts[3];             /* answer, authority, additional (OPT included) */
+	uint32_t min_ttl;               /* of every record but the OPT */
+	int nrecords;                   /* records but the OPT */
+	int soa, ns;                    /* an SOA / NS in authority */
+	uint32_t soa_min;               /* that SOA's MINIMUM */
+};
+
+/*
+ * Walk every record of message m (one question); with ttl_set, write
+ * *ttl_set into every TTL but the OPT's (only into those above it, if
+ * cap).  0, or -1 if the message is malformed (an OPT outside the
+ * additional section or twice, a record past the end, bytes left over).
+ */
+int wire_msg_walk(uint8_t *m, size_t len, struct wire_msg_info *mi,
+	const uint32_t *ttl_set, int cap);
 
 /* Number of labels in a wire name, not counting the root. */
 int wire_name_labels(const uint8_t *name);

@@ -64,30 +64,6 @@ struct parser {
 	size_t errlen;
 };
 
-struct sbuf {
-	char *s;
-	size_t n, cap;
-};
-
-static int sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *ns;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		if (!(ns = realloc(b->s, cap)))
-			return -1;
-		b->s = ns;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = '\0';
-	return 0;
-}
-
 /* Room for one more zeroed element after the n there are; the array, or
  * NULL (v kept).  The trees are small: capacity is not remembered. */
 static void *grow(void *v, size_t n, size_t size)
@@ -166,10 +142,10 @@ static int add_file(struct corefile *cf, const char *name)
  */
 static char *envsubst(const char *s, size_t len)
 {
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	size_t i = 0;
 
-	if (sb_put(&b, "", 0))
+	if (strbuf_add(&b, "", 0))
 		return NULL;
 	while (i < len) {
 		if (s[i] == '{' && i + 2 < len && (s[i + 1] == '$' || s[i + 1] == '%')) {
@@ -185,18 +161,18 @@ static char *envsubst(const char *s, size_t len)
 
 				memcpy(name, s + i + 2, j - (i + 2));
 				name[j - (i + 2)] = '\0';
-				if ((v = getenv(name)) && sb_put(&b, v, strlen(v)))
+				if ((v = getenv(name)) && strbuf_add(&b, v, strlen(v)))
 					goto fail;
 				i = j + el;
 				continue;
 			}
 		}
-		if (sb_put(&b, s + i++, 1))
+		if (strbuf_add(&b, s + i++, 1))
 			goto fail;
 	}
-	return b.s;
+	return b.p;
 fail:
-	free(b.s);
+	free(b.p);
 	return NULL;
 }
 
@@ -207,11 +183,11 @@ fail:
 static int lex(struct parser *p, const char *s, int file, int depth,
 	struct toks *out)
 {
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	struct tok prev = { .kind = TK_WORD, .file = file };
 	int line = 1, nl = 1, rc = -1;
 
-	if (sb_put(&b, "", 0))
+	if (strbuf_add(&b, "", 0))
 		return oom(p);
 	while (*s) {
 		struct tok t = { .line = line, .file = file, .depth = depth };
@@ -229,8 +205,8 @@ static int lex(struct parser *p, const char *s, int file, int depth,
 			continue;
 		}
 		t.nl = (unsigned char)nl;
-		b.n = 0;
-		b.s[0] = '\0';
+		b.len = 0;
+		b.p[0] = '\0';
 		if (*s == '"' || *s == '`') {
 			char q = *s++;
 
@@ -243,7 +219,7 @@ static int lex(struct parser *p, const char *s, int file, int depth,
 					s++;
 				if (*s == '\n')
 					line++;
-				if (sb_put(&b, s, 1))
+				if (strbuf_add(&b, s, 1))
 					goto nomem;
 			}
 			s++;
@@ -252,10 +228,10 @@ static int lex(struct parser *p, const char *s, int file, int depth,
 
 			while (*s && !isspace((unsigned char)*s))
 				s++;
-			if (sb_put(&b, start, (size_t)(s - start)))
+			if (strbuf_add(&b, start, (size_t)(s - start)))
 				goto nomem;
-			if (b.n == 1 && (b.s[0] == '{' || b.s[0] == '}'))
-				t.kind = b.s[0] == '{' ? TK_OPEN : TK_CLOSE;
+			if (b.len == 1 && (b.p[0] == '{' || b.p[0] == '}'))
+				t.kind = b.p[0] == '{' ? TK_OPEN : TK_CLOSE;
 		}
 		if (!nl && prev.kind == TK_OPEN) {
 			perr(p, &prev, "'{' must be the last token on its line (quote it to use it as an argument)");
@@ -266,7 +242,7 @@ static int lex(struct parser *p, const char *s, int file, int depth,
 				"'}' must be on a line of its own (quote it to use it as an argument)");
 			goto out;
 		}
-		if (toks_reserve(out, out->n + 1) || !(t.text = envsubst(b.s, b.n)))
+		if (toks_reserve(out, out->n + 1) || !(t.text = envsubst(b.p, b.len)))
 			goto nomem;
 		out->v[out->n++] = t;
 		prev = t;
@@ -277,7 +253,7 @@ static int lex(struct parser *p, const char *s, int file, int depth,
 nomem:
 	oom(p);
 out:
-	free(b.s);
+	free(b.p);
 	return rc;
 }
 
@@ -689,175 +665,4 @@ void corefile_free(struct corefile *cf)
 		free(cf->files[i]);
 	free(cf->files);
 	free(cf);
-}
-
-/* Letters, digits, '-' and '_'; labels 1-63; at most 253 without the dot. */
-static const char *zone_problem(const char *z, size_t len)
-{
-	size_t label = 0;
-
-	if (len > 253)
-		return "name longer than 253 characters";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)z[i];
-
-		if (c == '.') {
-			if (!label)
-				return "empty label";
-			label = 0;
-		} else if (isalnum(c) || c == '-' || c == '_') {
-			if (++label > 63)
-				return "label longer than 63 characters";
-		} else {
-			return "only letters, digits, '-', '_' and '.' are allowed";
-		}
-	}
-	return label ? NULL : "empty label";
-}
-
-int corefile_parse_key(const char *key, int default_port,
-	char *zone, size_t zonelen, int *port, char *err, size_t errlen)
-{
-	const char *s = key, *sep = strstr(key, "://"), *colon, *why = NULL;
-	char host[256];
-	size_t hl;
-	int pn = default_port;
-
-	if (sep && (sep - key != 3 || strncasecmp(key, "dns", 3) != 0)) {
-		errf(err, errlen, "\"%s\": %.*s:// is not supported; only plain DNS (dns:// or no scheme) is",
-			key, (int)(sep - key), key);
-		return -1;
-	}
-	s = sep ? sep + 3 : key;
-	colon = strchr(s, ':');
-	hl = colon ? (size_t)(colon - s) : strlen(s);
-	if (strchr(s, '/'))
-		why = "CIDR keys are not supported; write the reverse zone instead (e.g. 10.in-addr.arpa)";
-	else if (colon && strchr(colon + 1, ':'))
-		why = "more than one ':' (IPv6 addresses are not supported in keys)";
-	else if (colon && (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1)))
-		why = "the port is not a number";
-	else if (colon && parse_port(colon + 1, &pn) < 0)
-		why = "port out of range (1-65535)";
-	else if (hl >= sizeof(host))
-		why = "bad zone name: name longer than 253 characters";
-	if (why) {
-		errf(err, errlen, "\"%s\": %s", key, why);
-		return -1;
-	}
-	for (size_t i = 0; i < hl; i++)
-		host[i] = (char)tolower((unsigned char)s[i]);
-	host[hl] = '\0';
-	/* ":53" is the root zone, as in CoreDNS. */
-	if (strcmp(host, ".") == 0)
-		hl = 0;
-	else if (hl && host[hl - 1] == '.')
-		host[--hl] = '\0';
-	if (hl && (why = zone_problem(host, hl))) {
-		errf(err, errlen, "\"%s\": bad zone name: %s", key, why);
-		return -1;
-	}
-	if (hl + 2 > zonelen) {
-		errf(err, errlen, "\"%s\": zone name does not fit the buffer", key);
-		return -1;
-	}
-	memcpy(zone, host, hl);
-	strcpy(zone + hl, ".");
-	*port = pn;
-	return 0;
-}
-
-int cf_parse_zone(const char *arg, struct wire_zone *z, char *why, size_t whylen)
-{
-	char zone[256];
-	int port;
-
-	if (corefile_parse_key(arg, 0, zone, sizeof(zone), &port, why, whylen) < 0)
-		return -1;
-	if (wire_zone_set(z, zone) < 0) {
-		errf(why, whylen, "invalid name");
-		return -1;
-	}
-	return 0;
-}
-
-void cf_errorf(char *err, size_t errlen, const struct cf_directive *d,
-	const char *who, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!err || !errlen)
-		return;
-	n = snprintf(err, errlen, "%s:%d: %s: ", d->file, d->line, who);
-	if (n < 0 || (size_t)n >= errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-int cf_parse_duration_ms(const char *s, long *ms)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 },
-		{ "\xce\xbcs", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
-		{ "m", 60000000000ULL }, { "h", 3600000000000ULL },
-	};
-	uint64_t total = 0;
-	int bare = 1;
-
-	if (s && *s == '+')
-		s++;
-	if (!s || !*s)
-		return -1;
-	while (*s) {
-		uint64_t whole = 0, frac = 0, scale = 1, unit = 0;
-		int digits = 0;
-		size_t ul = 0;
-
-		for (; isdigit((unsigned char)*s); s++, digits++) {
-			if (whole > (UINT64_MAX - 9) / 10)
-				return -1;
-			whole = whole * 10 + (uint64_t)(*s - '0');
-		}
-		if (*s == '.')
-			for (s++; isdigit((unsigned char)*s); s++, digits++)
-				if (scale < 1000000000000000000ULL) {
-					frac = frac * 10 + (uint64_t)(*s - '0');
-					scale *= 10;
-				}
-		if (!digits)
-			return -1;
-		for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++) {
-			size_t l = strlen(units[i].name);
-
-			/* Longest match, so "ms" is not read as "m" + "s". */
-			if (l > ul && strncmp(s, units[i].name, l) == 0) {
-				unit = units[i].ns;
-				ul = l;
-			}
-		}
-		if (!ul) {
-			if (*s || !bare)
-				return -1;
-			unit = 1000000000;
-		}
-		bare = 0;
-		s += ul;
-		frac = (uint64_t)((long double)frac * unit / scale);
-		if (whole > (UINT64_MAX - frac) / unit)
-			return -1;
-		whole = whole * unit + frac;
-		if (total > UINT64_MAX - whole)
-			return -1;
-		total += whole;
-	}
-	if (total / 1000000 > (uint64_t)LONG_MAX)
-		return -1;
-	*ms = (long)(total / 1000000);
-	return 0;
 }

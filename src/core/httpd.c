@@ -119,16 +119,18 @@ int httpd_parse_addr(const char *text, char *out, size_t outlen, char *err,
 	return 0;
 }
 
-int httpd_directive_addr(const struct cf_directive *d, const char *def,
-	int properties, char *addr, size_t addrlen, char *err, size_t errlen)
+int httpd_endpoint_setup(struct httpd_endpoint *ep, const struct cf_directive *d,
+	const char *def, int properties, char *err, size_t errlen)
 {
 	char aerr[256];
 
+	memset(ep, 0, sizeof(*ep));
 	if (d->nargs > 1) {
 		cf_errorf(err, errlen, d, d->name, "takes at most one address, got %zu arguments", d->nargs);
 		return -1;
 	}
-	if (httpd_parse_addr(d->nargs ? d->args[0] : def, addr, addrlen, aerr, sizeof(aerr)) < 0) {
+	if (httpd_parse_addr(d->nargs ? d->args[0] : def, ep->addr, sizeof(ep->addr),
+		aerr, sizeof(aerr)) < 0) {
 		cf_errorf(err, errlen, d, d->name, "%s", aerr);
 		return -1;
 	}
@@ -137,6 +139,29 @@ int httpd_directive_addr(const struct cf_directive *d, const char *def,
 		return -1;
 	}
 	return 0;
+}
+
+int httpd_endpoint_route(struct httpd_endpoint *ep, struct httpd *h,
+	const char *name, const char *path, httpd_cb cb, void *arg)
+{
+	char err[512];
+	size_t i = 0;
+
+	while (i < 2 && ep->routes[i])
+		i++;
+	if (i == 2 || !(ep->routes[i] = httpd_route_add(h, ep->addr, path, cb, arg, err, sizeof(err)))) {
+		log_error("plugin/%s: %s", name, i == 2 ? "too many routes" : err);
+		return -1;
+	}
+	return 0;
+}
+
+void httpd_endpoint_close(struct httpd_endpoint *ep)
+{
+	for (size_t i = 0; i < 2; i++) {
+		httpd_route_remove(ep->routes[i]);
+		ep->routes[i] = NULL;
+	}
 }
 
 void httpd_reply_text(struct evhttp_request *req, int code,

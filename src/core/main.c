@@ -1,5 +1,7 @@
 /*
- * main.c -- command line, signals and the event loop of globaldns.
+ * main.c -- the command line of globaldns: parse the flags, then either
+ * check the Corefile (-validate) or hand over to the daemon (daemon.h),
+ * which runs the event loop, signals and reloads.
  *
  * Flags follow CoreDNS's names (Go flag syntax: -name value, -name=value,
  * one or two dashes), so the istiocoredns Deployment's args work as they

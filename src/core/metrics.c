@@ -290,54 +290,6 @@ void metrics_remove_collector(struct metrics *m, metrics_collect_fn fn,
 
 /* ---- exposition ---- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 4096;
-		char *np;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = realloc(b->p, ncap);
-		if (!np) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* The shortest text that reads back as v (as Go's 'g', -1 formatting). */
 static void shortest(char *buf, size_t len, double v)
 {
@@ -348,33 +300,33 @@ static void shortest(char *buf, size_t len, double v)
 	}
 }
 
-static void sb_value(struct sbuf *b, double v)
+static void sb_value(struct strbuf *b, double v)
 {
 	if (isinf(v))
-		sb_str(b, v > 0 ? "+Inf" : "-Inf");
+		strbuf_str(b, v > 0 ? "+Inf" : "-Inf");
 	else if (isnan(v))
-		sb_str(b, "NaN");
+		strbuf_str(b, "NaN");
 	else if (v == floor(v) && fabs(v) < 1e15)
-		sb_printf(b, "%.0f", v);
+		strbuf_printf(b, "%.0f", v);
 	else {
 		char t[64];
 		shortest(t, sizeof(t), v);
-		sb_str(b, t);
+		strbuf_str(b, t);
 	}
 }
 
 /* Label value escaping of the text format: \\, \" and \n. */
-static void sb_label_value(struct sbuf *b, const char *v)
+static void sb_label_value(struct strbuf *b, const char *v)
 {
 	for (; *v; v++) {
 		if (*v == '\\')
-			sb_str(b, "\\\\");
+			strbuf_str(b, "\\\\");
 		else if (*v == '"')
-			sb_str(b, "\\\"");
+			strbuf_str(b, "\\\"");
 		else if (*v == '\n')
-			sb_str(b, "\\n");
+			strbuf_str(b, "\\n");
 		else
-			sb_add(b, v, 1);
+			strbuf_add(b, v, 1);
 	}
 }
 
@@ -382,7 +334,7 @@ struct family {
 	char *name;
 	enum metrics_type type;
 	char *help;                     /* NULL: untyped (never declared) */
-	struct sbuf lines;
+	struct strbuf lines;
 };
 
 struct metrics_out {
@@ -433,7 +385,7 @@ void metrics_out_family(struct metrics_out *o, const char *name,
 }
 
 /* Write {k="v",...} from a NULL-terminated key/value list (plus extra). */
-static void sb_labels(struct sbuf *b, va_list ap, const char *ek,
+static void sb_labels(struct strbuf *b, va_list ap, const char *ek,
 	const char *ev)
 {
 	const char *k;
@@ -441,23 +393,23 @@ static void sb_labels(struct sbuf *b, va_list ap, const char *ek,
 
 	while ((k = va_arg(ap, const char *))) {
 		const char *v = va_arg(ap, const char *);
-		sb_str(b, first ? "{" : ",");
+		strbuf_str(b, first ? "{" : ",");
 		first = 0;
-		sb_str(b, k);
-		sb_str(b, "=\"");
+		strbuf_str(b, k);
+		strbuf_str(b, "=\"");
 		sb_label_value(b, v ? v : "");
-		sb_str(b, "\"");
+		strbuf_str(b, "\"");
 	}
 	if (ek) {
-		sb_str(b, first ? "{" : ",");
+		strbuf_str(b, first ? "{" : ",");
 		first = 0;
-		sb_str(b, ek);
-		sb_str(b, "=\"");
-		sb_str(b, ev);
-		sb_str(b, "\"");
+		strbuf_str(b, ek);
+		strbuf_str(b, "=\"");
+		strbuf_str(b, ev);
+		strbuf_str(b, "\"");
 	}
 	if (!first)
-		sb_str(b, "}");
+		strbuf_str(b, "}");
 }
 
 static void sample_line(struct metrics_out *o, const char *name,
@@ -468,13 +420,13 @@ static void sample_line(struct metrics_out *o, const char *name,
 
 	if (!f)
 		return;
-	sb_str(&f->lines, name);
-	sb_str(&f->lines, suffix);
+	strbuf_str(&f->lines, name);
+	strbuf_str(&f->lines, suffix);
 	sb_labels(&f->lines, ap, ek, ev);
-	sb_str(&f->lines, " ");
+	strbuf_str(&f->lines, " ");
 	sb_value(&f->lines, value);
-	sb_str(&f->lines, "\n");
-	if (f->lines.oom)
+	strbuf_str(&f->lines, "\n");
+	if (f->lines.failed)
 		o->oom = 1;
 }
 
@@ -603,7 +555,7 @@ static const char *type_str(enum metrics_type t)
 char *metrics_render(struct metrics *m, size_t *len)
 {
 	struct metrics_out o = { 0 };
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 
 	builtin(m, &o);
 	for (size_t i = 0; i < m->ncollectors; i++)
@@ -611,12 +563,12 @@ char *metrics_render(struct metrics *m, size_t *len)
 	for (size_t i = 0; i < o.n; i++) {
 		struct family *f = &o.fams[i];
 		if (f->help) {
-			sb_printf(&b, "# HELP %s ", f->name);
-			sb_str(&b, f->help);
-			sb_printf(&b, "\n# TYPE %s %s\n", f->name, type_str(f->type));
+			strbuf_printf(&b, "# HELP %s ", f->name);
+			strbuf_str(&b, f->help);
+			strbuf_printf(&b, "\n# TYPE %s %s\n", f->name, type_str(f->type));
 		}
 		if (f->lines.len)
-			sb_add(&b, f->lines.p, f->lines.len);
+			strbuf_add(&b, f->lines.p, f->lines.len);
 	}
 	for (size_t i = 0; i < o.n; i++) {
 		free(o.fams[i].name);
@@ -624,7 +576,7 @@ char *metrics_render(struct metrics *m, size_t *len)
 		free(o.fams[i].lines.p);
 	}
 	free(o.fams);
-	if (o.oom || b.oom || !b.p) {
+	if (o.oom || b.failed || !b.p) {
 		free(b.p);
 		return NULL;
 	}

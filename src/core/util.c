@@ -43,6 +43,51 @@ int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+int strbuf_add(struct strbuf *b, const void *data, size_t n)
+{
+	if (b->failed || (b->max && n > b->max - b->len))
+		goto fail;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *np;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (b->max && cap > b->max + 1)
+			cap = b->max + 1;
+		if (!(np = realloc(b->p, cap)))
+			goto fail;
+		b->p = np;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+fail:
+	b->failed = 1;
+	return -1;
+}
+
+int strbuf_str(struct strbuf *b, const char *s)
+{
+	return strbuf_add(b, s, strlen(s));
+}
+
+int strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	return strbuf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
 int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	unsigned long v = 0;

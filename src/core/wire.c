@@ -8,27 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Skip a possibly compressed name; returns the offset after it or 0. */
-static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
+size_t wire_skip_name(const uint8_t *pkt, size_t len, size_t off)
 {
 	while (off < len) {
 		uint8_t c = pkt[off];
@@ -82,8 +62,8 @@ static enum wire_parse parse_question(const uint8_t *pkt, size_t len,
 		return WIRE_FORMERR;
 	q->qname_len = (uint16_t)n;
 	q->nlabels = (uint8_t)labels;
-	q->qtype = get16(pkt + off);
-	q->qclass = get16(pkt + off + 2);
+	q->qtype = wire_get16(pkt + off);
+	q->qclass = wire_get16(pkt + off + 2);
 	q->qend = (uint16_t)(off + 4);
 	return WIRE_OK;
 }
@@ -93,19 +73,19 @@ static enum wire_parse parse_rest(const uint8_t *pkt, size_t len,
 	struct dns_query *q)
 {
 	size_t off = q->qend;
-	unsigned int total = (unsigned int)get16(pkt + 6) + get16(pkt + 8)
-		+ get16(pkt + 10);
-	unsigned int before_additional = (unsigned int)get16(pkt + 6) + get16(pkt + 8);
+	unsigned int total = (unsigned int)wire_get16(pkt + 6) + wire_get16(pkt + 8)
+		+ wire_get16(pkt + 10);
+	unsigned int before_additional = (unsigned int)wire_get16(pkt + 6) + wire_get16(pkt + 8);
 
 	for (unsigned int i = 0; i < total; i++) {
 		size_t name_off = off;
 		uint16_t type, rdlen;
 
-		off = skip_name(pkt, len, off);
+		off = wire_skip_name(pkt, len, off);
 		if (off == 0 || off + 10 > len)
 			return WIRE_FORMERR;
-		type = get16(pkt + off);
-		rdlen = get16(pkt + off + 8);
+		type = wire_get16(pkt + off);
+		rdlen = wire_get16(pkt + off + 8);
 		if (off + 10 + rdlen > len)
 			return WIRE_FORMERR;
 		if (type == DNS_TYPE_OPT) {
@@ -113,7 +93,7 @@ static enum wire_parse parse_rest(const uint8_t *pkt, size_t len,
 			if (q->edns || i < before_additional || pkt[name_off] != 0)
 				return WIRE_FORMERR;
 			q->edns = 1;
-			q->edns_udp = get16(pkt + off + 2);
+			q->edns_udp = wire_get16(pkt + off + 2);
 			q->edns_version = pkt[off + 5];
 			q->edns_do = (pkt[off + 6] & 0x80) != 0;
 		}
@@ -139,16 +119,16 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	q->qclass = 0;
 	if (len < WIRE_HDR)
 		return WIRE_DROP;
-	q->id = get16(pkt);
-	q->flags = get16(pkt + 2);
+	q->id = wire_get16(pkt);
+	q->flags = wire_get16(pkt + 2);
 	if (q->flags & DNS_FLAG_QR)
 		return WIRE_DROP;
 	opcode = (q->flags >> 11) & 0xF;
 	/* an opcode we do not implement is NOTIMP whatever its sections
 	 * hold (RFC 8490 DSO messages have no question) */
-	if (opcode != 0 && get16(pkt + 4) != 1)
+	if (opcode != 0 && wire_get16(pkt + 4) != 1)
 		return WIRE_NOTIMP;
-	if (get16(pkt + 4) != 1)
+	if (wire_get16(pkt + 4) != 1)
 		return WIRE_FORMERR;
 	rc = parse_question(pkt, len, q);
 	if (rc != WIRE_OK) {
@@ -180,9 +160,9 @@ void wire_resp_init(struct wire_resp *r, uint8_t *buf, size_t cap,
 	r->edns_do = q->edns_do;
 	r->ext_rcode = 0;
 	memset(r->counts, 0, sizeof(r->counts));
-	put16(buf, q->id);
-	put16(buf + 2, flags);
-	put16(buf + 4, q->qend ? 1 : 0);
+	wire_put16(buf, q->id);
+	wire_put16(buf + 2, flags);
+	wire_put16(buf + 4, q->qend ? 1 : 0);
 	memset(buf + 6, 0, 6);
 	r->len = WIRE_HDR;
 	if (q->qend) {
@@ -194,16 +174,16 @@ void wire_resp_init(struct wire_resp *r, uint8_t *buf, size_t cap,
 
 void wire_resp_rcode(struct wire_resp *r, int rcode)
 {
-	uint16_t flags = get16(r->buf + 2);
+	uint16_t flags = wire_get16(r->buf + 2);
 
 	flags = (uint16_t)((flags & ~0xF) | (rcode & 0xF));
-	put16(r->buf + 2, flags);
+	wire_put16(r->buf + 2, flags);
 	r->ext_rcode = rcode >> 4;
 }
 
 void wire_resp_flags(struct wire_resp *r, uint16_t set)
 {
-	put16(r->buf + 2, (uint16_t)(get16(r->buf + 2) | set));
+	wire_put16(r->buf + 2, (uint16_t)(wire_get16(r->buf + 2) | set));
 }
 
 /* Room for an OPT record is always kept back when the query had EDNS. */
@@ -227,11 +207,11 @@ int wire_resp_rr(struct wire_resp *r, int section, uint16_t owner_off,
 		return -1;
 	}
 	p = r->buf + r->len;
-	put16(p, (uint16_t)(0xC000 | owner_off));
-	put16(p + 2, type);
-	put16(p + 4, klass);
-	put32(p + 6, ttl);
-	put16(p + 10, rdlen);
+	wire_put16(p, (uint16_t)(0xC000 | owner_off));
+	wire_put16(p + 2, type);
+	wire_put16(p + 4, klass);
+	wire_put32(p + 6, ttl);
+	wire_put16(p + 10, rdlen);
 	memcpy(p + 12, rdata, rdlen);
 	r->len += (size_t)12 + rdlen;
 	r->counts[section]++;
@@ -246,17 +226,17 @@ int wire_resp_soa(struct wire_resp *r, int section, uint16_t apex_off,
 	/* MNAME ns.dns.<apex>, RNAME hostmaster.<apex>, compressed */
 	memcpy(p, "\002ns\003dns", 7);
 	p += 7;
-	put16(p, (uint16_t)(0xC000 | apex_off));
+	wire_put16(p, (uint16_t)(0xC000 | apex_off));
 	p += 2;
 	memcpy(p, "\012hostmaster", 11);
 	p += 11;
-	put16(p, (uint16_t)(0xC000 | apex_off));
+	wire_put16(p, (uint16_t)(0xC000 | apex_off));
 	p += 2;
-	put32(p, serial);
-	put32(p + 4, 7200);     /* refresh */
-	put32(p + 8, 1800);     /* retry */
-	put32(p + 12, 86400);   /* expire */
-	put32(p + 16, minimum);
+	wire_put32(p, serial);
+	wire_put32(p + 4, 7200);     /* refresh */
+	wire_put32(p + 8, 1800);     /* retry */
+	wire_put32(p + 12, 86400);   /* expire */
+	wire_put32(p + 16, minimum);
 	p += 20;
 	return wire_resp_rr(r, section, apex_off, DNS_TYPE_SOA, DNS_CLASS_IN,
 		ttl, rd, (uint16_t)(p - rd));
@@ -268,7 +248,7 @@ int wire_resp_ns(struct wire_resp *r, int section, uint16_t apex_off,
 	uint8_t rd[16];
 
 	memcpy(rd, "\002ns\003dns", 7);
-	put16(rd + 7, (uint16_t)(0xC000 | apex_off));
+	wire_put16(rd + 7, (uint16_t)(0xC000 | apex_off));
 	return wire_resp_rr(r, section, apex_off, DNS_TYPE_NS, DNS_CLASS_IN,
 		ttl, rd, 9);
 }
@@ -278,7 +258,7 @@ size_t wire_resp_finish(struct wire_resp *r)
 	if (r->truncated) {
 		/* RFC 2181 9: a truncated answer is discarded by the client
 		 * anyway; send header and question only, with TC. */
-		if (get16(r->buf + 4)) {
+		if (wire_get16(r->buf + 4)) {
 			size_t off = WIRE_HDR;
 			while (r->buf[off] != 0)
 				off += (size_t)r->buf[off] + 1;
@@ -292,19 +272,19 @@ size_t wire_resp_finish(struct wire_resp *r)
 	if (r->edns && r->len + 11 <= r->cap) {
 		uint8_t *p = r->buf + r->len;
 		p[0] = 0;                               /* root owner */
-		put16(p + 1, DNS_TYPE_OPT);
-		put16(p + 3, WIRE_DEFAULT_UDP_MAX);     /* our payload size */
+		wire_put16(p + 1, DNS_TYPE_OPT);
+		wire_put16(p + 3, WIRE_DEFAULT_UDP_MAX);     /* our payload size */
 		p[5] = (uint8_t)r->ext_rcode;
 		p[6] = 0;                               /* version 0 */
 		p[7] = r->edns_do ? 0x80 : 0;           /* RFC 3225: copy DO */
 		p[8] = 0;
-		put16(p + 9, 0);
+		wire_put16(p + 9, 0);
 		r->len += 11;
 		r->counts[WIRE_SEC_ADDITIONAL]++;
 	}
-	put16(r->buf + 6, r->counts[0]);
-	put16(r->buf + 8, r->counts[1]);
-	put16(r->buf + 10, r->counts[2]);
+	wire_put16(r->buf + 6, r->counts[0]);
+	wire_put16(r->buf + 8, r->counts[1]);
+	wire_put16(r->buf + 10, r->counts[2]);
 	return r->len;
 }
 
@@ -461,4 +441,61 @@ const char *dns_type_name(uint16_t type)
 		if (type_names[i].t == type)
 			return type_names[i].n;
 	return NULL;
+}
+
+int wire_msg_walk(uint8_t *m, size_t len, struct wire_msg_info *mi,
+	const uint32_t *ttl_set, int cap)
+{
+	size_t off;
+	int total;
+
+	memset(mi, 0, sizeof(*mi));
+	mi->min_ttl = UINT32_MAX;
+	if (len < WIRE_HDR || wire_get16(m + 4) != 1)
+		return -1;
+	off = wire_skip_name(m, len, WIRE_HDR);
+	if (!off || off + 4 > len)
+		return -1;
+	mi->qend = off + 4;
+	off = mi->qend;
+	mi->counts[0] = wire_get16(m + 6);
+	mi->counts[1] = wire_get16(m + 8);
+	mi->counts[2] = wire_get16(m + 10);
+	total = mi->counts[0] + mi->counts[1] + mi->counts[2];
+	for (int i = 0; i < total; i++) {
+		size_t start = off;
+		uint16_t type, rdlen;
+		uint32_t ttl;
+
+		off = wire_skip_name(m, len, off);
+		if (!off || off + 10 > len)
+			return -1;
+		type = wire_get16(m + off);
+		ttl = wire_get32(m + off + 4);
+		rdlen = wire_get16(m + off + 8);
+		if (off + 10 + rdlen > len)
+			return -1;
+		if (type == DNS_TYPE_OPT) {
+			if (i < mi->counts[0] + mi->counts[1] || mi->opt_end)
+				return -1;
+			mi->opt_off = start;
+			mi->opt_end = off + 10 + rdlen;
+		} else {
+			mi->nrecords++;
+			if (ttl < mi->min_ttl)
+				mi->min_ttl = ttl;
+			if (i >= mi->counts[0] && i < mi->counts[0] + mi->counts[1]) {
+				if (type == DNS_TYPE_SOA && rdlen >= 20) {
+					mi->soa = 1;
+					mi->soa_min = wire_get32(m + off + 10 + rdlen - 4);
+				} else if (type == DNS_TYPE_NS) {
+					mi->ns = 1;
+				}
+			}
+			if (ttl_set && (!cap || ttl > *ttl_set))
+				wire_put32(m + off + 4, *ttl_set);
+		}
+		off += 10u + rdlen;
+	}
+	return off == len ? 0 : -1;
 }

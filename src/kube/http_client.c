@@ -23,6 +23,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "globaldns/util.h"
+
 
 #define HTTP_DEFAULT_MAX_BODY (64u * 1024 * 1024)
 
@@ -40,8 +42,7 @@ struct http_req {
 	struct http_req *prev, *next;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;
-	size_t len, cap, max;
+	struct strbuf body;             /* capped at the body limit */
 	int stream, too_big, aborted;
 	long status;                    /* of the current response head */
 	long retry_after;
@@ -184,7 +185,7 @@ static void req_free(struct http_req *r)
 	c->nreqs--;
 	curl_slist_free_all(r->headers);
 	curl_slist_free_all(r->connect_to);
-	free(r->body);
+	free(r->body.p);
 	free(r->url);
 	free(r->auth);
 	free(r->userpwd);
@@ -220,27 +221,9 @@ size_t http_client_active(const struct http_client *c)
 
 static int append(struct http_req *r, const char *data, size_t n)
 {
-	if (n > r->max - r->len) {
+	if (n > r->body.max - r->body.len)
 		r->too_big = 1;
-		return -1;
-	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 16384;
-		char *b;
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		if (cap > r->max + 1)
-			cap = r->max + 1;
-		b = realloc(r->body, cap);
-		if (!b)
-			return -1;
-		r->body = b;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, data, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return 0;
+	return strbuf_add(&r->body, data, n);
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
@@ -368,8 +351,8 @@ static void check_done(struct http_client *c)
 		memset(&res, 0, sizeof(res));
 		res.error = map_error(r, m->data.result);
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
-		res.body = r->body ? r->body : "";
-		res.len = r->len;
+		res.body = r->body.p ? r->body.p : "";
+		res.len = r->body.len;
 		res.content_type = r->content_type;
 		res.retry_after = r->retry_after;
 		res.message = res.error == HTTP_OK ? ""
@@ -519,7 +502,7 @@ struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 		c->reqs->prev = r;
 	c->reqs = r;
 	c->nreqs++;
-	r->max = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
+	r->body.max = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
 	r->stream = o->stream && on_data;
 	r->on_data = on_data;
 	r->on_done = on_done;

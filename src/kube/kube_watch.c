@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "globaldns/kube.h"
+#include "kube.h"
 
 void kube_lines_init(struct kube_lines *l, size_t max)
 {
@@ -203,4 +203,44 @@ void kube_status_summary(long code, const char *body, size_t len,
 	snprintf(out, outlen, "HTTP %ld%s%s%s%s", code, *status_text(code) ? " " : "",
 		status_text(code), text[0] ? ": " : "", text);
 	cJSON_Delete(doc);
+}
+
+cJSON *kube_list_parse(const char *body, size_t len, const cJSON **items,
+	const cJSON **cont, const cJSON **rv, char *err, size_t errlen)
+{
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const cJSON *kind, *meta;
+
+	if (!doc) {
+		snprintf(err, errlen, "the answer is not JSON");
+		return NULL;
+	}
+	*items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+	meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	*cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+	*rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+	/*
+	 * A ServiceEntryList (or List) with an items array: a 200 without one
+	 * (items null or missing, some other kind) must not empty the registry.
+	 */
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(*items) ||
+	    !cJSON_IsString(kind) || (strcmp(kind->valuestring, "ServiceEntryList") != 0 &&
+	        strcmp(kind->valuestring, "List") != 0) ||
+	    !cJSON_IsObject(meta) || (*cont && !cJSON_IsString(*cont) && !cJSON_IsNull(*cont)) ||
+	    !cJSON_IsString(*rv)) {
+		snprintf(err, errlen, "the answer is not a ServiceEntryList (%s)",
+			!cJSON_IsObject(doc) ? "not an object" :
+			!cJSON_IsString(kind) ? "kind is not a string" :
+			(strcmp(kind->valuestring, "ServiceEntryList") != 0 &&
+			 strcmp(kind->valuestring, "List") != 0) ? "kind is not ServiceEntryList" :
+			!*items ? "no items" : cJSON_IsNull(*items) ? "items is null" :
+			!cJSON_IsObject(meta) ? "metadata is not an object" :
+			!cJSON_IsString(*rv) ? "metadata.resourceVersion is not a string" :
+			(*cont && !cJSON_IsString(*cont) && !cJSON_IsNull(*cont)) ? "metadata.continue is not a string" :
+			"items is not a list");
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	return doc;
 }

@@ -1,11 +1,13 @@
 /*
  * kube_watch.h -- what the Kubernetes API server sends, decoded without
- * any I/O: the newline framing of a watch stream, watch events, and
- * one-line summaries of error answers (a Status object, or text).
+ * any I/O: the newline framing of a watch stream, watch events, list
+ * pages, and one-line summaries of error answers (a Status object, or
+ * text).
  *
- * source_kube.c feeds each piece of a watch body to kube_lines_feed and
- * decodes each line with kube_event_parse; kube_status_summary turns a
- * non-200 answer (of a list or a watch) or an ERROR event into a log line.
+ * kube_scope.c feeds each piece of a watch body to kube_lines_feed and
+ * decodes each line with kube_event_parse, each list page with
+ * kube_list_parse; kube_status_summary turns a non-200 answer (of a list
+ * or a watch) or an ERROR event into a log line.
  * Everything here is pure and unit-tested (tests/unit/test_kube.c).
  */
 #ifndef GLOBALDNS_KUBE_WATCH_H
@@ -58,6 +60,16 @@ enum kube_event_type {
  */
 cJSON *kube_event_parse(const char *line, size_t len, enum kube_event_type *type,
 	const cJSON **obj, char *err, size_t errlen);
+
+/*
+ * Decode one page of a list: a ServiceEntryList (or List) with an items
+ * array and metadata.resourceVersion (and continue, a string or null).
+ * Returns the document (*items, *cont, *rv point into it; cont may be
+ * NULL; caller frees it), or NULL with what is wrong in err -- an answer
+ * that is not such a list must never empty the registry.
+ */
+cJSON *kube_list_parse(const char *body, size_t len, const cJSON **items,
+	const cJSON **cont, const cJSON **rv, char *err, size_t errlen);
 
 /*
  * Summarise an error answer: the Status' message (and reason), or the

@@ -9,6 +9,7 @@
  */
 #include "kubeconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <ldns/ldns.h>
 
 #include "globaldns/manifest.h"
 #include "globaldns/readfile.h"
@@ -64,56 +66,32 @@ void kube_conn_clear(struct kube_conn *k)
 	memset(k, 0, sizeof(*k));
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* ldns decodes (white space allowed); kubeconfigs written by hand may
+ * leave the '=' padding out, so it is added first. */
 char *kube_base64_decode(const char *text, size_t *outlen)
 {
-	size_t n = strlen(text), o = 0;
-	unsigned int acc = 0;
-	int bits = 0, pad = 0;
-	char *out = malloc(n / 4 * 3 + 4);
+	size_t n = strlen(text), chars = 0;
+	char *padded = malloc(n + 4), *out = NULL;
+	ldns_rdf *rd = NULL;
 
-	if (!out)
+	if (!padded)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)text[i], v;
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		v = b64val(c);
-		if (v < 0 || pad)
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+	for (size_t i = 0; i < n; i++)
+		chars += !isspace((unsigned char)text[i]);
+	memcpy(padded, text, n);
+	while (chars % 4 && text[0]) {
+		padded[n++] = '=';
+		chars++;
 	}
-	if (pad > 2 || bits >= 6)
-		goto bad;
-	out[o] = '\0';
-	*outlen = o;
+	padded[n] = '\0';
+	if (ldns_str2rdf_b64(&rd, padded) == LDNS_STATUS_OK && (out = malloc(ldns_rdf_size(rd) + 1))) {
+		*outlen = ldns_rdf_size(rd);
+		memcpy(out, ldns_rdf_data(rd), *outlen);
+		out[*outlen] = '\0';
+	}
+	ldns_rdf_deep_free(rd);
+	free(padded);
 	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
 static int read_all(const char *path, size_t max, char **out, size_t *outlen,
@@ -354,19 +332,28 @@ static char *resolve_path(const struct kfile *f, const char *p)
 	return r;
 }
 
-/* A path field: NULL when absent; sets *bad on a wrong type or no memory. */
+/* The string at key: 1 with *v, 0 when absent or empty, -1 (with err)
+ * when it is not a string. */
+static int text_of(const cJSON *o, const char *key, const struct kfile *f,
+	const char **v, char *err, size_t errlen)
+{
+	if (str_of(o, key, v) < 0) {
+		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
+		return -1;
+	}
+	return *v && **v ? 1 : 0;
+}
+
+/* A path field (relative to the kubeconfig's directory); *out stays NULL
+ * when absent.  0, or -1 with err. */
 static int path_field(const cJSON *o, const char *key, const struct kfile *f,
 	char **out, char *err, size_t errlen)
 {
 	const char *v;
-	int rc = str_of(o, key, &v);
+	int rc = text_of(o, key, f, &v, err, errlen);
 
-	if (rc < 0) {
-		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
-		return -1;
-	}
-	if (!v || !*v)
-		return 0;
+	if (rc <= 0)
+		return rc;
 	if (!(*out = resolve_path(f, v))) {
 		errf(err, errlen, "out of memory");
 		return -1;
@@ -374,18 +361,15 @@ static int path_field(const cJSON *o, const char *key, const struct kfile *f,
 	return 0;
 }
 
+/* A base64 field (certificate-authority-data ...), decoded. */
 static int data_field(const cJSON *o, const char *key, const struct kfile *f,
 	char **out, size_t *outlen, char *err, size_t errlen)
 {
 	const char *v;
-	int rc = str_of(o, key, &v);
+	int rc = text_of(o, key, f, &v, err, errlen);
 
-	if (rc < 0) {
-		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
-		return -1;
-	}
-	if (!v || !*v)
-		return 0;
+	if (rc <= 0)
+		return rc;
 	if (!(*out = kube_base64_decode(v, outlen)) || *outlen == 0) {
 		free(*out);
 		*out = NULL;
@@ -399,12 +383,11 @@ static int string_field(const cJSON *o, const char *key, const struct kfile *f,
 	char **out, char *err, size_t errlen)
 {
 	const char *v;
+	int rc = text_of(o, key, f, &v, err, errlen);
 
-	if (str_of(o, key, &v) < 0) {
-		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
-		return -1;
-	}
-	if (v && *v && !(*out = strdup(v))) {
+	if (rc <= 0)
+		return rc;
+	if (!(*out = strdup(v))) {
 		errf(err, errlen, "out of memory");
 		return -1;
 	}

@@ -89,118 +89,15 @@ struct cache {
 	struct cache_stats stats;
 };
 
-/* ---- message parsing ---- */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Offset past the name at off, or 0 if malformed. */
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-	for (int n = 0; n < 128 && off < len; n++) {
-		uint8_t l = m[off];
-		if (l == 0)
-			return off + 1;
-		if ((l & 0xC0) == 0xC0)
-			return off + 2 <= len ? off + 2 : 0;
-		if (l & 0xC0)
-			return 0;
-		off += 1u + l;
-	}
-	return 0;
-}
-
-struct msg_info {
-	size_t qend;                    /* past the question */
-	size_t opt_off, opt_end;        /* the OPT record, if any */
-	uint16_t counts[3];
-	uint32_t min_ttl;
-	int nrecords;
-	int soa, ns;                    /* in authority */
-	uint32_t soa_min;
-};
-
-/* Walk every record; with ttl_set, write *ttl_set into every TTL but the
- * OPT's (only into those above it, if cap).  0, or -1 if malformed. */
-static int msg_walk(uint8_t *m, size_t len, struct msg_info *mi,
-	const uint32_t *ttl_set, int cap)
-{
-	size_t off;
-	int total;
-
-	memset(mi, 0, sizeof(*mi));
-	mi->min_ttl = UINT32_MAX;
-	if (len < WIRE_HDR || get16(m + 4) != 1)
-		return -1;
-	off = skip_name(m, len, WIRE_HDR);
-	if (!off || off + 4 > len)
-		return -1;
-	mi->qend = off + 4;
-	off = mi->qend;
-	mi->counts[0] = get16(m + 6);
-	mi->counts[1] = get16(m + 8);
-	mi->counts[2] = get16(m + 10);
-	total = mi->counts[0] + mi->counts[1] + mi->counts[2];
-	for (int i = 0; i < total; i++) {
-		size_t start = off;
-		uint16_t type, rdlen;
-		uint32_t ttl;
-
-		off = skip_name(m, len, off);
-		if (!off || off + 10 > len)
-			return -1;
-		type = get16(m + off);
-		ttl = get32(m + off + 4);
-		rdlen = get16(m + off + 8);
-		if (off + 10 + rdlen > len)
-			return -1;
-		if (type == DNS_TYPE_OPT) {
-			if (i < mi->counts[0] + mi->counts[1] || mi->opt_end)
-				return -1;
-			mi->opt_off = start;
-			mi->opt_end = off + 10 + rdlen;
-		} else {
-			mi->nrecords++;
-			if (ttl < mi->min_ttl)
-				mi->min_ttl = ttl;
-			if (i >= mi->counts[0] && i < mi->counts[0] + mi->counts[1]) {
-				if (type == DNS_TYPE_SOA && rdlen >= 20) {
-					mi->soa = 1;
-					mi->soa_min = get32(m + off + 10 + rdlen - 4);
-				} else if (type == DNS_TYPE_NS) {
-					mi->ns = 1;
-				}
-			}
-			if (ttl_set && (!cap || ttl > *ttl_set))
-				put32(m + off + 4, *ttl_set);
-		}
-		off += 10u + rdlen;
-	}
-	return off == len ? 0 : -1;
-}
+/* ---- classifying a response ---- */
 
 enum cache_kind cache_classify(const uint8_t *msg, size_t len, uint32_t *ttl)
 {
-	struct msg_info mi;
+	struct wire_msg_info mi;
 	int rcode;
 	enum cache_kind k;
 
-	if (msg_walk((uint8_t *)(uintptr_t)msg, len, &mi, NULL, 0) < 0)
+	if (wire_msg_walk((uint8_t *)(uintptr_t)msg, len, &mi, NULL, 0) < 0)
 		return CACHE_NONE;
 	if (msg[2] & 0x02)              /* TC: never cached */
 		return CACHE_NONE;
@@ -385,8 +282,8 @@ static void answer_from(struct cache *c, struct dns_request *req,
 {
 	const struct dns_query *q = &req->q;
 	uint8_t *r = req->resp;
-	struct msg_info mi;
-	uint16_t fl = get16(e->msg + 2);
+	struct wire_msg_info mi;
+	uint16_t fl = wire_get16(e->msg + 2);
 	size_t len = e->len;
 
 	/* too big for this client: TC before anything is copied, since a held
@@ -411,10 +308,10 @@ static void answer_from(struct cache *c, struct dns_request *req,
 	r[2] = (uint8_t)(fl >> 8);
 	r[3] = (uint8_t)fl;
 	memcpy(r + WIRE_HDR, req->pkt + WIRE_HDR, q->qname_len);
-	msg_walk(r, len, &mi, c->keepttl ? NULL : &ttl, 0);
+	wire_msg_walk(r, len, &mi, c->keepttl ? NULL : &ttl, 0);
 	/* store() keeps room for the OPT: len + 11 <= QUERY_RESP_MAX */
 	if (q->edns) {
-		uint16_t ar = get16(r + 10) + 1;
+		uint16_t ar = wire_get16(r + 10) + 1;
 		static const uint8_t opt[11] = { 0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0 };
 		memcpy(r + len, opt, sizeof(opt));
 		if (q->edns_do)
@@ -475,12 +372,12 @@ static void store(struct cache *c, const struct dns_request *req,
 {
 	struct ctable *t = &c->t[kind == CACHE_SUCCESS ? 0 : 1];
 	struct ctable *other = &c->t[kind == CACHE_SUCCESS ? 1 : 0];
-	struct msg_info mi;
+	struct wire_msg_info mi;
 	struct centry *e;
 	int32_t i;
 	size_t len = req->resp_len;
 
-	if (msg_walk(req->resp, req->resp_len, &mi, NULL, 0) < 0)
+	if (wire_msg_walk(req->resp, req->resp_len, &mi, NULL, 0) < 0)
 		return;
 	if (mi.opt_end) {
 		if (mi.opt_end != len)
@@ -593,9 +490,9 @@ static void on_answer(void *arg, struct dns_request *req)
 	if (!background && !c->keepttl) {
 		/* this answer too carries at most the cached TTL (CoreDNS: no
 		 * jarring 1799 -> 8 when the next one comes from the cache) */
-		struct msg_info mi;
+		struct wire_msg_info mi;
 		if (kind != CACHE_SERVFAIL)
-			msg_walk(req->resp, req->resp_len, &mi, &ttl, 1);
+			wire_msg_walk(req->resp, req->resp_len, &mi, &ttl, 1);
 	}
 }
 

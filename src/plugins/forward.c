@@ -1,5 +1,5 @@
 /*
- * plugin_forward.c -- the `forward` directive (and its old name `proxy`):
+ * forward.c -- the `forward` directive (and its old name `proxy`):
  * send the queries a block does not answer itself to upstream resolvers,
  * with c-ares on the libevent loop.  Design and counters: forward.h.
  *
@@ -36,397 +36,6 @@
 #include "globaldns/query.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
-
-#define FWD_MAX_UPSTREAMS 15            /* as CoreDNS */
-#define FWD_MAX_EXCEPT 64
-#define FWD_SOCKS 8                     /* per channel: c-ares opens 1 UDP + 1 TCP */
-#define FWD_DEFAULT_TIMEOUT_MS 2000     /* CoreDNS's read timeout */
-#define FWD_DEFAULT_DEADLINE_MS 5000    /* CoreDNS's defaultTimeout */
-#define FWD_DEFAULT_HC_MS 500
-#define FWD_DEFAULT_MAX_FAILS 2
-#define FWD_DEFAULT_EXPIRE_MS 10000     /* CoreDNS's expire */
-
-enum fwd_policy { POLICY_RANDOM, POLICY_ROUND_ROBIN, POLICY_SEQUENTIAL };
-enum { CH_UDP = 0, CH_TCP = 1 };
-
-struct fwd_upstream;
-
-struct fwd_sock {
-	int fd;                         /* -1: free slot */
-	struct event *ev;               /* kept for reuse */
-};
-
-/*
- * One c-ares channel: its sockets to one upstream, UDP or TCP.  A channel
- * older than `expire` is replaced for new queries (so a UDP query leaves
- * from a new source port, a TCP one on a new connection); the old one
- * drains and is freed from the loop once it has nothing in flight.
- */
-struct fwd_chan {
-	struct fwd_upstream *u;
-	ares_channel ch;
-	int ok;                         /* channel initialised */
-	int draining;                   /* replaced: freed once idle */
-	uint64_t born_ns;
-	struct fwd_chan *next;          /* in the upstream's draining list */
-	struct event *timer;
-	struct fwd_sock socks[FWD_SOCKS];
-};
-
-struct fwd_upstream {
-	struct forward *f;
-	char name[64];
-	int family;
-	uint8_t addr[16];
-	uint16_t port;
-	struct fwd_chan *chan[2];       /* current: UDP, TCP */
-	struct fwd_chan *draining;      /* replaced, queries still in flight */
-	unsigned int fails;
-	int probing;                    /* health check timer armed */
-	int probe_inflight;
-	struct event *hc_timer;
-	struct forward_upstream_stats stats;
-};
-
-struct fwd_query {
-	struct forward *f;
-	struct dns_request *req;        /* held; NULL once answered */
-	struct event *deadline;
-	struct fwd_upstream *cur;
-	uint64_t sent_ns;
-	uint8_t order[FWD_MAX_UPSTREAMS];
-	unsigned int n, pos, tries, max_tries;
-	int pending;                    /* c-ares callbacks outstanding */
-	int use_tcp;
-	char why[160];                  /* the last try's failure, for `errors` */
-	struct fwd_query *next_free;
-	struct fwd_query *all_next;
-};
-
-struct forward {
-	struct wire_zone from;
-	struct wire_zone except[FWD_MAX_EXCEPT];
-	size_t nexcept;
-	struct fwd_upstream up[FWD_MAX_UPSTREAMS];
-	size_t nup;
-	int force_tcp, prefer_udp, failfast;
-	unsigned int max_fails;
-	long hc_ms;
-	int hc_rd;
-	uint8_t hc_name[WIRE_MAXNAME];
-	int hc_name_len;
-	enum fwd_policy policy;
-	unsigned long max_concurrent;
-	long timeout_ms, deadline_ms;
-	long expire_ms;                 /* 0: sockets are never replaced */
-	const char *plugin_name;        /* "forward" or "proxy" */
-
-	struct event_base *base;
-	int ares_init;
-	unsigned int rr;
-	uint64_t rng;
-	struct fwd_query *free_q, *all_q;
-	struct forward_stats stats;
-	int all_down_logged;
-	uint8_t *sendbuf;               /* send_copy() */
-	size_t sendbuf_cap;
-};
-
-/* ---- small helpers ---- */
-
-static uint32_t fwd_rand(struct forward *f)
-{
-	/* xorshift64*: query IDs and the random policy, not cryptography */
-	f->rng ^= f->rng >> 12;
-	f->rng ^= f->rng << 25;
-	f->rng ^= f->rng >> 27;
-	return (uint32_t)((f->rng * 0x2545F4914F6CDD1DULL) >> 32);
-}
-
-static int up_down(const struct forward *f, const struct fwd_upstream *u)
-{
-	return f->max_fails && u->fails >= f->max_fails;
-}
-
-static void ms_to_tv(long ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
-
-/* ---- c-ares on libevent ---- */
-
-static void chan_destroy(struct fwd_chan *c);
-
-/*
- * Arm the channel's timer for c-ares's next timeout; a draining channel
- * with nothing in flight gets it at once, and the timer frees it.  Never
- * freed here: chan_schedule also runs inside c-ares callbacks of the same
- * channel (a send that fails at once calls back inside ares_send, and
- * ares_timeout already says "nothing in flight" there).
- */
-static void chan_schedule(struct fwd_chan *c)
-{
-	struct timeval tv, *tvp;
-	static const struct timeval zero = { 0, 0 };
-
-	if (!c->ok)
-		return;
-	tvp = ares_timeout(c->ch, NULL, &tv);
-	if (tvp)
-		evtimer_add(c->timer, tvp);
-	else if (c->draining)
-		evtimer_add(c->timer, &zero);
-	else
-		evtimer_del(c->timer);
-}
-
-static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
-{
-	struct fwd_chan *c = arg;
-
-	ares_process_fd(c->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
-		(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-	chan_schedule(c);
-}
-
-static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct fwd_chan *c = arg;
-	struct timeval tv;
-
-	(void)fd;
-	(void)what;
-	/* from the loop, never inside c-ares: a drained channel goes here */
-	if (c->draining && !ares_timeout(c->ch, NULL, &tv)) {
-		struct fwd_chan **pp = &c->u->draining;
-		while (*pp && *pp != c)
-			pp = &(*pp)->next;
-		if (*pp)
-			*pp = c->next;
-		chan_destroy(c);
-		return;
-	}
-	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	chan_schedule(c);
-}
-
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct fwd_chan *c = data;
-	struct fwd_sock *s = NULL, *free_slot = NULL;
-	short what = (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
-
-	for (int i = 0; i < FWD_SOCKS; i++) {
-		if (c->socks[i].fd == fd) {
-			s = &c->socks[i];
-			break;
-		}
-		if (c->socks[i].fd < 0 && !free_slot)
-			free_slot = &c->socks[i];
-	}
-	if (s)
-		event_del(s->ev);
-	if (!what) {
-		if (s)
-			s->fd = -1;
-		return;
-	}
-	if (!s) {
-		if (!free_slot) {
-			log_error("plugin/forward: %s: too many sockets", c->u->name);
-			return;
-		}
-		s = free_slot;
-		if (!s->ev)
-			s->ev = event_new(c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
-		else
-			event_assign(s->ev, c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
-		if (!s->ev)
-			return;
-		s->fd = fd;
-	} else {
-		event_assign(s->ev, c->u->f->base, fd, what | EV_PERSIST, on_chan_sock, c);
-	}
-	event_add(s->ev, NULL);
-}
-
-static int chan_init(struct fwd_chan *c, struct fwd_upstream *u, int tcp)
-{
-	struct ares_options o;
-	struct ares_addr_port_node srv;
-	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES
-		| ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
-
-	memset(&o, 0, sizeof(o));
-	c->u = u;
-	for (int i = 0; i < FWD_SOCKS; i++)
-		c->socks[i].fd = -1;
-	o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_STAYOPEN | (tcp ? ARES_FLAG_USEVC : 0);
-	o.timeout = (int)u->f->timeout_ms;
-	o.tries = 1;
-	o.sock_state_cb = sock_state;
-	o.sock_state_cb_data = c;
-	o.lookups = (char *)"b";
-	if (ares_init_options(&c->ch, &o, mask) != ARES_SUCCESS)
-		return -1;
-	c->ok = 1;
-	memset(&srv, 0, sizeof(srv));
-	srv.family = u->family;
-	if (u->family == AF_INET)
-		memcpy(&srv.addr.addr4, u->addr, 4);
-	else
-		memcpy(&srv.addr.addr6, u->addr, 16);
-	srv.udp_port = u->port;
-	srv.tcp_port = u->port;
-	if (ares_set_servers_ports(c->ch, &srv) != ARES_SUCCESS)
-		return -1;
-	c->born_ns = query_now_ns();
-	c->timer = evtimer_new(u->f->base, on_chan_timer, c);
-	return c->timer ? 0 : -1;
-}
-
-static void chan_destroy(struct fwd_chan *c)
-{
-	if (!c)
-		return;
-	if (c->ok)
-		ares_destroy(c->ch);   /* callbacks run with ARES_EDESTRUCTION */
-	c->ok = 0;
-	for (int i = 0; i < FWD_SOCKS; i++)
-		if (c->socks[i].ev)
-			event_free(c->socks[i].ev);
-	if (c->timer)
-		event_free(c->timer);
-	free(c);
-}
-
-static struct fwd_chan *chan_new(struct fwd_upstream *u, int tcp)
-{
-	struct fwd_chan *c = calloc(1, sizeof(*c));
-
-	if (c && chan_init(c, u, tcp) < 0) {
-		chan_destroy(c);
-		c = NULL;
-	}
-	return c;
-}
-
-/*
- * The channel for a new query to u over UDP or TCP; past `expire` a new
- * one replaces it and the old drains (its timer fires at once, so it is
- * freed from the loop if nothing is in flight).  Allocates once per
- * expire period; if that fails the old channel serves another period.
- */
-static struct fwd_chan *chan_current(struct fwd_upstream *u, int idx)
-{
-	struct fwd_chan *c = u->chan[idx], *n;
-	uint64_t now = query_now_ns();
-	struct timeval zero = { 0, 0 };
-
-	if (!u->f->expire_ms || now - c->born_ns < (uint64_t)u->f->expire_ms * 1000000u)
-		return c;
-	if (!(n = chan_new(u, idx == CH_TCP))) {
-		c->born_ns = now;
-		return c;
-	}
-	c->draining = 1;
-	c->next = u->draining;
-	u->draining = c;
-	evtimer_add(c->timer, &zero);
-	u->chan[idx] = n;
-	return n;
-}
-
-/* ---- health checks ---- */
-
-static void hc_arm(struct fwd_upstream *u)
-{
-	struct timeval tv;
-
-	if (u->probing || !u->f->hc_ms || !u->hc_timer)
-		return;
-	ms_to_tv(u->f->hc_ms, &tv);
-	u->probing = 1;
-	evtimer_add(u->hc_timer, &tv);
-}
-
-static void up_failed(struct fwd_upstream *u, const char *why)
-{
-	struct forward *f = u->f;
-	int was = up_down(f, u);
-
-	u->fails++;
-	u->stats.down = up_down(f, u);
-	if (!was && u->stats.down)
-		log_warning("plugin/%s: %s: marked down after %u failures (last: %s)",
-			f->plugin_name, u->name, u->fails, why);
-	if (f->max_fails)
-		hc_arm(u);
-}
-
-static void up_ok(struct fwd_upstream *u, const char *how)
-{
-	struct forward *f = u->f;
-
-	if (up_down(f, u))
-		log_info("plugin/%s: %s: up again (%s)", f->plugin_name, u->name, how);
-	u->fails = 0;
-	u->stats.down = 0;
-	f->all_down_logged = 0;
-}
-
-static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
-{
-	struct fwd_upstream *u = arg;
-
-	(void)timeouts;
-	(void)abuf;
-	(void)alen;
-	u->probe_inflight = 0;
-	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
-		return;
-	if (status == ARES_SUCCESS) {
-		up_ok(u, "health check answered");
-		return;
-	}
-	u->stats.hc_failures++;
-	up_failed(u, "health check");
-}
-
-static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct fwd_upstream *u = arg;
-	struct forward *f = u->f;
-	uint8_t q[WIRE_HDR + WIRE_MAXNAME + 4];
-	size_t len = WIRE_HDR;
-	struct fwd_chan *c;
-
-	(void)fd;
-	(void)what;
-	u->probing = 0;
-	if (u->fails == 0)
-		return;                 /* answered since: stop probing */
-	hc_arm(u);                      /* probe until one is answered */
-	if (u->probe_inflight)
-		return;
-	memset(q, 0, WIRE_HDR);
-	q[0] = (uint8_t)fwd_rand(f);
-	q[1] = (uint8_t)fwd_rand(f);
-	q[2] = f->hc_rd ? 0x01 : 0x00;  /* RD */
-	q[5] = 1;                       /* QDCOUNT */
-	memcpy(q + len, f->hc_name, (size_t)f->hc_name_len);
-	len += (size_t)f->hc_name_len;
-	q[len++] = 0;                   /* root label */
-	q[len++] = 0;
-	q[len++] = DNS_TYPE_NS;
-	q[len++] = 0;
-	q[len++] = DNS_CLASS_IN;
-	u->probe_inflight = 1;
-	c = chan_current(u, f->force_tcp ? CH_TCP : CH_UDP);
-	ares_send(c->ch, q, (int)len, on_probe, u);
-	chan_schedule(c);
-}
 
 /* ---- queries ---- */
 
@@ -575,7 +184,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (status == ARES_SUCCESS && fq->req && answer_matches(fq->req, abuf, (size_t)alen)) {
 		record_answer(u, abuf[3] & 0x0F, now - fq->sent_ns);
 		if (u->fails)
-			up_ok(u, "answered a query");
+			fwd_up_ok(u, "answered a query");
 		deliver(fq, abuf, (size_t)alen);
 		fq_put(fq);
 		return;
@@ -584,7 +193,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 		: ares_strerror(status);
 	snprintf(fq->why, sizeof(fq->why), "%s: %s", u->name, why);
 	u->stats.failures++;
-	up_failed(u, why);
+	fwd_up_failed(u, why);
 	if (!fq->req) {                 /* already answered at the deadline */
 		fq_put(fq);
 		return;
@@ -626,7 +235,7 @@ static void fq_try(struct fwd_query *fq)
 		struct fwd_upstream *cand = &f->up[fq->order[fq->pos]];
 		fq->pos = (fq->pos + 1) % fq->n;
 		fq->tries++;
-		if (!up_down(f, cand)) {
+		if (!fwd_up_down(f, cand)) {
 			u = cand;
 			break;
 		}
@@ -634,7 +243,7 @@ static void fq_try(struct fwd_query *fq)
 	if (!u) {
 		int all_down = 1;
 		for (size_t i = 0; i < f->nup; i++)
-			all_down &= up_down(f, &f->up[i]);
+			all_down &= fwd_up_down(f, &f->up[i]);
 		if (!all_down || f->failfast || fq->tries >= fq->max_tries + fq->n) {
 			fq_answer_servfail(fq);
 			fq_put(fq);
@@ -651,7 +260,7 @@ static void fq_try(struct fwd_query *fq)
 		fq->tries++;
 	}
 	fq->cur = u;
-	c = chan_current(u, (f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP);
+	c = fwd_chan_current(u, (f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP);
 	u->stats.requests++;
 	fq->sent_ns = query_now_ns();
 	pkt = send_copy(f, h);
@@ -667,7 +276,7 @@ static void fq_try(struct fwd_query *fq)
 	 * ares_send returns: after it, nothing may touch h or fq.  (c-ares
 	 * has copied pkt by then, so a nested send may reuse the buffer.) */
 	ares_send(c->ch, pkt, (int)h->pktlen, on_answer, fq);
-	chan_schedule(c);
+	fwd_chan_schedule(c);
 }
 
 static int in_from(const struct forward *f, const struct dns_query *q)
@@ -745,7 +354,7 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 	order_for(f, fq);
 	/* each upstream twice at most, and the deadline bounds it all */
 	fq->max_tries = 2 * fq->n;
-	ms_to_tv(f->deadline_ms, &tv);
+	fwd_ms_to_tv(f->deadline_ms, &tv);
 	evtimer_add(fq->deadline, &tv);
 	fq_try(fq);
 	return PLUGIN_ASYNC;
@@ -1044,16 +653,9 @@ static int fwd_start(void *state, const struct plugin_env *env)
 		return -1;
 	f->ares_init = 1;
 	f->base = base;
-	for (size_t i = 0; i < f->nup; i++) {
-		struct fwd_upstream *u = &f->up[i];
-		if (!(u->chan[CH_UDP] = chan_new(u, 0)) || !(u->chan[CH_TCP] = chan_new(u, 1))) {
-			log_error("plugin/%s: %s: cannot set up c-ares", f->plugin_name, u->name);
+	for (size_t i = 0; i < f->nup; i++)
+		if (fwd_upstream_start(&f->up[i], base) < 0)
 			return -1;
-		}
-		u->hc_timer = evtimer_new(base, on_hc_timer, u);
-		if (!u->hc_timer)
-			return -1;
-	}
 	return 0;
 }
 
@@ -1064,18 +666,8 @@ static void fwd_free(void *state)
 
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->nup; i++) {
-		struct fwd_upstream *u = &f->up[i];
-		chan_destroy(u->chan[CH_UDP]);
-		chan_destroy(u->chan[CH_TCP]);
-		while (u->draining) {
-			struct fwd_chan *c = u->draining;
-			u->draining = c->next;
-			chan_destroy(c);
-		}
-		if (u->hc_timer)
-			event_free(u->hc_timer);
-	}
+	for (size_t i = 0; i < f->nup; i++)
+		fwd_upstream_stop(&f->up[i]);
 	for (fq = f->all_q; fq; fq = next) {
 		next = fq->all_next;
 		if (fq->req)

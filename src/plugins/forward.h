@@ -21,17 +21,36 @@
  *     answered; `max_fails` consecutive failures mark it down.  When every
  *     upstream is down they are all tried anyway (CoreDNS does the same).
  *
- * The counters below are for the metrics plugin: it finds the forward
- * instance in a block's chain (ops == &forward_plugin) and reads them with
- * the getters; they are plain counters updated on the event loop thread.
+ * Files: forward.c (the directive, the query path, metrics) and
+ * forward_upstream.c (per upstream: the c-ares channels on the loop,
+ * socket expiry, failures and health checks).  This header is theirs
+ * (and the unit tests'); the counters are plain integers updated on the
+ * event loop thread and exported by forward.c's collect hook.
  */
-#ifndef GLOBALDNS_FORWARD_H
-#define GLOBALDNS_FORWARD_H
+#ifndef GLOBALDNS_PLUGINS_FORWARD_H
+#define GLOBALDNS_PLUGINS_FORWARD_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
+#include <ares.h>
+
+#include "globaldns/wire.h"
+
+struct dns_request;
+struct event;
+struct event_base;
 struct forward;
+
+#define FWD_MAX_UPSTREAMS 15            /* as CoreDNS */
+#define FWD_MAX_EXCEPT 64
+#define FWD_SOCKS 8                     /* per channel: c-ares opens 1 UDP + 1 TCP */
+#define FWD_DEFAULT_TIMEOUT_MS 2000     /* CoreDNS's read timeout */
+#define FWD_DEFAULT_DEADLINE_MS 5000    /* CoreDNS's defaultTimeout */
+#define FWD_DEFAULT_HC_MS 500
+#define FWD_DEFAULT_MAX_FAILS 2
+#define FWD_DEFAULT_EXPIRE_MS 10000     /* CoreDNS's expire */
 
 /* Answers by rcode 0..15; FORWARD_RCODE_OTHER counts extended rcodes. */
 #define FORWARD_RCODES 17
@@ -67,5 +86,111 @@ const struct forward_upstream_stats *forward_upstream_stats(
 const struct forward_stats *forward_get_stats(const struct forward *f);
 /* Its per-query deadline in ms: a held query is answered within it. */
 long forward_deadline_ms(const struct forward *f);
+
+enum fwd_policy { POLICY_RANDOM, POLICY_ROUND_ROBIN, POLICY_SEQUENTIAL };
+enum { CH_UDP = 0, CH_TCP = 1 };
+
+struct fwd_upstream;
+
+struct fwd_sock {
+	int fd;                         /* -1: free slot */
+	struct event *ev;               /* kept for reuse */
+};
+
+/*
+ * One c-ares channel: its sockets to one upstream, UDP or TCP.  A channel
+ * older than `expire` is replaced for new queries (so a UDP query leaves
+ * from a new source port, a TCP one on a new connection); the old one
+ * drains and is freed from the loop once it has nothing in flight.
+ */
+struct fwd_chan {
+	struct fwd_upstream *u;
+	ares_channel ch;
+	int ok;                         /* channel initialised */
+	int draining;                   /* replaced: freed once idle */
+	uint64_t born_ns;
+	struct fwd_chan *next;          /* in the upstream's draining list */
+	struct event *timer;
+	struct fwd_sock socks[FWD_SOCKS];
+};
+
+struct fwd_upstream {
+	struct forward *f;
+	char name[64];
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+	struct fwd_chan *chan[2];       /* current: UDP, TCP */
+	struct fwd_chan *draining;      /* replaced, queries still in flight */
+	unsigned int fails;
+	int probing;                    /* health check timer armed */
+	int probe_inflight;
+	struct event *hc_timer;
+	struct forward_upstream_stats stats;
+};
+
+struct fwd_query {
+	struct forward *f;
+	struct dns_request *req;        /* held; NULL once answered */
+	struct event *deadline;
+	struct fwd_upstream *cur;
+	uint64_t sent_ns;
+	uint8_t order[FWD_MAX_UPSTREAMS];
+	unsigned int n, pos, tries, max_tries;
+	int pending;                    /* c-ares callbacks outstanding */
+	int use_tcp;
+	char why[160];                  /* the last try's failure, for `errors` */
+	struct fwd_query *next_free;
+	struct fwd_query *all_next;
+};
+
+struct forward {
+	struct wire_zone from;
+	struct wire_zone except[FWD_MAX_EXCEPT];
+	size_t nexcept;
+	struct fwd_upstream up[FWD_MAX_UPSTREAMS];
+	size_t nup;
+	int force_tcp, prefer_udp, failfast;
+	unsigned int max_fails;
+	long hc_ms;
+	int hc_rd;
+	uint8_t hc_name[WIRE_MAXNAME];
+	int hc_name_len;
+	enum fwd_policy policy;
+	unsigned long max_concurrent;
+	long timeout_ms, deadline_ms;
+	long expire_ms;                 /* 0: sockets are never replaced */
+	const char *plugin_name;        /* "forward" or "proxy" */
+
+	struct event_base *base;
+	int ares_init;
+	unsigned int rr;
+	uint64_t rng;
+	struct fwd_query *free_q, *all_q;
+	struct forward_stats stats;
+	int all_down_logged;
+	uint8_t *sendbuf;               /* send_copy() */
+	size_t sendbuf_cap;
+};
+
+/* ---- forward_upstream.c ---- */
+
+/* xorshift64*: query IDs and the random policy, not cryptography. */
+uint32_t fwd_rand(struct forward *f);
+/* 1 while u is marked down (max_fails failures in a row). */
+int fwd_up_down(const struct forward *f, const struct fwd_upstream *u);
+void fwd_ms_to_tv(long ms, struct timeval *tv);
+/* The channel a new query to u goes through (idx CH_UDP or CH_TCP);
+ * past `expire` a new one replaces it. */
+struct fwd_chan *fwd_chan_current(struct fwd_upstream *u, int idx);
+/* After a send or an answer: arm the channel's timer for c-ares. */
+void fwd_chan_schedule(struct fwd_chan *c);
+/* A try failed (counts toward down, starts health checks) / answered. */
+void fwd_up_failed(struct fwd_upstream *u, const char *why);
+void fwd_up_ok(struct fwd_upstream *u, const char *how);
+/* Channels and the health-check timer on base; 0 or -1.  Stop frees them
+ * (c-ares calls back what is in flight with ARES_EDESTRUCTION). */
+int fwd_upstream_start(struct fwd_upstream *u, struct event_base *base);
+void fwd_upstream_stop(struct fwd_upstream *u);
 
 #endif

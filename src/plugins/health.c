@@ -13,15 +13,13 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/httpd.h"
-#include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 
 struct health {
-	char addr[128];
+	struct httpd_endpoint ep;
 	long lameduck_ms;
-	struct httpd_route *route;
 	struct metrics_hist *duration;  /* coredns_health_request_duration_seconds */
 };
 
@@ -41,7 +39,7 @@ static void health_free(void *state)
 
 	if (!h)
 		return;
-	httpd_route_remove(h->route);
+	httpd_endpoint_close(&h->ep);
 	free(h);
 }
 
@@ -53,7 +51,7 @@ static int health_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 
 	if (!h)
 		return -1;
-	if (httpd_directive_addr(d, ":8080", 1, h->addr, sizeof(h->addr), err, errlen) < 0)
+	if (httpd_endpoint_setup(&h->ep, d, ":8080", 1, err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
@@ -74,17 +72,11 @@ fail:
 static int health_start(void *state, const struct plugin_env *env)
 {
 	struct health *h = state;
-	char err[512];
 
 	h->duration = metrics_histogram(env->metrics, "coredns_health_request_duration_seconds",
 		"Histogram of the time (in seconds) each request took.",
 		metrics_slim_buckets, sizeof(metrics_slim_buckets) / sizeof(metrics_slim_buckets[0]));
-	h->route = httpd_route_add(env->httpd, h->addr, "/health", on_health, h, err, sizeof(err));
-	if (!h->route) {
-		log_error("plugin/health: %s", err);
-		return -1;
-	}
-	return 0;
+	return httpd_endpoint_route(&h->ep, env->httpd, "health", "/health", on_health, h);
 }
 
 const struct plugin_ops health_plugin = {

@@ -12,13 +12,11 @@
 #include <event2/http.h>
 
 #include "globaldns/httpd.h"
-#include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 
 struct prometheus {
-	char addr[128];
-	struct httpd_route *route;
+	struct httpd_endpoint ep;
 	struct metrics *metrics;
 };
 
@@ -48,7 +46,7 @@ static void prometheus_free(void *state)
 
 	if (!p)
 		return;
-	httpd_route_remove(p->route);
+	httpd_endpoint_close(&p->ep);
 	free(p);
 }
 
@@ -60,7 +58,7 @@ static int prometheus_setup(const struct plugin_ctx *ctx, const struct cf_direct
 	(void)ctx;
 	if (!p)
 		return -1;
-	if (httpd_directive_addr(d, ":9153", 0, p->addr, sizeof(p->addr), err, errlen) < 0) {
+	if (httpd_endpoint_setup(&p->ep, d, ":9153", 0, err, errlen) < 0) {
 		free(p);
 		return -1;
 	}
@@ -71,15 +69,9 @@ static int prometheus_setup(const struct plugin_ctx *ctx, const struct cf_direct
 static int prometheus_start(void *state, const struct plugin_env *env)
 {
 	struct prometheus *p = state;
-	char err[512];
 
 	p->metrics = env->metrics;
-	p->route = httpd_route_add(env->httpd, p->addr, "/metrics", on_metrics, p, err, sizeof(err));
-	if (!p->route) {
-		log_error("plugin/prometheus: %s", err);
-		return -1;
-	}
-	return 0;
+	return httpd_endpoint_route(&p->ep, env->httpd, "prometheus", "/metrics", on_metrics, p);
 }
 
 const struct plugin_ops prometheus_plugin = {

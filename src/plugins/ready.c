@@ -16,12 +16,10 @@
 #include <event2/http.h>
 
 #include "globaldns/httpd.h"
-#include "globaldns/log.h"
 #include "globaldns/plugin.h"
 
 struct ready {
-	char addr[128];
-	struct httpd_route *routes[2];
+	struct httpd_endpoint ep;
 	const struct plugin_host *host;
 };
 
@@ -116,8 +114,7 @@ static void ready_free(void *state)
 
 	if (!r)
 		return;
-	httpd_route_remove(r->routes[0]);
-	httpd_route_remove(r->routes[1]);
+	httpd_endpoint_close(&r->ep);
 	free(r);
 }
 
@@ -129,7 +126,7 @@ static int ready_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 	(void)ctx;
 	if (!r)
 		return -1;
-	if (httpd_directive_addr(d, ":8181", 0, r->addr, sizeof(r->addr), err, errlen) < 0) {
+	if (httpd_endpoint_setup(&r->ep, d, ":8181", 0, err, errlen) < 0) {
 		free(r);
 		return -1;
 	}
@@ -140,18 +137,11 @@ static int ready_setup(const struct plugin_ctx *ctx, const struct cf_directive *
 static int ready_start(void *state, const struct plugin_env *env)
 {
 	struct ready *r = state;
-	char err[512];
 
 	r->host = env->host;
-	r->routes[0] = httpd_route_add(env->httpd, r->addr, "/ready", on_ready, r, err, sizeof(err));
-	if (r->routes[0])
-		r->routes[1] = httpd_route_add(env->httpd, r->addr, "/registry", on_registry, r,
-			err, sizeof(err));
-	if (!r->routes[1]) {
-		log_error("plugin/ready: %s", err);
+	if (httpd_endpoint_route(&r->ep, env->httpd, "ready", "/ready", on_ready, r) < 0)
 		return -1;
-	}
-	return 0;
+	return httpd_endpoint_route(&r->ep, env->httpd, "ready", "/registry", on_registry, r);
 }
 
 const struct plugin_ops ready_plugin = {

@@ -9,7 +9,7 @@
  *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
  *       ns_address ADDR...      what ns.dns.<zone> answers (default: the
  *                               block's bind addresses, else the host's)
- *       (without file: the Kubernetes API, kube.h -- kubeconfig, endpoint,
+ *       (without file: the Kubernetes API, src/kube -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
  *   }
@@ -34,7 +34,6 @@
 #include <cjson/cJSON.h>
 
 #include "globaldns/corefile.h"
-#include "globaldns/kube.h"
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
@@ -55,12 +54,11 @@ struct se_plugin {
 	uint32_t ttl;
 	struct se_addr *defaults;
 	size_t ndefaults;
-	char **files;
-	size_t nfiles;
-	/* the Kubernetes source (no `file`): strings owned, freed in se_free */
-	struct kube_source_conf kube;
-	char **kube_ns;
-	const struct cf_directive *kube_prop;   /* the first API property, for errors */
+	/* where the entries come from: the kind of source its properties
+	 * name (the default kind without any), and its configuration */
+	const struct se_source_kind *kind;
+	void *kind_conf;
+	const struct cf_directive *kind_prop;   /* its first property: setup only */
 	struct se_source *source;
 	struct registry *reg;           /* current snapshot, NULL before the first load */
 	uint32_t serial;
@@ -90,19 +88,8 @@ static void se_free(void *state)
 	free(p->zone_names);
 	free(p->zones);
 	free(p->defaults);
-	for (size_t i = 0; i < p->nfiles; i++)
-		free(p->files[i]);
-	free(p->files);
-	free((char *)p->kube.kubeconfig);
-	free((char *)p->kube.context);
-	free((char *)p->kube.endpoint);
-	free((char *)p->kube.api_version);
-	free((char *)p->kube.sa_dir);
-	free((char *)p->kube.tls_ca);
-	free((char *)p->kube.token_file);
-	for (size_t i = 0; i < p->kube.nnamespaces; i++)
-		free(p->kube_ns[i]);
-	free(p->kube_ns);
+	if (p->kind)
+		p->kind->conf_free(p->kind_conf);
 	free(p);
 }
 
@@ -132,151 +119,61 @@ static int add_zone(struct se_plugin *p, const char *zone, char *err,
 	return 0;
 }
 
-static int push_str(char ***arr, size_t *n, const char *s)
-{
-	char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+/* The kinds of source (source.h), in the order their properties are listed. */
+extern const struct se_source_kind file_source_kind;
+extern const struct se_source_kind kube_source_kind;
+static const struct se_source_kind *const kinds[] = {
+	&file_source_kind, &kube_source_kind,
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-	if (!a)
-		return -1;
-	*arr = a;
-	a[*n] = strdup(s);
-	if (!a[*n])
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-static const char *const kube_props[] = {
-	"kubeconfig", "endpoint", "namespaces", "api_version", "poll", "nowatch",
-	"timeout", "max_body", "backoff", "sa_dir", "tls_ca", "token_file",
+static const char *const own_props[] = {
+	"ttl", "default_address", "ns_address", "fallthrough",
 };
 
-static int kube_prop_known(const char *prop)
+static const struct se_source_kind *kind_of(const char *prop)
 {
-	for (size_t i = 0; i < sizeof(kube_props) / sizeof(kube_props[0]); i++)
-		if (strcmp(prop, kube_props[i]) == 0)
-			return 1;
-	return 0;
+	for (size_t k = 0; k < NKINDS; k++)
+		for (const char *const *pp = kinds[k]->props; *pp; pp++)
+			if (strcmp(prop, *pp) == 0)
+				return kinds[k];
+	return NULL;
 }
 
-/* "64M", "1048576", "512k": bytes (binary suffixes); 0 or -1. */
-static int parse_size(const char *s, size_t *out)
+/* "file, ttl, ..., token_file": the first kind's properties, ours, the rest. */
+static void supported_props(char *out, size_t len)
 {
-	char *end;
-	unsigned long long v;
+	size_t o = 0;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -1;
-	if (*end && strchr("kKmMgG", *end)) {
-		v <<= (*end == 'k' || *end == 'K') ? 10 : (*end == 'm' || *end == 'M') ? 20 : 30;
-		end++;
-		if (*end == 'i')
-			end++;
+	out[0] = '\0';
+	for (size_t k = 0; k < NKINDS; k++) {
+		for (const char *const *pp = kinds[k]->props; *pp && o < len; pp++)
+			o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", *pp);
+		for (size_t i = 0; k == 0 && i < sizeof(own_props) / sizeof(own_props[0]) && o < len; i++)
+			o += (size_t)snprintf(out + o, len - o, ", %s", own_props[i]);
 	}
-	if (*end == 'B')
-		end++;
-	if (*end || v < 1024 || v > (1ull << 32))
-		return -1;
-	*out = (size_t)v;
-	return 0;
 }
 
-static int set_once(const char **dst, const struct cf_directive *c, const char *v,
-	char *err, size_t errlen)
+/* A property of a source kind: one kind per block. */
+static int source_prop(struct se_plugin *p, const struct se_source_kind *kind,
+	const struct cf_directive *c, char *err, size_t errlen)
 {
-	if (*dst)
-		PLUGIN_FAIL(c, "%s: given twice", c->name);
-	if (!(*dst = strdup(v)))
-		PLUGIN_FAIL(c, "out of memory");
+	char msg[512];
+
+	if (p->kind && p->kind != kind)
+		PLUGIN_FAIL(c, "%s: a %s property, but this block reads \"%s\"; "
+			"use the properties of one source only", c->name,
+			kind->title,
+			p->kind_prop->name);
+	if (!p->kind) {
+		if (!(p->kind_conf = kind->conf_new()))
+			PLUGIN_FAIL(c, "out of memory");
+		p->kind = kind;
+		p->kind_prop = c;
+	}
+	if (kind->conf_prop(p->kind_conf, c, msg, sizeof(msg)) < 0)
+		PLUGIN_FAIL(c, "%s", msg);
 	return 0;
-fail:
-	return -1;
-}
-
-/* The Kubernetes API properties (kube.h); -1 with err. */
-static int parse_kube_prop(struct se_plugin *p, const struct cf_directive *c,
-	char *err, size_t errlen)
-{
-	struct kube_source_conf *k = &p->kube;
-	const char *n = c->name;
-	long ms;
-
-	if (!p->kube_prop)
-		p->kube_prop = c;
-	if (strcmp(n, "nowatch") == 0) {
-		if (c->nargs)
-			PLUGIN_FAIL(c, "nowatch: takes no arguments");
-		k->nowatch = 1;
-		return 0;
-	}
-	if (strcmp(n, "namespaces") == 0) {
-		if (c->nargs == 0)
-			PLUGIN_FAIL(c, "namespaces: needs at least one namespace");
-		for (size_t a = 0; a < c->nargs; a++) {
-			const char *ns = c->args[a];
-			size_t l = strlen(ns);
-			/* a DNS-1123 label: it goes into the URL path */
-			if (l == 0 || l > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != l
-			    || ns[0] == '-' || ns[l - 1] == '-')
-				PLUGIN_FAIL(c, "namespaces: \"%s\": not a namespace name (lowercase DNS label)", ns);
-			if (push_str(&p->kube_ns, &k->nnamespaces, ns) < 0)
-				PLUGIN_FAIL(c, "out of memory");
-		}
-		k->namespaces = (const char *const *)p->kube_ns;
-		return 0;
-	}
-	if (strcmp(n, "kubeconfig") == 0) {
-		if (c->nargs < 1 || c->nargs > 2)
-			PLUGIN_FAIL(c, "kubeconfig: needs a path (or a list a:b) and optionally a context");
-		if (set_once(&k->kubeconfig, c, c->args[0], err, errlen) < 0 ||
-		    (c->nargs == 2 && set_once(&k->context, c, c->args[1], err, errlen) < 0))
-			return -1;
-		return 0;
-	}
-	if (strcmp(n, "backoff") == 0) {
-		if (c->nargs < 1 || c->nargs > 2 || cf_parse_duration_ms(c->args[0], &k->backoff_min_ms) < 0
-		    || k->backoff_min_ms < 10
-		    || (c->nargs == 2 && (cf_parse_duration_ms(c->args[1], &k->backoff_max_ms) < 0
-					  || k->backoff_max_ms < k->backoff_min_ms)))
-			PLUGIN_FAIL(c, "backoff: needs a first delay (at least 10ms) and optionally a longest delay, e.g. \"backoff 1s 30s\"");
-		return 0;
-	}
-	if (c->nargs != 1)
-		PLUGIN_FAIL(c, "%s: needs one value", n);
-	if (strcmp(n, "poll") == 0 || strcmp(n, "timeout") == 0) {
-		if (cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 100 || ms > 86400000L)
-			PLUGIN_FAIL(c, "%s: \"%s\": not a duration from 100ms to 24h", n, c->args[0]);
-		if (n[0] == 'p')
-			k->poll_ms = ms;
-		else
-			k->timeout_ms = ms;
-		return 0;
-	}
-	if (strcmp(n, "max_body") == 0) {
-		if (parse_size(c->args[0], &k->max_body) < 0)
-			PLUGIN_FAIL(c, "max_body: \"%s\": not a size from 1K to 4G (e.g. 64M)", c->args[0]);
-		return 0;
-	}
-	if (strcmp(n, "api_version") == 0) {
-		if (strcmp(c->args[0], "v1") != 0 && strcmp(c->args[0], "v1beta1") != 0 &&
-		    strcmp(c->args[0], "v1alpha3") != 0)
-			PLUGIN_FAIL(c, "api_version: \"%s\": not one of v1, v1beta1, v1alpha3", c->args[0]);
-		return set_once(&k->api_version, c, c->args[0], err, errlen);
-	}
-	if (strcmp(n, "endpoint") == 0) {
-		if (strncmp(c->args[0], "https://", 8) != 0 && strncmp(c->args[0], "http://", 7) != 0)
-			PLUGIN_FAIL(c, "endpoint: \"%s\": not an http:// or https:// URL", c->args[0]);
-		return set_once(&k->endpoint, c, c->args[0], err, errlen);
-	}
-	if (strcmp(n, "sa_dir") == 0)
-		return set_once(&k->sa_dir, c, c->args[0], err, errlen);
-	if (strcmp(n, "tls_ca") == 0)
-		return set_once(&k->tls_ca, c, c->args[0], err, errlen);
-	if (strcmp(n, "token_file") == 0)
-		return set_once(&k->token_file, c, c->args[0], err, errlen);
-	PLUGIN_FAIL(c, "%s: not implemented", n);
 fail:
 	return -1;
 }
@@ -286,12 +183,10 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 {
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
-		if (strcmp(c->name, "file") == 0) {
-			if (c->nargs == 0)
-				PLUGIN_FAIL(c, "file: needs at least one path");
-			for (size_t a = 0; a < c->nargs; a++)
-				if (push_str(&p->files, &p->nfiles, c->args[a]) < 0)
-					PLUGIN_FAIL(c, "out of memory");
+		const struct se_source_kind *kind = kind_of(c->name);
+		if (kind) {
+			if (source_prop(p, kind, c, err, errlen) < 0)
+				goto fail;
 		} else if (strcmp(c->name, "ttl") == 0) {
 			unsigned long ttl;
 			if (c->nargs != 1)
@@ -333,13 +228,10 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 					PLUGIN_FAIL(c, "fallthrough: zone \"%s\": %s", c->args[a], zerr);
 				p->nft_zones++;
 			}
-		} else if (kube_prop_known(c->name)) {
-			if (parse_kube_prop(p, c, err, errlen) < 0)
-				goto fail;
 		} else {
-			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: file, ttl, default_address, ns_address, fallthrough, "
-				"kubeconfig, endpoint, namespaces, api_version, poll, nowatch, timeout, "
-				"max_body, backoff, sa_dir, tls_ca, token_file", c->name);
+			char list[512];
+			supported_props(list, sizeof(list));
+			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: %s", c->name, list);
 		}
 	}
 	return 0;
@@ -511,38 +403,25 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
-	if (p->nfiles && p->kube_prop)
-		PLUGIN_FAIL(p->kube_prop, "%s: a Kubernetes API property, but this block reads \"file\"; "
-			"use either file or the API properties", p->kube_prop->name);
-	if (p->nfiles == 0) {
-		/* no file: the Kubernetes API (kube.h); -validate only checks the configuration */
-		char kerr[768];
-		p->kube.label = p->zones[0].name;
-		p->source = kube_source_new(&p->kube, on_update, p, kerr, sizeof(kerr));
-		p->kube.label = NULL;
-		if (!p->source)
-			PLUGIN_FAIL(p->kube_prop ? p->kube_prop : d, "kubernetes: %s", kerr);
-	} else {
-		p->source = file_source_new((const char *const *)p->files, p->nfiles, 1000, on_update, p);
-		if (!p->source)
+	if (!p->kind) {
+		/* no source property: the default kind (the Kubernetes API, in-cluster) */
+		for (size_t k = 0; k < NKINDS && !p->kind; k++)
+			if (kinds[k]->is_default)
+				p->kind = kinds[k];
+		if (!(p->kind_conf = p->kind->conf_new()))
 			PLUGIN_FAIL(d, "out of memory");
 	}
-	if (ctx->validate && p->nfiles) {
-		struct se_list l;
-		char lerr[512];
-		se_list_init(&l);
-		if (file_source_load_once(p->source, &l, lerr, sizeof(lerr)) < 0) {
-			se_list_free(&l);
-			PLUGIN_FAIL(d, "%s", lerr);
-		}
-		if (l.nrejects) {
-			size_t n = l.nrejects;
-			se_list_free(&l);
-			PLUGIN_FAIL(d, "%zu invalid ServiceEntr%s (listed above)", n, n == 1 ? "y" : "ies");
-		}
-		se_list_free(&l);
+	{
+		struct se_source_args sa = {
+			.label = p->zones[0].name, .validate = ctx->validate,
+			.update = on_update, .update_arg = p,
+		};
+		char serr[1024];
+		p->source = p->kind->create(p->kind_conf, &sa, serr, sizeof(serr));
+		if (!p->source)
+			PLUGIN_FAIL(p->kind_prop ? p->kind_prop : d, "%s", serr);
 	}
-	p->kube_prop = NULL;    /* points into the Corefile tree: setup only */
+	p->kind_prop = NULL;    /* points into the Corefile tree: setup only */
 	*state = p;
 	return 0;
 fail:
@@ -554,7 +433,7 @@ static int se_start(void *state, const struct plugin_env *env)
 {
 	struct se_plugin *p = state;
 
-	return p->source->start(p->source, env->base);
+	return p->source->ops->start(p->source, env->base);
 }
 
 /* Records for the asked type; 0, or -1 when they did not all fit. */
@@ -728,55 +607,12 @@ static void reason_label(const char *reason, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* A Kubernetes source's own counters (kube.h): watch restarts and API
- * errors by code into the globaldns_source_* families, the rest as
- * globaldns_kubernetes_*. */
-static void se_collect_kube(struct metrics_out *o, const char *zone,
-	const struct kube_stats *ks)
-{
-	static const struct { const char *name, *help; size_t off; } c[] = {
-		{ "globaldns_kubernetes_requests_total", "HTTP requests to the Kubernetes API.", offsetof(struct kube_stats, requests) },
-		{ "globaldns_kubernetes_lists_total", "Complete lists of ServiceEntries.", offsetof(struct kube_stats, lists) },
-		{ "globaldns_kubernetes_relists_total", "Lists restarted (410 Gone, poll, watch errors).", offsetof(struct kube_stats, relists) },
-		{ "globaldns_kubernetes_watch_events_total", "Watch events applied (ADDED, MODIFIED, DELETED).", offsetof(struct kube_stats, watch_events) },
-		{ "globaldns_kubernetes_transport_errors_total", "Connections, TLS handshakes and streams that failed or timed out.", offsetof(struct kube_stats, transport_errors) },
-		{ "globaldns_kubernetes_decode_errors_total", "API bodies or events that were not the JSON expected.", offsetof(struct kube_stats, decode_errors) },
-	};
-	char num[32];
-
-	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
-		(double)ks->watch_restarts, "zone", zone, "source", "kubernetes", NULL);
-	for (size_t i = 0; i < KUBE_STATS_CODES; i++) {
-		if (!ks->http_errors[i].count)
-			continue;
-		snprintf(num, sizeof(num), "%d", ks->http_errors[i].code);
-		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
-			(double)ks->http_errors[i].count, "zone", zone, "source", "kubernetes",
-			"code", num, NULL);
-	}
-	if (ks->http_errors_other)
-		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
-			(double)ks->http_errors_other, "zone", zone, "source", "kubernetes",
-			"code", "other", NULL);
-	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		metrics_out_family(o, c[i].name, METRICS_COUNTER, c[i].help);
-		metrics_out_sample(o, c[i].name, "",
-			(double)*(const unsigned long *)((const char *)ks + c[i].off), "zone", zone, NULL);
-	}
-	metrics_out_family(o, "globaldns_kubernetes_objects", METRICS_GAUGE,
-		"ServiceEntries held from the Kubernetes API.");
-	metrics_out_sample(o, "globaldns_kubernetes_objects", "", (double)ks->objects,
-		"zone", zone, NULL);
-}
-
 static void se_collect(void *state, const struct plugin_block *b,
 	struct metrics_out *o)
 {
 	struct se_plugin *p = state;
 	const struct se_source_status *st = &p->source->status;
-	const char *zone = p->zones[0].name, *kind = p->source->kind;
-	struct kube_stats ks;
-	char num[32];
+	const char *zone = p->zones[0].name, *kind = p->source->ops->kind;
 
 	metrics_out_family(o, "globaldns_registry_entries", METRICS_GAUGE,
 		"ServiceEntries in the registry a serviceentries block serves.");
@@ -790,10 +626,6 @@ static void se_collect(void *state, const struct plugin_block *b,
 		"Complete loads of the source, by result.");
 	metrics_out_family(o, "globaldns_source_last_success_timestamp_seconds", METRICS_GAUGE,
 		"Unix time of the last successful sync (0 before the first).");
-	metrics_out_family(o, "globaldns_source_watch_restarts_total", METRICS_COUNTER,
-		"Kubernetes watches restarted (expired, closed or failed).");
-	metrics_out_family(o, "globaldns_source_api_errors_total", METRICS_COUNTER,
-		"Failed Kubernetes API requests by HTTP status (0: no answer).");
 	metrics_out_sample(o, "globaldns_registry_entries", "",
 		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
 	metrics_out_sample(o, "globaldns_registry_names", "",
@@ -826,20 +658,8 @@ static void se_collect(void *state, const struct plugin_block *b,
 		"zone", zone, "source", kind, "result", "failure", NULL);
 	metrics_out_sample(o, "globaldns_source_last_success_timestamp_seconds", "",
 		(double)st->last_success, "zone", zone, "source", kind, NULL);
-	if (kube_source_stats(p->source, &ks) == 0) {
-		se_collect_kube(o, zone, &ks);
-		return;
-	}
-	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
-		(double)st->watch_restarts, "zone", zone, "source", kind, NULL);
-	for (size_t i = 0; i < SE_API_ERROR_CODES; i++) {
-		if (!st->api_errors[i].count)
-			continue;
-		snprintf(num, sizeof(num), "%d", st->api_errors[i].code);
-		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
-			(double)st->api_errors[i].count, "zone", zone, "source", kind,
-			"code", num, NULL);
-	}
+	if (p->source->ops->collect)
+		p->source->ops->collect(p->source, o, zone);
 }
 
 static void add_time(cJSON *obj, const char *key, time_t t)
@@ -901,14 +721,15 @@ static int se_introspect(void *state, cJSON *obj)
 	}
 	src = cJSON_AddObjectToObject(obj, "source");
 	if (src) {
-		cJSON_AddStringToObject(src, "kind", p->source->kind);
+		cJSON_AddStringToObject(src, "kind", p->source->ops->kind);
 		cJSON_AddBoolToObject(src, "synced", st->synced);
 		add_time(src, "last_success", st->last_success);
 		add_time(src, "last_attempt", st->last_attempt);
 		cJSON_AddNumberToObject(src, "syncs_ok", (double)st->syncs_ok);
 		cJSON_AddNumberToObject(src, "syncs_failed", (double)st->syncs_failed);
 		cJSON_AddStringToObject(src, "last_error", st->last_error);
-		cJSON_AddNumberToObject(src, "watch_restarts", (double)st->watch_restarts);
+		if (p->source->ops->introspect)
+			p->source->ops->introspect(p->source, src);
 	}
 	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
 	names = cJSON_AddArrayToObject(obj, "names");

@@ -18,9 +18,19 @@
 
 #include <event2/event.h>
 
+#include "globaldns/corefile.h"
 #include "globaldns/log.h"
 #include "globaldns/manifest.h"
 #include "globaldns/util.h"
+
+static int fs_start(struct se_source *s, struct event_base *base);
+static void fs_free(struct se_source *s);
+
+static const struct se_source_ops file_source_ops = {
+	.kind = "file",
+	.start = fs_start,
+	.free = fs_free,
+};
 
 struct file_source {
 	struct se_source base;          /* first: the generic part */
@@ -31,25 +41,6 @@ struct file_source {
 	int have_fingerprint;
 	struct event *timer;
 };
-
-void se_source_free(struct se_source *s)
-{
-	if (s && s->free)
-		s->free(s);
-}
-
-void se_source_api_error(struct se_source_status *st, int code)
-{
-	for (size_t i = 0; i < SE_API_ERROR_CODES; i++) {
-		if (st->api_errors[i].count && st->api_errors[i].code != code
-		    && i + 1 < SE_API_ERROR_CODES)
-			continue;
-		if (!st->api_errors[i].count)
-			st->api_errors[i].code = code;
-		st->api_errors[i].count++;
-		return;
-	}
-}
 
 static uint64_t mix_stat(uint64_t h, const struct stat *st)
 {
@@ -175,16 +166,14 @@ static void fs_free(struct se_source *s)
 	free(fs);
 }
 
-struct se_source *file_source_new(const char *const *paths, size_t npaths,
-	long check_ms, se_update_fn update, void *arg)
+static struct se_source *file_source_new(const char *const *paths,
+	size_t npaths, long check_ms, se_update_fn update, void *arg)
 {
 	struct file_source *fs = calloc(1, sizeof(*fs));
 
 	if (!fs)
 		return NULL;
-	fs->base.kind = "file";
-	fs->base.start = fs_start;
-	fs->base.free = fs_free;
+	fs->base.ops = &file_source_ops;
 	fs->base.update = update;
 	fs->base.update_arg = arg;
 	fs->check_ms = check_ms > 0 ? check_ms : 1000;
@@ -203,8 +192,91 @@ fail:
 	return NULL;
 }
 
-int file_source_load_once(struct se_source *s, struct se_list *out,
-	char *err, size_t errlen)
+/* ---- the kind: `file PATH...` in a serviceentries block ---- */
+
+struct file_conf {
+	char **paths;
+	size_t npaths, cap;
+};
+
+static const char *const file_props[] = { "file", NULL };
+
+static void *fc_new(void)
 {
-	return load_all((struct file_source *)s, out, err, errlen);
+	return calloc(1, sizeof(struct file_conf));
 }
+
+static void fc_free(void *conf)
+{
+	struct file_conf *fc = conf;
+
+	if (!fc)
+		return;
+	for (size_t i = 0; i < fc->npaths; i++)
+		free(fc->paths[i]);
+	free(fc->paths);
+	free(fc);
+}
+
+static int fc_prop(void *conf, const struct cf_directive *c, char *err,
+	size_t errlen)
+{
+	struct file_conf *fc = conf;
+
+	if (c->nargs == 0) {
+		errf(err, errlen, "file: needs at least one path");
+		return -1;
+	}
+	for (size_t a = 0; a < c->nargs; a++) {
+		if (grow_array((void **)&fc->paths, &fc->cap, fc->npaths + 1, sizeof(*fc->paths)) < 0
+		    || !(fc->paths[fc->npaths] = strdup(c->args[a]))) {
+			errf(err, errlen, "out of memory");
+			return -1;
+		}
+		fc->npaths++;
+	}
+	return 0;
+}
+
+/* Under -validate the files are read once, now: a missing file or an
+ * invalid entry is reported (the entries are logged as they are read). */
+static struct se_source *fc_create(const void *conf,
+	const struct se_source_args *a, char *err, size_t errlen)
+{
+	const struct file_conf *fc = conf;
+	struct se_source *s = file_source_new((const char *const *)fc->paths, fc->npaths,
+		1000, a->update, a->update_arg);
+	struct se_list l;
+	int bad = 0;
+
+	if (!s) {
+		errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!a->validate)
+		return s;
+	se_list_init(&l);
+	if (load_all((struct file_source *)s, &l, err, errlen) < 0) {
+		bad = 1;
+	} else if (l.nrejects) {
+		errf(err, errlen, "%zu invalid ServiceEntr%s (listed above)", l.nrejects,
+			l.nrejects == 1 ? "y" : "ies");
+		bad = 1;
+	}
+	se_list_free(&l);
+	if (bad) {
+		se_source_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+const struct se_source_kind file_source_kind = {
+	.name = "file",
+	.title = "manifest file",
+	.props = file_props,
+	.conf_new = fc_new,
+	.conf_prop = fc_prop,
+	.create = fc_create,
+	.conf_free = fc_free,
+};

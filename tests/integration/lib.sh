@@ -10,7 +10,7 @@
 # TESTDATA.
 
 set -u
-: "${TOP_SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${TOP_SRCDIR:=$(cd "$(dirname "$0")/../../.." && pwd)}"
 : "${GLOBALDNS:=$TOP_SRCDIR/globaldns}"
 : "${TESTDATA:=$TOP_SRCDIR/tests/data}"
 

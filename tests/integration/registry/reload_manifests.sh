@@ -11,7 +11,7 @@
 #   P2  a directory                     $T_TMP/sedir
 #   P3  a ConfigMap-style directory     $T_TMP/cm
 #   P4  the file inside it              $T_TMP/cm/serviceentries.yaml
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3
 
 pick_ports P P2 P3 P4

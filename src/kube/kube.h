@@ -31,10 +31,13 @@
  *     change: when a scope starts failing for a new reason, and when it
  *     recovers.
  *
- * Modules: source_kube.c (this API: the scopes' list/watch state machine,
- * back-off, rebuild), kube_auth.h (credentials: token files, exec
- * plugins), kube_store.h (a scope's objects), kube_watch.h (stream
- * framing, event decoding, Status summaries).  HTTP goes through
+ * Modules: kube_conf.c (the serviceentries properties: the kind of
+ * source, source.h), kube_source.c (the se_source: configuration, life
+ * cycle, rebuild, metrics, introspection), kube_scope.c (per scope, the
+ * list/watch state machine and back-off; kube_scope.h has the shared
+ * structures), kube_auth.h (credentials: token files, exec plugins),
+ * kube_store.h (a scope's objects), kube_watch.h (stream framing, event
+ * and list decoding, Status summaries).  HTTP goes through
  * http_client.h (libcurl multi on the libevent loop), the server and
  * credentials come from kubeconfig.h.
  */
@@ -74,6 +77,7 @@ struct kube_source_conf {
 };
 
 /*
+ * The source (kube_conf.c makes it from a serviceentries block).
  * Which configuration: `kubeconfig` if given; else in-cluster when
  * KUBERNETES_SERVICE_HOST and _PORT are set; else, with an `endpoint`,
  * none (anonymous, plus tls_ca / token_file); else $KUBECONFIG, then
@@ -109,11 +113,5 @@ struct kube_stats {
 	size_t objects;                 /* ServiceEntries held (all scopes) */
 	const char *api_version;        /* in use ("v1" ...), or "" before discovery */
 };
-
-/* Fill *st; 0, or -1 if s is not a Kubernetes source. */
-int kube_source_stats(const struct se_source *s, struct kube_stats *st);
-
-/* The server URL in use (for logs and introspection), or NULL. */
-const char *kube_source_server(const struct se_source *s);
 
 #endif

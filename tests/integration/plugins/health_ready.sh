@@ -4,7 +4,7 @@
 # not ready until the source has loaded, then 200; both are process-wide
 # (two blocks naming one address share its listener); unknown paths 404,
 # other methods 405; a bad address names FILE:LINE.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig curl python3
 
 pick_ports PORT P2 H R

@@ -9,8 +9,8 @@
 # serviceentries directive keeps its registry (no re-read).  Then, on a
 # second server: `bind` added to and removed from a block whose port stays
 # in use (the old wildcard listener and the new specific one collide).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig curl python3
 
 pick_ports PORT H H2 M PB UB

@@ -6,7 +6,7 @@
 #
 # Manifest: tests/data/integration/protocol.yaml (hosts n29, n30, n74, n75
 # and big sit on the 512 / 1232 byte boundaries; see the file's header).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3
 
 DATA=$TESTDATA/integration

@@ -6,8 +6,8 @@
 # pods' `global` search domain) must not leak unless fallthrough says so.
 # Last, dnsmasq plays the cluster DNS (kube-dns stubDomains): `global` to
 # globaldns, everything else to NSD.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig python3 nsd dnsmasq
 
 plan 26

@@ -12,7 +12,7 @@
 #   P4  late.global     a manifest that does not exist yet
 #   P6  global          answers.yaml, bind 127.0.0.1 (ns.dns answers it)
 # and a second one (P5) serves union-rev.yaml for the "same order" check.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3 ip
 
 DATA=$TESTDATA/integration

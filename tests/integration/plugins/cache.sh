@@ -7,8 +7,8 @@
 # verify), prefetch, and serviceentries answers that are never cached.
 # Never cached: the forwarder's own SERVFAIL (deadline), and a message
 # too big to take the OPT an EDNS client gets; AA only as the upstream set it.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig python3 nsd
 
 plan 41

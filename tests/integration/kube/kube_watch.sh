@@ -4,9 +4,9 @@
 # afterwards), events split across chunks or packed several to a chunk are
 # all applied, ERROR 410 leads to a re-list, and BOOKMARKs move the
 # resourceVersion the next watch starts from.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
-plan 33
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
+plan 36
 
 start_fake --bookmark-interval 1 || exit 1
 se default one one.default.global 10.0.0.1
@@ -122,3 +122,27 @@ se default afterhang afterhang.default.global 10.7.0.4
 wait_a 10 afterhang.default.global 10.7.0.4
 is "$(a afterhang.default.global)" 10.7.0.4 "watch connection fails at once: recovered after the fault"
 like "$(tail -n +$((L0 + 1)) "$T_TMP/gdw.log")" "recovered" "the recovery is logged"
+
+# ---- watch restarts are counted where /registry and /metrics read them
+# (/registry once reported a copy that stayed 0)
+HPORT=$(free_port)
+sed -i "s/^global:$PORT {/global:$PORT {\n    ready 127.0.0.1:$HPORT\n    prometheus 127.0.0.1:$HPORT/" "$T_TMP/Corefile.w"
+kill -HUP "$GD_PID"
+wait_until 10 curl -sf "http://127.0.0.1:$HPORT/registry" -o /dev/null
+restarts() {
+	curl -sf "http://127.0.0.1:$HPORT/registry" | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["registries"][0]["source"]["watch_restarts"])'
+}
+R0=$(restarts)
+for i in 1 2; do
+	ctl close-watches '{}' >/dev/null
+	se default "wr$i" "wr$i.default.global" "10.6.0.$i"
+	wait_a 10 "wr$i.default.global" "10.6.0.$i"
+done
+R1=$(restarts)
+ok $([ -n "$R0" ] && [ -n "$R1" ] && [ "$R1" -ge $((R0 + 2)) ]; echo $?) \
+	"/registry: watch_restarts counts the closed streams ($R0 -> $R1)"
+M=$(curl -sf "http://127.0.0.1:$HPORT/metrics" | sed -n 's/^globaldns_source_watch_restarts_total{zone="global.",source="kubernetes"} //p')
+is "$M" "$(restarts)" "the metric says the same"
+like "$(curl -sf "http://127.0.0.1:$HPORT/registry")" '"server":[[:space:]]*"https://127\.0\.0\.1:[0-9]+"' \
+	"/registry: the source says which API server it reads"

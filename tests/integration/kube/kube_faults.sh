@@ -4,8 +4,8 @@
 # itself (a new entry becomes resolvable).  The faults are met by the
 # re-list every `poll` (0.5 s here); then the API server goes away and comes
 # back.  Watch faults: kube_watch.sh.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
 plan 55
 
 start_fake --bookmark-interval 1 || exit 1

@@ -3,7 +3,7 @@
 # JSON with every served name, its records and the ServiceEntries
 # (namespace/name) it came from, the rejected entries with their reasons,
 # and each source's sync state; before the first load it says why not.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig curl python3
 
 pick_ports PORT P2 R

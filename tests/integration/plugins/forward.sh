@@ -5,8 +5,8 @@
 # flags, every section, TTL, ID and question case, RD/CD/DO/EDNS), TCP,
 # FROM and except, the three policies, `proxy`, resolv.conf files, config
 # errors.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig python3 nsd
 
 plan 52

@@ -7,8 +7,8 @@
 # after health checks, every upstream down, max_concurrent; an upstream
 # whose connect fails at once (c-ares calls back inside ares_send); the
 # upstream sees an ID of ours, not the client's.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig python3
 
 plan 31

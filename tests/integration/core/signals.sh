@@ -5,8 +5,8 @@
 # and removes its pidfile.  Without lameduck it stops at once; a second
 # signal cuts the lameduck short.  Also `bind` and IPv6 listeners.  A
 # forwarded query in flight at SIGTERM (a slow upstream) is still answered.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig curl python3
 
 pick_ports PORT H R P6 P7 US

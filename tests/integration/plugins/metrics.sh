@@ -6,7 +6,7 @@
 # took (zone "dropped"), plugin_enabled, build_info, the health histogram,
 # the registry's globaldns_* gauges, and the forwarder's counters (a block
 # of the same process forwards to the serviceentries block).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig curl python3
 
 pick_ports PORT P2 M H

@@ -5,8 +5,8 @@
 # and inline -data), an exec credential plugin, a merged KUBECONFIG=a:b,
 # a wrong CA, tls-server-name; and -validate, which checks the kubeconfig without calling
 # the API.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
 plan 34
 
 start_fake || exit 1

@@ -8,7 +8,7 @@
 # The bad Corefiles are tests/data/integration/corefile/*.Corefile; their
 # manifest paths are relative to tests/data/integration, where -validate
 # runs.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3 timeout
 
 DATA=$TESTDATA/integration

@@ -5,7 +5,7 @@
 # capabilities, and still answers and reloads manifests.  As a user who
 # may not bind a privileged port: it exits 1 with a message that says how
 # to fix it.  Needs root (to become nobody); skipped otherwise.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3
 [ "$(id -u)" = 0 ] || skip_all "needs root to test -user"
 id nobody >/dev/null 2>&1 || skip_all "no user nobody"

@@ -3,8 +3,8 @@
 # first list, then entries created, modified and deleted through the API
 # show up in answers (with the measured create-to-resolvable delay), the
 # requests look as the contract says, and `namespaces` lists per namespace.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
 plan 22
 
 start_fake || exit 1

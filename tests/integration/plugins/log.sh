@@ -4,7 +4,7 @@
 # sent and received; TCP, names, classes and custom formats; `errors`
 # lines for SERVFAIL, and `errors { consolidate }`; without `log` no line
 # per query, and a registry change logs one summary line.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 need dig python3
 
 pick_ports PORT P2 P3 P4

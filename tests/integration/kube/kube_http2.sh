@@ -5,8 +5,8 @@
 # watches of three namespaces share one connection as streams; watch
 # events arrive through it; streams the server ends, a rotated token and
 # the whole connection dropped (the proxy restarted) are all survived.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
 need nghttpx ss
 plan 13
 

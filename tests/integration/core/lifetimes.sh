@@ -4,8 +4,8 @@
 # half-closed TCP client still gets its answers, also those that arrive
 # later from an upstream; a UDP query held by the forwarder survives a
 # reload that closes its listener (no use-after-free; ASan would abort).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_upstream.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_upstream.sh"
 need dig python3
 plan 11
 

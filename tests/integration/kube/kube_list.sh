@@ -3,8 +3,8 @@
 # `continue`), a 410 on a continue token restarts the list, version
 # fallback (v1 not served -> v1beta1 -> v1alpha3), a fixed api_version, and
 # `nowatch` polling with its create-to-resolvable delay.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_kube.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_kube.sh"
 plan 24
 
 start_fake || exit 1
