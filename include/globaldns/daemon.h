@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 
+struct plugin_entry;
 struct server;
 
 struct daemon_opts {
@@ -34,6 +35,8 @@ struct daemon_opts {
 	int quiet;
 	const char *user;               /* drop to this user after binding */
 	const char *group;              /* and group (default: the user's) */
+	const struct plugin_entry *table; /* the plugins (server_opts) */
+	size_t ntable;
 };
 
 /* Run until stopped; returns the process exit status. */

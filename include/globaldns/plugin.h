@@ -4,7 +4,8 @@
  * function table, and the core never asks which plugin it holds.
  *
  * The plugin table (src/plugins/table.c) lists every directive name in
- * CoreDNS's plugin order (plugin.cfg) with its implementation, if any.  A
+ * CoreDNS's plugin order (plugin.cfg) with its implementation, if any;
+ * the program (src/main.c) hands it to the core with the options.  A
  * server block's chain is the directives it uses, in that order whatever
  * order the Corefile writes them in; a query runs the chain until a plugin
  * answers.  Adding a plugin is its own file, one line of the table, the
@@ -158,14 +159,9 @@ struct plugin_entry {
 	const struct plugin_ops *ops;   /* NULL: a CoreDNS plugin not implemented */
 };
 
-/* Every CoreDNS directive, in CoreDNS's order. */
+/* Every CoreDNS directive, in CoreDNS's order.  The program hands it to
+ * the core (server_opts), which reads no other list of plugins. */
 extern const struct plugin_entry plugin_table[];
 extern const size_t plugin_table_size;
-
-/* The table index of a directive name, or -1 if CoreDNS has no such plugin. */
-int plugin_find(const char *name);
-
-/* "a, b, c": the directives globaldns implements, for error messages. */
-const char *plugin_supported_list(void);
 
 #endif

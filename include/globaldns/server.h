@@ -27,6 +27,8 @@ struct server_opts {
 	int validate;                   /* set up for -validate: never started */
 	int no_listeners;               /* start plugins only (tests, fuzzing) */
 	struct metrics *metrics;        /* where the DNS counters go; may be NULL */
+	const struct plugin_entry *table; /* the plugins, in CoreDNS's order */
+	size_t ntable;
 };
 
 /*

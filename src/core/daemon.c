@@ -181,7 +181,10 @@ static void apply_reload_conf(struct daemon *d)
 static struct server *build(struct daemon *d, const char *text, size_t len,
 	struct corefile **cfp, char *err, size_t errlen)
 {
-	struct server_opts so = { .default_port = d->o.dns_port, .metrics = d->metrics };
+	struct server_opts so = {
+		.default_port = d->o.dns_port, .metrics = d->metrics,
+		.table = d->o.table, .ntable = d->o.ntable,
+	};
 	struct corefile *cf;
 	struct server *s;
 

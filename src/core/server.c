@@ -1,6 +1,7 @@
 /*
- * server.c -- a Corefile turned into server blocks, plugin chains, a
- * dispatch table and listeners (see server.h).
+ * server.c -- a Corefile turned into server blocks, plugin chains (set up
+ * in the plugin table's order), a dispatch table and the addresses to
+ * listen on (see server.h); server_start.c brings it to life.
  */
 #include "globaldns/server.h"
 
@@ -271,6 +272,28 @@ static int block_labels(struct plugin_block *b)
 	return 0;
 }
 
+/* The table index of a directive, or -1 if CoreDNS has no such plugin. */
+static int table_find(const struct server_opts *o, const char *name)
+{
+	for (size_t i = 0; i < o->ntable; i++)
+		if (strcmp(o->table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* "a, b, c": the directives implemented, for error messages. */
+static const char *supported_list(const struct server_opts *o, char *list,
+	size_t len)
+{
+	size_t n = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < o->ntable && n < len; i++)
+		if (o->table[i].ops)
+			n += (size_t)snprintf(list + n, len - n, "%s%s", n ? ", " : "", o->table[i].name);
+	return list;
+}
+
 /*
  * The block's plugins: every directive must be one globaldns implements,
  * once per block; then each is set up in the plugin table's order (so
@@ -285,7 +308,7 @@ static int block_plugins(struct server *s, struct server_block *b,
 		.block = &b->info, .process = &s->process, .validate = o->validate,
 	};
 	int *order = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*order));
-	char msg[1024];
+	char msg[1024], list[512];
 
 	b->chain = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*b->chain));
 	if (!b->chain || !order) {
@@ -294,17 +317,17 @@ static int block_plugins(struct server *s, struct server_block *b,
 	}
 	for (size_t i = 0; i < cb->ndirs; i++) {
 		const struct cf_directive *d = &cb->dirs[i];
-		order[i] = plugin_find(d->name);
-		if (order[i] < 0 || !plugin_table[order[i]].ops) {
+		order[i] = table_find(o, d->name);
+		if (order[i] < 0 || !o->table[order[i]].ops) {
 			snprintf(msg, sizeof(msg), "%s:%d: %s directive \"%s\"; globaldns supports: %s",
 				d->file, d->line, order[i] >= 0 ? "unsupported CoreDNS" : "unknown",
-				d->name, plugin_supported_list());
+				d->name, supported_list(o, list, sizeof(list)));
 			problem(nerr, err, errlen, msg);
 			order[i] = -1;
 			continue;
 		}
 		for (size_t j = 0; j < i; j++) {
-			if (order[j] >= 0 && plugin_table[order[j]].ops == plugin_table[order[i]].ops) {
+			if (order[j] >= 0 && o->table[order[j]].ops == o->table[order[i]].ops) {
 				snprintf(msg, sizeof(msg), "%s:%d: %s: used twice in one server block",
 					d->file, d->line, d->name);
 				problem(nerr, err, errlen, msg);
@@ -313,9 +336,9 @@ static int block_plugins(struct server *s, struct server_block *b,
 			}
 		}
 	}
-	for (size_t t = 0; t < plugin_table_size; t++) {
+	for (size_t t = 0; t < o->ntable; t++) {
 		for (size_t i = 0; i < cb->ndirs; i++) {
-			const struct plugin_ops *ops = plugin_table[t].ops;
+			const struct plugin_ops *ops = o->table[t].ops;
 			struct plugin_inst *pi = &b->chain[b->nchain];
 			if (order[i] != (int)t)
 				continue;

@@ -1,7 +1,7 @@
 /*
  * kube_auth.c -- credentials for the Kubernetes API (kube_auth.h): token
  * files re-read as they rotate, exec credential plugins run on the event
- * loop, and the TLS / identity settings of each request.  source_kube.c
+ * loop, and the TLS / identity settings of each request.  kube_scope.c
  * calls kube_auth_prepare before every list or watch request.
  */
 #define _GNU_SOURCE 1

@@ -1,6 +1,6 @@
 /*
  * kube_store.h -- the ServiceEntries of one Kubernetes scope, by
- * "namespace/name", as the list/watch machinery in source_kube.c keeps them.
+ * "namespace/name", as the list/watch machinery in kube_scope.c keeps them.
  *
  * Each object is held already checked: either a valid se_entry or the
  * reason it was rejected (so a rebuild reports it again without

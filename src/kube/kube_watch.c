@@ -2,7 +2,7 @@
  * kube_watch.c -- decoding what the Kubernetes API server sends
  * (kube_watch.h): watch-stream line framing, watch events, and one-line
  * summaries of error answers.  Pure functions, no I/O; the list/watch
- * state machine in source_kube.c calls them.
+ * state machine in kube_scope.c calls them.
  */
 #include "kube_watch.h"
 

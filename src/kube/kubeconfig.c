@@ -2,7 +2,7 @@
  * kubeconfig.c -- in-cluster configuration and kubeconfig files (merged
  * as kubectl merges $KUBECONFIG), turned into one struct kube_conn.
  *
- * Each file is parsed on its own (YAML through manifest_yaml_to_json);
+ * Each file is parsed on its own (YAML through yaml_json_parse);
  * the merge is a lookup in file order, so "the first file that defines a
  * name wins" falls out, and each cluster or user remembers the file it
  * came from for its relative paths.
@@ -22,6 +22,7 @@
 #include <ldns/ldns.h>
 
 #include "globaldns/manifest.h"
+#include "globaldns/yaml_json.h"
 #include "globaldns/readfile.h"
 #include "globaldns/util.h"
 
@@ -212,7 +213,7 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 		return 0;               /* missing files are skipped, as kubectl */
 	if (read_all(path, KUBECONFIG_MAX_SIZE, &text, &len, err, errlen) < 0)
 		return -1;
-	docs = manifest_yaml_to_json(text, len, perr, sizeof(perr));
+	docs = yaml_json_parse(text, len, perr, sizeof(perr));
 	free(text);
 	if (!docs) {
 		errf(err, errlen, "%s: %s", path, perr);

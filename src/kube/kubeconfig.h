@@ -8,7 +8,7 @@
  * $GLOBALDNS_SA_DIR, or an explicit one) holds `token` (re-read: bound
  * tokens rotate) and `ca.crt`.
  *
- * kubeconfig: YAML read with libyaml (manifest_yaml_to_json).  A path list
+ * kubeconfig: YAML read with libyaml (yaml_json_parse).  A path list
  * "a:b:c" (as $KUBECONFIG) is merged as kubectl does: the first file that
  * defines a cluster, user or context name wins, current-context comes from
  * the first file that sets one, missing files are skipped (but at least

@@ -1,5 +1,5 @@
 /*
- * plugin_cache.c -- the `cache` directive (CoreDNS 1.11 semantics; design
+ * cache.c -- the `cache` directive (CoreDNS 1.11 semantics; design
  * in cache.h).
  *
  *   cache [TTL] [ZONES...] {

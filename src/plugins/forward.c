@@ -1,7 +1,7 @@
 /*
  * forward.c -- the `forward` directive (and its old name `proxy`):
  * send the queries a block does not answer itself to upstream resolvers,
- * with c-ares on the libevent loop.  Design and counters: forward.h.
+ * with c-ares on the libevent loop.  Design and counters: forward_int.h.
  *
  *   forward FROM TO... {
  *       except ZONE...           names below these are not forwarded
@@ -16,7 +16,7 @@
  *       deadline DURATION        the whole query (5s)   globaldns extension
  *   }
  */
-#include "forward.h"
+#include "forward_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

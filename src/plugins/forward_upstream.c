@@ -2,9 +2,9 @@
  * forward_upstream.c -- one upstream of `forward`: its c-ares channels on
  * the libevent loop (one UDP, one TCP; replaced after `expire`, the old
  * one drained), failures that mark it down, and the health checks that
- * bring it back (forward.h has the design).
+ * bring it back (forward_int.h has the design).
  */
-#include "forward.h"
+#include "forward_int.h"
 
 #include <stdlib.h>
 #include <string.h>

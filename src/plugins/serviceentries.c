@@ -1,5 +1,5 @@
 /*
- * plugin_serviceentries.c -- the `serviceentries` directive: authoritative
+ * serviceentries.c -- the `serviceentries` directive: authoritative
  * answers for a block's zones from Istio ServiceEntries.
  *
  *   serviceentries [ZONES...] {

@@ -13,8 +13,7 @@
  */
 #include "globaldns/plugin.h"
 
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
@@ -52,29 +51,3 @@ const struct plugin_entry plugin_table[] = {
 };
 
 const size_t plugin_table_size = sizeof(plugin_table) / sizeof(plugin_table[0]);
-
-int plugin_find(const char *name)
-{
-	for (size_t i = 0; i < plugin_table_size; i++)
-		if (strcmp(plugin_table[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-const char *plugin_supported_list(void)
-{
-	static char list[512];
-
-	if (!list[0]) {
-		size_t o = 0;
-		for (size_t i = 0; i < plugin_table_size; i++) {
-			if (!plugin_table[i].ops)
-				continue;
-			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-				o ? ", " : "", plugin_table[i].name);
-			if (o >= sizeof(list))
-				break;
-		}
-	}
-	return list;
-}

@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "globaldns/manifest.h"
+#include "globaldns/yaml_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,7 +65,7 @@ static cJSON *parse_json_file(const char *path, const char *buf, size_t len,
 	cJSON *doc, *docs;
 
 	if (memchr(buf, '\0', len) != NULL) {
-		manifest_text_pos(buf, len, (size_t)((const char *)memchr(buf, '\0', len) - buf),
+		yaml_json_position(buf, len, (size_t)((const char *)memchr(buf, '\0', len) - buf),
 			&line, &col);
 		errf(err, errlen, "%s: line %zu, column %zu: NUL byte in JSON",
 			path, line, col);
@@ -77,7 +78,7 @@ static cJSON *parse_json_file(const char *path, const char *buf, size_t len,
 	doc = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
 	if (doc == NULL) {
 		/* cJSON reports where it stopped: near, not always at, the error. */
-		manifest_text_pos(buf, len, end ? (size_t)(end - buf) : 0, &line, &col);
+		yaml_json_position(buf, len, end ? (size_t)(end - buf) : 0, &line, &col);
 		errf(err, errlen, "%s: line %zu, column %zu: invalid JSON", path,
 			line, col);
 		return NULL;
@@ -109,7 +110,7 @@ int manifest_load_file(const char *path, struct se_list *out, char *err,
 		if (docs == NULL)
 			goto out;
 	} else {
-		docs = manifest_yaml_to_json(buf, len, perr, sizeof(perr));
+		docs = yaml_json_parse(buf, len, perr, sizeof(perr));
 		if (docs == NULL) {
 			errf(err, errlen, "%s: %s", path, perr);
 			goto out;

@@ -24,6 +24,7 @@
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
 #include "globaldns/query.h"
+#include "globaldns/plugin.h"
 #include "globaldns/server.h"
 
 static unsigned long allocs;
@@ -113,7 +114,8 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 10000;
 	long iters = argc > 2 ? atol(argv[2]) : 2000000;
 	char dir[] = "/tmp/globaldns-bench.XXXXXX", path[256], text[512], err[512];
-	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
+	struct server_opts so = { .default_port = 53, .no_listeners = 1,
+		.table = plugin_table, .ntable = plugin_table_size };
 	static uint8_t resp[QUERY_RESP_MAX];
 	struct event_base *base;
 	struct plugin_env env;

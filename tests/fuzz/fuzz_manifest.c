@@ -1,6 +1,6 @@
 /*
  * fuzz_manifest.c -- fuzz target for ServiceEntry manifests and what is
- * built from them: YAML (manifest_yaml_to_json) or JSON (cJSON), then
+ * built from them: YAML (yaml_json_parse) or JSON (cJSON), then
  * se_list_add_json, registry_build and a lookup of every served name; the
  * same document as a Kubernetes watch event into a kube_store.
  *
@@ -28,6 +28,7 @@
 #include "kube/kube_watch.h"
 #include "globaldns/log.h"
 #include "globaldns/manifest.h"
+#include "globaldns/yaml_json.h"
 #include "globaldns/registry.h"
 #include "globaldns/seentry.h"
 #include "globaldns/wire.h"
@@ -252,7 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		err[0] = '\0';
-		docs = manifest_yaml_to_json(text, size, err, sizeof(err));
+		docs = yaml_json_parse(text, size, err, sizeof(err));
 		if (!docs && !err[0])
 			abort();
 		if (docs && !cJSON_IsArray(docs))

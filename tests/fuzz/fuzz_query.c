@@ -16,6 +16,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/query.h"
+#include "globaldns/plugin.h"
 #include "globaldns/server.h"
 #include "replay.h"
 
@@ -30,7 +31,8 @@ static void init(void)
 {
 	const char *top = getenv("TOP_SRCDIR");
 	char text[1024], err[512];
-	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
+	struct server_opts so = { .default_port = 53, .no_listeners = 1,
+		.table = plugin_table, .ntable = plugin_table_size };
 
 	if (srv)
 		return;

@@ -17,6 +17,7 @@
 
 #include "globaldns/corefile.h"
 #include "globaldns/query.h"
+#include "globaldns/plugin.h"
 #include "globaldns/server.h"
 
 struct fixture {
@@ -32,7 +33,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *top = getenv("TOP_SRCDIR");
 	char text[1024], err[512];
-	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
+	struct server_opts so = { .default_port = 53, .no_listeners = 1,
+		.table = plugin_table, .ntable = plugin_table_size };
 
 	snprintf(text, sizeof(text),
 		"global:5353 {\n serviceentries {\n  file %s/conf/demo/serviceentries.yaml\n  ttl 20\n }\n}\n",

@@ -27,7 +27,10 @@
 /* The plugin, found as the core finds it: through the plugin table. */
 static const struct plugin_ops *cache_ops(void)
 {
-	return plugin_table[plugin_find("cache")].ops;
+	for (size_t i = 0; i < plugin_table_size; i++)
+		if (strcmp(plugin_table[i].name, "cache") == 0)
+			return plugin_table[i].ops;
+	return NULL;
 }
 
 struct fixture {

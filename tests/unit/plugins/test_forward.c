@@ -19,7 +19,7 @@
 #include <ldns/ldns.h>
 
 #include "globaldns/corefile.h"
-#include "plugins/forward.h"
+#include "plugins/forward_int.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"
@@ -28,7 +28,10 @@
 /* The plugin, found as the core finds it: through the plugin table. */
 static const struct plugin_ops *forward_ops(void)
 {
-	return plugin_table[plugin_find("forward")].ops;
+	for (size_t i = 0; i < plugin_table_size; i++)
+		if (strcmp(plugin_table[i].name, "forward") == 0)
+			return plugin_table[i].ops;
+	return NULL;
 }
 
 static char err[1024];
@@ -288,7 +291,8 @@ static void test_sync_failure(void **state)
 	struct plugin_env env = { .base = base };
 	struct corefile *cf;
 	struct server *srv;
-	struct server_opts so = { .default_port = 53, .no_listeners = 1 };
+	struct server_opts so = { .default_port = 53, .no_listeners = 1,
+		.table = plugin_table, .ntable = plugin_table_size };
 	static uint8_t resp[QUERY_RESP_MAX];
 	uint8_t pkt[512];
 	ldns_pkt *p = NULL;

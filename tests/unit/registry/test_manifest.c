@@ -30,6 +30,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/manifest.h"
+#include "globaldns/yaml_json.h"
 
 #define assert_contains(hay, needle) do { \
 	const char *h_ = (hay), *n_ = (needle); \
@@ -62,7 +63,7 @@ static const char *fixture(const char *name)
 /* Convert YAML and return the compact JSON text (caller frees), or NULL. */
 static char *y2j(const char *yaml, char *err, size_t errlen)
 {
-	cJSON *j = manifest_yaml_to_json(yaml, strlen(yaml), err, errlen);
+	cJSON *j = yaml_json_parse(yaml, strlen(yaml), err, errlen);
 	char *s;
 
 	if (j == NULL)
@@ -145,17 +146,17 @@ static void test_yaml_documents(void **state)
 	expect_json("a: 1\n---\nb: 2\n...\n---\nc: 3\n",
 		"[{\"a\":1},{\"b\":2},{\"c\":3}]");
 	/* Not NUL-terminated: only len bytes are read. */
-	j = manifest_yaml_to_json("a: 1\nb: 2", 4, err, sizeof(err));
+	j = yaml_json_parse("a: 1\nb: 2", 4, err, sizeof(err));
 	assert_non_null(j);
 	assert_int_equal(cJSON_GetArraySize(j), 1);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(j, 0)), 1);
 	cJSON_Delete(j);
-	j = manifest_yaml_to_json(NULL, 0, err, sizeof(err));
+	j = yaml_json_parse(NULL, 0, err, sizeof(err));
 	assert_non_null(j);
 	assert_int_equal(cJSON_GetArraySize(j), 0);
 	cJSON_Delete(j);
 	/* err may be NULL. */
-	assert_null(manifest_yaml_to_json("[", 1, NULL, 0));
+	assert_null(yaml_json_parse("[", 1, NULL, 0));
 }
 
 static void test_yaml_anchors(void **state)
@@ -216,7 +217,7 @@ static void test_yaml_alias_bomb(void **state)
 
 static void test_yaml_depth(void **state)
 {
-	size_t n = MANIFEST_YAML_MAX_DEPTH, i;
+	size_t n = YAML_JSON_MAX_DEPTH, i;
 	char *yaml = malloc(4 * n + 64), err[256], *p;
 	cJSON *j;
 
@@ -226,7 +227,7 @@ static void test_yaml_depth(void **state)
 	memset(yaml, '[', n);
 	memset(yaml + n, ']', n);
 	yaml[2 * n] = '\0';
-	j = manifest_yaml_to_json(yaml, 2 * n, err, sizeof(err));
+	j = yaml_json_parse(yaml, 2 * n, err, sizeof(err));
 	if (j == NULL)
 		fail_msg("%s", err);
 	cJSON_Delete(j);
@@ -289,7 +290,7 @@ static void test_yaml_duplicate_keys_many(void **state)
 	assert_non_null(yaml);
 	for (i = 0; i < 50000; i++)
 		p += sprintf(p, "k%d: %d\n", i, i);
-	j = manifest_yaml_to_json(yaml, strlen(yaml), err, sizeof(err));
+	j = yaml_json_parse(yaml, strlen(yaml), err, sizeof(err));
 	if (j == NULL)
 		fail_msg("%s", err);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(j, 0)), 50000);
@@ -377,7 +378,7 @@ static void test_load_multi(void **state)
 
 	/* The Deployment and the ConfigMap are counted as ignored. */
 	text = read_fixture("multi.yaml", &len);
-	docs = manifest_yaml_to_json(text, len, err, sizeof(err));
+	docs = yaml_json_parse(text, len, err, sizeof(err));
 	assert_non_null(docs);
 	assert_int_equal(cJSON_GetArraySize(docs), 5);
 	cJSON_ArrayForEach(doc, docs) {

@@ -1,12 +1,13 @@
 /*
  * manifest_yaml.c -- YAML to cJSON through libyaml's event parser (see
- * manifest_yaml_to_json in manifest.h): every document of a stream
+ * yaml_json_parse in manifest.h): every document of a stream
  * becomes one element, scalars are typed as Kubernetes reads them,
  * anchors and aliases are resolved (and bounded), duplicate keys refused.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "globaldns/manifest.h"
+#include "globaldns/seentry.h"
+#include "globaldns/yaml_json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -61,7 +62,7 @@ static void yerr(struct yconv *y, const yaml_mark_t *m, const char *fmt, ...)
 }
 
 /* 1-based line and column of a byte offset into text. */
-void manifest_text_pos(const char *text, size_t len, size_t off, size_t *line,
+void yaml_json_position(const char *text, size_t len, size_t off, size_t *line,
 	size_t *col)
 {
 	size_t i, bol = 0;
@@ -90,7 +91,7 @@ static void parser_error(struct yconv *y)
 		break;
 	case YAML_READER_ERROR:
 		/* The reader knows only a byte offset. */
-		manifest_text_pos(y->text, y->len, p->problem_offset, &line, &col);
+		yaml_json_position(y->text, y->len, p->problem_offset, &line, &col);
 		errf(y->err, y->errlen, "line %zu, column %zu: %s", line, col,
 			problem);
 		break;
@@ -264,14 +265,14 @@ static cJSON *alias_node(struct yconv *y, const yaml_event_t *ev,
 		yerr(y, &ev->start_mark, "undefined alias \"%s\"", name);
 		return NULL;
 	}
-	if (depth + a->height > MANIFEST_YAML_MAX_DEPTH) {
+	if (depth + a->height > YAML_JSON_MAX_DEPTH) {
 		yerr(y, &ev->start_mark, "nesting deeper than %d levels",
-			MANIFEST_YAML_MAX_DEPTH);
+			YAML_JSON_MAX_DEPTH);
 		return NULL;
 	}
-	if (a->size > MANIFEST_YAML_MAX_ALIAS_NODES - y->alias_nodes) {
+	if (a->size > YAML_JSON_MAX_ALIAS_NODES - y->alias_nodes) {
 		yerr(y, &ev->start_mark, "aliases expand to more than %d nodes",
-			MANIFEST_YAML_MAX_ALIAS_NODES);
+			YAML_JSON_MAX_ALIAS_NODES);
 		return NULL;
 	}
 	y->alias_nodes += a->size;
@@ -492,9 +493,9 @@ static cJSON *parse_node(struct yconv *y, yaml_event_t *ev, size_t depth,
 	const char *anchor = NULL, *text = NULL;
 	cJSON *node = NULL;
 
-	if (ev->type != YAML_ALIAS_EVENT && depth >= MANIFEST_YAML_MAX_DEPTH) {
+	if (ev->type != YAML_ALIAS_EVENT && depth >= YAML_JSON_MAX_DEPTH) {
 		yerr(y, &ev->start_mark, "nesting deeper than %d levels",
-			MANIFEST_YAML_MAX_DEPTH);
+			YAML_JSON_MAX_DEPTH);
 		goto out;
 	}
 	switch (ev->type) {
@@ -530,7 +531,7 @@ out:
 	return node;
 }
 
-cJSON *manifest_yaml_to_json(const char *text, size_t len, char *err,
+cJSON *yaml_json_parse(const char *text, size_t len, char *err,
 	size_t errlen)
 {
 	struct yconv y;

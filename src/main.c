@@ -1,7 +1,8 @@
 /*
- * main.c -- the command line of globaldns: parse the flags, then either
- * check the Corefile (-validate) or hand over to the daemon (daemon.h),
- * which runs the event loop, signals and reloads.
+ * main.c -- the program: the command line, and the one place where the
+ * parts meet -- the core (src/core) gets the plugin table
+ * (src/plugins/table.c), then either checks the Corefile (-validate) or
+ * runs as the daemon (daemon.h: event loop, signals, reloads).
  *
  * Flags follow CoreDNS's names (Go flag syntax: -name value, -name=value,
  * one or two dashes), so the istiocoredns Deployment's args work as they
@@ -21,7 +22,7 @@
 #include "globaldns/corefile.h"
 #include "globaldns/daemon.h"
 #include "globaldns/log.h"
-#include "globaldns/metrics.h"
+#include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/server.h"
 #include "globaldns/util.h"
@@ -131,7 +132,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 /* -validate: set every directive up (files read), report, exit 0 or 1. */
 static int validate(const struct options *o)
 {
-	struct server_opts so = { .default_port = o->dns_port, .validate = 1 };
+	struct server_opts so = {
+		.default_port = o->dns_port, .validate = 1,
+		.table = plugin_table, .ntable = plugin_table_size,
+	};
 	struct corefile *cf;
 	struct server *srv;
 	char err[1024];
@@ -167,5 +171,7 @@ int main(int argc, char **argv)
 	dopts.quiet = o.quiet;
 	dopts.user = o.user;
 	dopts.group = o.group;
+	dopts.table = plugin_table;
+	dopts.ntable = plugin_table_size;
 	return daemon_run(&dopts);
 }

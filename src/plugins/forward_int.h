@@ -1,5 +1,5 @@
 /*
- * forward.h -- the `forward` directive (alias `proxy`): a stub forwarder
+ * forward_int.h -- the `forward` directive (alias `proxy`): a stub forwarder
  * for the names a block does not answer itself.
  *
  * Design (after CoreDNS's plugin/forward, in C):
@@ -27,8 +27,8 @@
  * (and the unit tests'); the counters are plain integers updated on the
  * event loop thread and exported by forward.c's collect hook.
  */
-#ifndef GLOBALDNS_PLUGINS_FORWARD_H
-#define GLOBALDNS_PLUGINS_FORWARD_H
+#ifndef GLOBALDNS_PLUGINS_FORWARD_INT_H
+#define GLOBALDNS_PLUGINS_FORWARD_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
