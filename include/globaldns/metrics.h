@@ -13,6 +13,8 @@
  *     Slots live as long as the registry, so counters survive a reload,
  *     as CoreDNS's do.
  *
+ *   - The standard process_* families (metrics_process.c), always.
+ *
  *   - Process-wide families without labels (coredns_reload_failed_total,
  *     coredns_health_request_duration_seconds, globaldns_log_dropped_total):
  *     metrics_counter() / metrics_histogram() find or make one by name and
@@ -26,6 +28,9 @@
  *     metrics_add_collector().  Families are grouped by name whatever
  *     order the samples arrive in, and HELP/TYPE are written once, so
  *     several instances (one per server block) may export one family.
+ *     Samples with the same name and labels are one series: their values
+ *     are summed (two forward blocks with one upstream count together, as
+ *     in CoreDNS's process-wide vectors).
  *
  *     static void fwd_collect(void *state, const struct plugin_block *b,
  *         struct metrics_out *o)
@@ -164,6 +169,14 @@ void metrics_out_sample(struct metrics_out *o, const char *name,
 void metrics_out_histogram(struct metrics_out *o, const char *name,
 	const struct metrics_hist *h, ...)
 	__attribute__((sentinel));
+
+/*
+ * The standard process_* families (CPU seconds, resident and virtual
+ * memory, open and max file descriptors, start time, network bytes), read
+ * from /proc as Prometheus's client libraries do (metrics_process.c);
+ * metrics_render writes them on every scrape.
+ */
+void metrics_process_collect(struct metrics_out *o);
 
 /*
  * Render the whole exposition (text format 0.0.4) into a new string of

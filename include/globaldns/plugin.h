@@ -22,6 +22,10 @@
  *           "FILE:LINE: NAME: what is wrong" (PLUGIN_FAIL).  Must not
  *           start I/O; in validate mode (ctx->validate) it may read files
  *           to report problems, and the instance is then freed unstarted.
+ *           A directive is written once per block, unless its ops say
+ *           `repeatable` (as CoreDNS lets each plugin decide: the old
+ *           `proxy` took one line per FROM zone): then setup runs once,
+ *           for the first line, and finds every line in ctx->lines.
  *   start   begin timers and I/O through the environment (plugin_env):
  *           the event base, the metrics registry (process-wide
  *           families), the HTTP endpoints (routes), and the host -- the
@@ -108,6 +112,11 @@ struct plugin_ctx {
 	struct plugin_block *block;
 	struct plugin_process *process;
 	int validate;                   /* 1 under -validate: never started */
+	/* every line of the directive in the block, in the order written
+	 * (lines[0] is the one setup gets); more than one only for a
+	 * `repeatable` plugin.  NULL with nlines 0 in tests: just d */
+	const struct cf_directive *const *lines;
+	size_t nlines;
 };
 
 /* Add a listening address to the block (bind); 0, or -1 out of memory. */
@@ -150,6 +159,10 @@ struct plugin_ops {
 	void (*collect)(void *state, const struct plugin_block *b,
 		struct metrics_out *o);
 	int (*introspect)(void *state, struct cJSON *obj);
+	/* 1: the directive may be written several times in a block; setup
+	 * is called once with all of them in ctx->lines.  0: twice is an
+	 * error ("used twice in one server block"). */
+	int repeatable;
 };
 
 /* ---- the plugin table (src/plugins/table.c) ---- */

@@ -38,6 +38,13 @@ struct dns_transport {
 
 #define QUERY_RESP_MAX 65535
 
+/* A plugin watching for the final answer of a query (query_on_answer). */
+#define QUERY_WATCHERS 4
+struct query_watch {
+	void (*fn)(void *arg, struct dns_request *req);
+	void *arg;
+};
+
 struct dns_request {
 	/* filled by the transport */
 	const uint8_t *pkt;             /* the query as received */
@@ -69,11 +76,9 @@ struct dns_request {
 	 * rather than relaying one; the cache clears it before passing a
 	 * query on and never stores such an answer */
 	int synthesized;
-	/* A plugin that wants to see the final answer (the cache) sets this
-	 * before passing the query on; called once the response is complete,
-	 * before it is sent, whether the answer came at once or later. */
-	void (*on_answer)(void *arg, struct dns_request *req);
-	void *on_answer_arg;
+	/* Plugins that want to see the final answer (query_on_answer) */
+	struct query_watch answer_watch[QUERY_WATCHERS];
+	unsigned int nanswer_watch;
 };
 
 /* A zone key of a server block: "zone:port" -> block. */
@@ -117,6 +122,18 @@ struct dispatch {
  * or is being answered asynchronously.
  */
 int query_process(const struct dispatch *d, struct dns_request *req);
+
+/*
+ * Have fn(arg, req) called once req's response is complete, before it is
+ * sent, whether a later plugin answers at once or later (query_complete):
+ * a plugin that wants to see or change the final answer (the cache stores
+ * it, loadbalance shuffles it) calls this before passing the query on.
+ * The last added is called first, as CoreDNS's response writers wrap one
+ * another: the plugin nearest the answer sees it first.  0, or -1 when
+ * QUERY_WATCHERS already watch (then fn is not called).  No allocation.
+ */
+int query_on_answer(struct dns_request *req,
+	void (*fn)(void *arg, struct dns_request *req), void *arg);
 
 /*
  * Start a response in req->resp with rcode and the given header flags

@@ -20,10 +20,12 @@
 
 /* ---- fixed label spaces ---- */
 
-/* The types CoreDNS counts by name; anything else is "other". */
+/* The types CoreDNS counts by name (plugin/metrics/vars/monitor.go: SRV,
+ * DS, DNSKEY, RRSIG, NSEC, NSEC3, SVCB, HTTPS and the rest); anything
+ * else is "other". */
 static const uint16_t mtypes[] = {
 	DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_NS, DNS_TYPE_CNAME, DNS_TYPE_SOA,
-	DNS_TYPE_PTR, DNS_TYPE_MX, DNS_TYPE_TXT, 33, 35, 43, 48, 46, 47, 50,
+	DNS_TYPE_PTR, DNS_TYPE_MX, DNS_TYPE_TXT, 33, 43, 48, 46, 47, 50,
 	64, 65, DNS_TYPE_IXFR, DNS_TYPE_AXFR, DNS_TYPE_ANY,
 };
 #define NTYPES (sizeof(mtypes) / sizeof(mtypes[0]) + 1)   /* + other */
@@ -55,8 +57,9 @@ struct metrics_slot {
 	char server[128];
 	char zone[256];
 	uint64_t req[2][2][NTYPES];             /* proto, family, type */
+	uint64_t do_req;                        /* DO bit set */
 	uint64_t resp[NRCODES][NPLUGINS];
-	struct metrics_hist dur[NTYPES];
+	struct metrics_hist dur;                /* no type label since CoreDNS 1.9 */
 	struct metrics_hist reqsize[2], respsize[2];
 	uint8_t enabled[NPLUGINS];
 };
@@ -137,8 +140,7 @@ struct metrics_slot *metrics_slot(struct metrics *m, const char *server,
 	s->m = m;
 	snprintf(s->server, sizeof(s->server), "%s", server);
 	snprintf(s->zone, sizeof(s->zone), "%s", zone);
-	for (size_t t = 0; t < NTYPES; t++)
-		metrics_hist_init(&s->dur[t], metrics_time_buckets, metrics_time_nbuckets);
+	metrics_hist_init(&s->dur, metrics_time_buckets, metrics_time_nbuckets);
 	for (int p = 0; p < 2; p++) {
 		metrics_hist_init(&s->reqsize[p], size_buckets, NSIZEB);
 		metrics_hist_init(&s->respsize[p], size_buckets, NSIZEB);
@@ -189,7 +191,9 @@ void metrics_observe(struct metrics_slot *s, const struct dns_request *req)
 	if (!s)
 		return;
 	s->req[proto][client_family(req)][t]++;
-	metrics_hist_observe(&s->dur[t], dur);
+	if (req->q.edns_do)
+		s->do_req++;
+	metrics_hist_observe(&s->dur, dur);
 	metrics_hist_observe(&s->reqsize[proto], (double)req->pktlen);
 	metrics_hist_observe(&s->respsize[proto], (double)req->resp_len);
 	if (req->resp_len >= WIRE_HDR) {
@@ -330,11 +334,25 @@ static void sb_label_value(struct strbuf *b, const char *v)
 	}
 }
 
+/* One series of a scrape: NAME_SUFFIX{LABELS} and its value. */
+struct sample {
+	char *key;
+	double v;
+};
+
+/*
+ * A family of a scrape.  Samples with the same key are one series: two
+ * instances reporting it (two forward blocks with one upstream, say) are
+ * summed, as CoreDNS's process-wide vectors count them together.
+ */
 struct family {
 	char *name;
 	enum metrics_type type;
 	char *help;                     /* NULL: untyped (never declared) */
-	struct strbuf lines;
+	struct sample *s;
+	size_t n, cap;
+	uint32_t *slots;                /* open addressing: sample index + 1 */
+	size_t nslots;
 };
 
 struct metrics_out {
@@ -342,6 +360,53 @@ struct metrics_out {
 	size_t n, cap;
 	int oom;
 };
+
+static uint32_t *slot_of(struct family *f, const char *key, size_t len)
+{
+	size_t mask = f->nslots - 1;
+	size_t i = (size_t)hash_fnv1a(HASH_FNV1A_INIT, key, len) & mask;
+
+	while (f->slots[i] && strcmp(f->s[f->slots[i] - 1].key, key) != 0)
+		i = (i + 1) & mask;
+	return &f->slots[i];
+}
+
+/* Add value to the series key (len bytes; taken). */
+static void sample_add(struct metrics_out *o, struct family *f, char *key,
+	size_t len, double value)
+{
+	uint32_t *slot;
+
+	if ((f->n + 1) * 2 > f->nslots) {
+		size_t ns = f->nslots ? f->nslots * 2 : 64;
+		uint32_t *old = f->slots;
+		size_t oldn = f->nslots;
+		if (!(f->slots = calloc(ns, sizeof(*f->slots)))) {
+			f->slots = old;
+			goto oom;
+		}
+		f->nslots = ns;
+		for (size_t i = 0; i < oldn; i++)
+			if (old[i])
+				*slot_of(f, f->s[old[i] - 1].key, strlen(f->s[old[i] - 1].key)) = old[i];
+		free(old);
+	}
+	slot = slot_of(f, key, len);
+	if (*slot) {
+		f->s[*slot - 1].v += value;
+		free(key);
+		return;
+	}
+	if (grow_array((void **)&f->s, &f->cap, f->n + 1, sizeof(*f->s)) < 0)
+		goto oom;
+	f->s[f->n].key = key;
+	f->s[f->n].v = value;
+	*slot = (uint32_t)++f->n;
+	return;
+oom:
+	free(key);
+	o->oom = 1;
+}
 
 static struct family *family_get(struct metrics_out *o, const char *name)
 {
@@ -417,17 +482,19 @@ static void sample_line(struct metrics_out *o, const char *name,
 	const char *ev)
 {
 	struct family *f = family_get(o, name);
+	struct strbuf k = { 0 };
 
 	if (!f)
 		return;
-	strbuf_str(&f->lines, name);
-	strbuf_str(&f->lines, suffix);
-	sb_labels(&f->lines, ap, ek, ev);
-	strbuf_str(&f->lines, " ");
-	sb_value(&f->lines, value);
-	strbuf_str(&f->lines, "\n");
-	if (f->lines.failed)
+	strbuf_str(&k, name);
+	strbuf_str(&k, suffix);
+	sb_labels(&k, ap, ek, ev);
+	if (k.failed) {
+		free(k.p);
 		o->oom = 1;
+		return;
+	}
+	sample_add(o, f, k.p, k.len, value);
 }
 
 void metrics_out_sample(struct metrics_out *o, const char *name,
@@ -484,8 +551,13 @@ static void builtin(const struct metrics *m, struct metrics_out *o)
 		"A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.");
 	metrics_out_sample(o, "coredns_build_info", "", 1, "version", PACKAGE_VERSION,
 		"revision", "globaldns", "goversion", "none", NULL);
+	metrics_out_family(o, "coredns_panics_total", METRICS_COUNTER,
+		"A metrics that counts the number of panics.");
+	metrics_out_sample(o, "coredns_panics_total", "", 0, NULL);
 	metrics_out_family(o, "coredns_dns_requests_total", METRICS_COUNTER,
 		"Counter of DNS requests made per zone, protocol and family.");
+	metrics_out_family(o, "coredns_dns_do_requests_total", METRICS_COUNTER,
+		"Counter of DNS requests with DO bit set per zone.");
 	metrics_out_family(o, "coredns_dns_responses_total", METRICS_COUNTER,
 		"Counter of response status codes.");
 	metrics_out_family(o, "coredns_dns_request_duration_seconds", METRICS_HISTOGRAM,
@@ -517,11 +589,13 @@ static void builtin(const struct metrics *m, struct metrics_out *o)
 					"view", "", "rcode", r < NRCODES - 1 ? dns_rcode_name((int)r) : "other",
 					"plugin", m->plugin_names[p], NULL);
 			}
-		for (size_t t = 0; t < NTYPES; t++)
-			if (s->dur[t].count)
-				metrics_out_histogram(o, "coredns_dns_request_duration_seconds",
-					&s->dur[t], "server", s->server, "zone", s->zone,
-					"view", "", "type", type_name(t), NULL);
+		if (s->do_req)
+			metrics_out_sample(o, "coredns_dns_do_requests_total", "",
+				(double)s->do_req, "server", s->server, "view", "",
+				"zone", s->zone, NULL);
+		if (s->dur.count)
+			metrics_out_histogram(o, "coredns_dns_request_duration_seconds",
+				&s->dur, "server", s->server, "zone", s->zone, "view", "", NULL);
 		for (int p = 0; p < 2; p++) {
 			if (s->reqsize[p].count)
 				metrics_out_histogram(o, "coredns_dns_request_size_bytes",
@@ -545,6 +619,7 @@ static void builtin(const struct metrics *m, struct metrics_out *o)
 		else
 			metrics_out_sample(o, f->name, "", (double)f->counter, NULL);
 	}
+	metrics_process_collect(o);
 }
 
 static const char *type_str(enum metrics_type t)
@@ -567,13 +642,20 @@ char *metrics_render(struct metrics *m, size_t *len)
 			strbuf_str(&b, f->help);
 			strbuf_printf(&b, "\n# TYPE %s %s\n", f->name, type_str(f->type));
 		}
-		if (f->lines.len)
-			strbuf_add(&b, f->lines.p, f->lines.len);
+		for (size_t j = 0; j < f->n; j++) {
+			strbuf_str(&b, f->s[j].key);
+			strbuf_str(&b, " ");
+			sb_value(&b, f->s[j].v);
+			strbuf_str(&b, "\n");
+		}
 	}
 	for (size_t i = 0; i < o.n; i++) {
+		for (size_t j = 0; j < o.fams[i].n; j++)
+			free(o.fams[i].s[j].key);
+		free(o.fams[i].s);
+		free(o.fams[i].slots);
 		free(o.fams[i].name);
 		free(o.fams[i].help);
-		free(o.fams[i].lines.p);
 	}
 	free(o.fams);
 	if (o.oom || b.failed || !b.p) {

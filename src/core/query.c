@@ -81,12 +81,22 @@ static const struct zone_key *match_zone(const struct dispatch *d,
 	return best;
 }
 
+int query_on_answer(struct dns_request *req,
+	void (*fn)(void *arg, struct dns_request *req), void *arg)
+{
+	if (req->nanswer_watch >= QUERY_WATCHERS)
+		return -1;
+	req->answer_watch[req->nanswer_watch].fn = fn;
+	req->answer_watch[req->nanswer_watch].arg = arg;
+	req->nanswer_watch++;
+	return 0;
+}
+
 static void observe(const struct dispatch *d, struct dns_request *req)
 {
-	if (req->on_answer) {
-		void (*fn)(void *, struct dns_request *) = req->on_answer;
-		req->on_answer = NULL;
-		fn(req->on_answer_arg, req);
+	while (req->nanswer_watch) {
+		const struct query_watch *w = &req->answer_watch[--req->nanswer_watch];
+		w->fn(w->arg, req);
 	}
 	/* a background refresh (the cache's prefetch) has no client: it is
 	 * not a query to count or log */
@@ -126,7 +136,7 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	if (!req->start_ns)
 		req->start_ns = query_now_ns();
 	req->dispatch = d;
-	req->on_answer = NULL;
+	req->nanswer_watch = 0;
 	req->block = NULL;
 	req->next = 0;
 	req->resp_len = 0;

@@ -41,12 +41,14 @@ static void kb_directive(struct strbuf *b, const struct cf_directive *d)
 }
 
 /*
- * What identifies an instance across a reload: the directive's tokens, the
- * block's zones, port and bind addresses (blocks that differ only in bind
- * are different servers, and serviceentries answers ns.dns.<zone> with
- * its bind addresses).  NULL on memory exhaustion (never reused then).
+ * What identifies an instance across a reload: the directive's tokens
+ * (every line of a repeatable one), the block's zones, port and bind
+ * addresses (blocks that differ only in bind are different servers, and
+ * serviceentries answers ns.dns.<zone> with its bind addresses).  NULL on
+ * memory exhaustion (never reused then).
  */
-static char *conf_key(const struct server_block *b, const struct cf_directive *d)
+static char *conf_key(const struct server_block *b,
+	const struct cf_directive *const *lines, size_t nlines)
 {
 	struct strbuf k = { 0 };
 	char port[16];
@@ -59,7 +61,8 @@ static char *conf_key(const struct server_block *b, const struct cf_directive *d
 	for (size_t a = 0; a < b->info.nbinds; a++)
 		kb_add(&k, b->info.binds[a]);
 	kb_add(&k, "|");
-	kb_directive(&k, d);
+	for (size_t i = 0; i < nlines; i++)
+		kb_directive(&k, lines[i]);
 	if (k.failed) {
 		free(k.p);
 		return NULL;
@@ -296,9 +299,9 @@ static const char *supported_list(const struct server_opts *o, char *list,
 
 /*
  * The block's plugins: every directive must be one globaldns implements,
- * once per block; then each is set up in the plugin table's order (so
- * `bind` has added the block's addresses before the plugins that read
- * them), which is also the chain's order.
+ * once per block (unless the plugin is repeatable); then each is set up in
+ * the plugin table's order (so `bind` has added the block's addresses
+ * before the plugins that read them), which is also the chain's order.
  */
 static int block_plugins(struct server *s, struct server_block *b,
 	const struct cf_block *cb, const struct server_opts *o, int *nerr,
@@ -307,12 +310,15 @@ static int block_plugins(struct server *s, struct server_block *b,
 	struct plugin_ctx ctx = {
 		.block = &b->info, .process = &s->process, .validate = o->validate,
 	};
-	int *order = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*order));
+	size_t n = cb->ndirs ? cb->ndirs : 1;
+	int *order = calloc(n, sizeof(*order));
+	const struct cf_directive **lines = calloc(n, sizeof(*lines));
 	char msg[1024], list[512];
 
-	b->chain = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*b->chain));
-	if (!b->chain || !order) {
+	b->chain = calloc(n, sizeof(*b->chain));
+	if (!b->chain || !order || !lines) {
 		free(order);
+		free(lines);
 		return -1;
 	}
 	for (size_t i = 0; i < cb->ndirs; i++) {
@@ -327,36 +333,47 @@ static int block_plugins(struct server *s, struct server_block *b,
 			continue;
 		}
 		for (size_t j = 0; j < i; j++) {
-			if (order[j] >= 0 && o->table[order[j]].ops == o->table[order[i]].ops) {
-				snprintf(msg, sizeof(msg), "%s:%d: %s: used twice in one server block",
-					d->file, d->line, d->name);
-				problem(nerr, err, errlen, msg);
-				order[i] = -1;
-				break;
-			}
+			if (order[j] < 0 || o->table[order[j]].ops != o->table[order[i]].ops)
+				continue;
+			if (order[j] == order[i] && o->table[order[i]].ops->repeatable)
+				continue;
+			snprintf(msg, sizeof(msg), "%s:%d: %s: used twice in one server block",
+				d->file, d->line, d->name);
+			problem(nerr, err, errlen, msg);
+			order[i] = -1;
+			break;
 		}
 	}
 	for (size_t t = 0; t < o->ntable; t++) {
-		for (size_t i = 0; i < cb->ndirs; i++) {
-			const struct plugin_ops *ops = o->table[t].ops;
-			struct plugin_inst *pi = &b->chain[b->nchain];
-			if (order[i] != (int)t)
-				continue;
-			if (ops->setup(&ctx, &cb->dirs[i], &pi->state, msg, sizeof(msg)) < 0) {
-				problem(nerr, err, errlen, msg);
-				continue;
-			}
-			pi->ops = ops;
-			pi->order = (int)t;
-			b->nchain++;
+		const struct plugin_ops *ops = o->table[t].ops;
+		struct plugin_inst *pi = &b->chain[b->nchain];
+		size_t nlines = 0;
+
+		for (size_t i = 0; i < cb->ndirs; i++)
+			if (order[i] == (int)t)
+				lines[nlines++] = &cb->dirs[i];
+		if (!nlines)
+			continue;
+		ctx.lines = lines;
+		ctx.nlines = nlines;
+		if (ops->setup(&ctx, lines[0], &pi->state, msg, sizeof(msg)) < 0) {
+			problem(nerr, err, errlen, msg);
+			continue;
 		}
+		pi->ops = ops;
+		pi->order = (int)t;
+		b->nchain++;
 	}
 	/* what identifies each instance on reload, now that binds are known */
-	for (size_t k = 0; k < b->nchain; k++)
+	for (size_t k = 0; k < b->nchain; k++) {
+		size_t nlines = 0;
 		for (size_t i = 0; i < cb->ndirs; i++)
 			if (order[i] == b->chain[k].order)
-				b->chain[k].conf_key = conf_key(b, &cb->dirs[i]);
+				lines[nlines++] = &cb->dirs[i];
+		b->chain[k].conf_key = conf_key(b, lines, nlines);
+	}
 	free(order);
+	free(lines);
 	return block_labels(&b->info);
 }
 
