@@ -12,10 +12,11 @@
 #include <stdarg.h>
 
 enum log_level {
-	LOGL_ERROR = 0,
-	LOGL_WARNING = 1,
-	LOGL_INFO = 2,
-	LOGL_DEBUG = 3
+	LOGL_FATAL = 0,                 /* always printed ("[FATAL]", as CoreDNS's log.Fatal) */
+	LOGL_ERROR = 1,
+	LOGL_WARNING = 2,
+	LOGL_INFO = 3,
+	LOGL_DEBUG = 4
 };
 
 /* Lowest level that is printed (default LOGL_INFO). */
@@ -27,6 +28,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+#define log_fatal(...) log_msg(LOGL_FATAL, __VA_ARGS__)
 #define log_error(...) log_msg(LOGL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOGL_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOGL_INFO, __VA_ARGS__)

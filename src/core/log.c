@@ -9,7 +9,7 @@
 static enum log_level min_level = LOGL_INFO;
 
 static const char *const level_names[] = {
-	"[ERROR]", "[WARNING]", "[INFO]", "[DEBUG]"
+	"[FATAL]", "[ERROR]", "[WARNING]", "[INFO]", "[DEBUG]"
 };
 
 void log_set_level(enum log_level level)
