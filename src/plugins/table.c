@@ -21,6 +21,7 @@ extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops forward_plugin;
 extern const struct plugin_ops health_plugin;
 extern const struct plugin_ops log_plugin;
+extern const struct plugin_ops loop_plugin;
 extern const struct plugin_ops prometheus_plugin;
 extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
@@ -44,7 +45,7 @@ const struct plugin_entry plugin_table[] = {
 	{ "serviceentries", &serviceentries_plugin },
 	{ "istio", NULL },
 	{ "file", NULL }, { "auto", NULL }, { "secondary", NULL },
-	{ "etcd", NULL }, { "loop", NULL },
+	{ "etcd", NULL }, { "loop", &loop_plugin },
 	{ "forward", &forward_plugin }, { "proxy", &forward_plugin },
 	{ "grpc", NULL }, { "erratic", NULL }, { "whoami", NULL },
 	{ "on", NULL }, { "sign", NULL }, { "view", NULL },
