@@ -133,6 +133,9 @@ uint64_t *metrics_counter(struct metrics *m, const char *name,
 	const char *help);
 struct metrics_hist *metrics_histogram(struct metrics *m, const char *name,
 	const char *help, const double *bounds, size_t nbounds);
+/* A gauge without labels, kept as those (e.g. the time of the last reload
+ * of any hosts file, as CoreDNS's process-wide gauge); set it directly. */
+double *metrics_gauge(struct metrics *m, const char *name, const char *help);
 
 /* ---- collectors ---- */
 

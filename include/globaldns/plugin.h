@@ -170,6 +170,9 @@ struct plugin_ops {
 struct plugin_entry {
 	const char *name;               /* the directive */
 	const struct plugin_ops *ops;   /* NULL: a CoreDNS plugin not implemented */
+	/* for one not implemented: why, and what to do instead (the error
+	 * names it); NULL: the list of what is supported */
+	const char *instead;
 };
 
 /* Every CoreDNS directive, in CoreDNS's order.  The program hands it to

@@ -75,6 +75,7 @@ struct process_family {
 	char *name, *help;
 	enum metrics_type type;
 	uint64_t counter;
+	double gauge;
 	struct metrics_hist hist;
 };
 
@@ -242,6 +243,7 @@ static struct process_family *process_family(struct metrics *m,
 
 /* Where counts go that no registry keeps (tests without one, no memory). */
 static uint64_t scratch_counter;
+static double scratch_gauge;
 static struct metrics_hist scratch_hist;
 
 uint64_t *metrics_counter(struct metrics *m, const char *name,
@@ -250,6 +252,13 @@ uint64_t *metrics_counter(struct metrics *m, const char *name,
 	struct process_family *f = m ? process_family(m, name, help, METRICS_COUNTER) : NULL;
 
 	return f ? &f->counter : &scratch_counter;
+}
+
+double *metrics_gauge(struct metrics *m, const char *name, const char *help)
+{
+	struct process_family *f = m ? process_family(m, name, help, METRICS_GAUGE) : NULL;
+
+	return f ? &f->gauge : &scratch_gauge;
 }
 
 struct metrics_hist *metrics_histogram(struct metrics *m, const char *name,
@@ -616,6 +625,8 @@ static void builtin(const struct metrics *m, struct metrics_out *o)
 		metrics_out_family(o, f->name, f->type, f->help);
 		if (f->type == METRICS_HISTOGRAM)
 			metrics_out_histogram(o, f->name, &f->hist, NULL);
+		else if (f->type == METRICS_GAUGE)
+			metrics_out_sample(o, f->name, "", f->gauge, NULL);
 		else
 			metrics_out_sample(o, f->name, "", (double)f->counter, NULL);
 	}

@@ -324,6 +324,13 @@ static int block_plugins(struct server *s, struct server_block *b,
 	for (size_t i = 0; i < cb->ndirs; i++) {
 		const struct cf_directive *d = &cb->dirs[i];
 		order[i] = table_find(o, d->name);
+		if (order[i] >= 0 && !o->table[order[i]].ops && o->table[order[i]].instead) {
+			snprintf(msg, sizeof(msg), "%s:%d: %s: not supported: %s",
+				d->file, d->line, d->name, o->table[order[i]].instead);
+			problem(nerr, err, errlen, msg);
+			order[i] = -1;
+			continue;
+		}
 		if (order[i] < 0 || !o->table[order[i]].ops) {
 			snprintf(msg, sizeof(msg), "%s:%d: %s directive \"%s\"; globaldns supports: %s",
 				d->file, d->line, order[i] >= 0 ? "unsupported CoreDNS" : "unknown",

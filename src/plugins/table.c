@@ -15,11 +15,15 @@
 
 #include <stddef.h>
 
+extern const struct plugin_ops any_plugin;
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
+extern const struct plugin_ops debug_plugin;
 extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops forward_plugin;
 extern const struct plugin_ops health_plugin;
+extern const struct plugin_ops hosts_plugin;
+extern const struct plugin_ops loadbalance_plugin;
 extern const struct plugin_ops log_plugin;
 extern const struct plugin_ops loop_plugin;
 extern const struct plugin_ops prometheus_plugin;
@@ -27,28 +31,44 @@ extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
 extern const struct plugin_ops serviceentries_plugin;
 
+/* Why the cluster-DNS plugins are refused, and what to do instead. */
+#define NOT_CLUSTER_DNS "globaldns is not the cluster DNS: it answers ServiceEntry hosts " \
+	"(serviceentries, hosts) and forwards the rest; "
+#define ZONE_FILES "globaldns serves ServiceEntries and hosts entries, not zone files; " \
+	"serve the zone from an authoritative server (NSD, Knot, CoreDNS) and forward it there " \
+	"(forward ZONE ADDRESS), or list static names with hosts"
+
 const struct plugin_entry plugin_table[] = {
-	{ "root", NULL }, { "metadata", NULL }, { "geoip", NULL },
-	{ "cancel", NULL }, { "tls", NULL }, { "timeouts", NULL },
-	{ "reload", &reload_plugin }, { "nsid", NULL }, { "bufsize", NULL },
-	{ "bind", &bind_plugin }, { "debug", NULL }, { "trace", NULL },
-	{ "ready", &ready_plugin }, { "health", &health_plugin }, { "pprof", NULL },
-	{ "prometheus", &prometheus_plugin }, { "errors", &errors_plugin }, { "log", &log_plugin },
-	{ "dnstap", NULL }, { "local", NULL }, { "dns64", NULL },
-	{ "acl", NULL }, { "any", NULL }, { "chaos", NULL },
-	{ "loadbalance", NULL }, { "tsig", NULL }, { "cache", &cache_plugin },
-	{ "rewrite", NULL }, { "header", NULL }, { "dnssec", NULL },
-	{ "autopath", NULL }, { "minimal", NULL }, { "template", NULL },
-	{ "transfer", NULL }, { "hosts", NULL }, { "route53", NULL },
-	{ "azure", NULL }, { "clouddns", NULL }, { "k8s_external", NULL },
-	{ "kubernetes", NULL },
-	{ "serviceentries", &serviceentries_plugin },
-	{ "istio", NULL },
-	{ "file", NULL }, { "auto", NULL }, { "secondary", NULL },
-	{ "etcd", NULL }, { "loop", &loop_plugin },
-	{ "forward", &forward_plugin }, { "proxy", &forward_plugin },
-	{ "grpc", NULL }, { "erratic", NULL }, { "whoami", NULL },
-	{ "on", NULL }, { "sign", NULL }, { "view", NULL },
+	{ "root", NULL, NULL }, { "metadata", NULL, NULL }, { "geoip", NULL, NULL },
+	{ "cancel", NULL, NULL }, { "tls", NULL, NULL }, { "timeouts", NULL, NULL },
+	{ "reload", &reload_plugin, NULL }, { "nsid", NULL, NULL }, { "bufsize", NULL, NULL },
+	{ "bind", &bind_plugin, NULL }, { "debug", &debug_plugin, NULL }, { "trace", NULL, NULL },
+	{ "ready", &ready_plugin, NULL }, { "health", &health_plugin, NULL }, { "pprof", NULL, NULL },
+	{ "prometheus", &prometheus_plugin, NULL }, { "errors", &errors_plugin, NULL }, { "log", &log_plugin, NULL },
+	{ "dnstap", NULL, NULL }, { "local", NULL, NULL }, { "dns64", NULL, NULL },
+	{ "acl", NULL, NULL }, { "any", &any_plugin, NULL }, { "chaos", NULL, NULL },
+	{ "loadbalance", &loadbalance_plugin, NULL }, { "tsig", NULL, NULL }, { "cache", &cache_plugin, NULL },
+	{ "rewrite", NULL, NULL }, { "header", NULL, NULL }, { "dnssec", NULL, NULL },
+	{ "autopath", NULL, NOT_CLUSTER_DNS
+		"autopath needs the kubernetes plugin's pods; keep it in the cluster's CoreDNS" },
+	{ "minimal", NULL, NULL }, { "template", NULL, NULL },
+	{ "transfer", NULL, NULL }, { "hosts", &hosts_plugin, NULL }, { "route53", NULL, NULL },
+	{ "azure", NULL, NULL }, { "clouddns", NULL, NULL },
+	{ "k8s_external", NULL, NOT_CLUSTER_DNS
+		"k8s_external belongs beside kubernetes in the cluster's CoreDNS" },
+	{ "kubernetes", NULL, NOT_CLUSTER_DNS
+		"keep kubernetes in the cluster's CoreDNS (or kube-dns) and let it send the ServiceEntry "
+		"zones here (a forward block or stubDomains: README, \"How cluster DNS reaches it\")" },
+	{ "serviceentries", &serviceentries_plugin, NULL },
+	{ "istio", NULL, NULL },
+	{ "file", NULL, ZONE_FILES }, { "auto", NULL, ZONE_FILES }, { "secondary", NULL, ZONE_FILES },
+	{ "etcd", NULL, NOT_CLUSTER_DNS
+		"it reads no etcd; serve those records from CoreDNS and forward the zone there, "
+		"or publish the names as ServiceEntries" },
+	{ "loop", &loop_plugin, NULL },
+	{ "forward", &forward_plugin, NULL }, { "proxy", &forward_plugin, NULL },
+	{ "grpc", NULL, NULL }, { "erratic", NULL, NULL }, { "whoami", NULL, NULL },
+	{ "on", NULL, NULL }, { "sign", NULL, NULL }, { "view", NULL, NULL },
 };
 
 const size_t plugin_table_size = sizeof(plugin_table) / sizeof(plugin_table[0]);

@@ -26,15 +26,16 @@ start_upstream() {
 # scripted upstream NAME received.
 seen() { grep -ciF -- " $2 " "$T_TMP/$1.queries"; }
 
-# start_nsd PORT: NSD serving example.test on 127.0.0.1:PORT.
+# start_nsd PORT [ZONE ZONEFILE]: NSD serving ZONE (default example.test,
+# from tests/data/forward/example.test.zone) on 127.0.0.1:PORT.
 start_nsd() {
-	local port=$1 dir=$T_TMP/nsd
+	local port=$1 dir=$T_TMP/nsd zone=${2:-example.test} zf=${3:-$TESTDATA/forward/example.test.zone}
 	mkdir -p "$dir"
 	cat >"$dir/nsd.conf" <<NSD
 server:
   ip-address: 127.0.0.1@$port
   username: ""
-  zonesdir: "$TESTDATA/forward"
+  zonesdir: "$(dirname "$zf")"
   pidfile: "$dir/nsd.pid"
   database: ""
   xfrdfile: "$dir/xfrd.state"
@@ -47,8 +48,8 @@ server:
 remote-control:
   control-enable: no
 zone:
-  name: example.test
-  zonefile: example.test.zone
+  name: $zone
+  zonefile: $(basename "$zf")
 NSD
 	nsd -d -c "$dir/nsd.conf" >"$T_TMP/nsd.log" 2>&1 &
 	T_PIDS="$T_PIDS $!"
