@@ -5,8 +5,9 @@
  * The order is CoreDNS's plugin.cfg (1.11): a server block sets up and
  * runs its plugins in this order whatever order the Corefile writes them
  * in.  `serviceentries` sits where CoreDNS compiles external backends,
- * beside `kubernetes`; `proxy` (removed from CoreDNS in 1.7) is accepted as
- * an alias of `forward` where forward exists.
+ * beside `kubernetes`; `proxy` (removed from CoreDNS in 1.7) sits where
+ * forward does, and `grpc` where it is; both read a line aimed at the
+ * istio-coredns-plugin's 127.0.0.1:8053 as serviceentries (grpc_compat.h).
  *
  * A new plugin: its file in src/plugins/, its ops declared and listed
  * here, its file in Makefile.am, its tests.
@@ -21,12 +22,14 @@ extern const struct plugin_ops cache_plugin;
 extern const struct plugin_ops debug_plugin;
 extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops forward_plugin;
+extern const struct plugin_ops grpc_plugin;
 extern const struct plugin_ops health_plugin;
 extern const struct plugin_ops hosts_plugin;
 extern const struct plugin_ops loadbalance_plugin;
 extern const struct plugin_ops log_plugin;
 extern const struct plugin_ops loop_plugin;
 extern const struct plugin_ops prometheus_plugin;
+extern const struct plugin_ops proxy_plugin;
 extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
 extern const struct plugin_ops serviceentries_plugin;
@@ -66,8 +69,8 @@ const struct plugin_entry plugin_table[] = {
 		"it reads no etcd; serve those records from CoreDNS and forward the zone there, "
 		"or publish the names as ServiceEntries" },
 	{ "loop", &loop_plugin, NULL },
-	{ "forward", &forward_plugin, NULL }, { "proxy", &forward_plugin, NULL },
-	{ "grpc", NULL, NULL }, { "erratic", NULL, NULL }, { "whoami", NULL, NULL },
+	{ "forward", &forward_plugin, NULL }, { "proxy", &proxy_plugin, NULL },
+	{ "grpc", &grpc_plugin, NULL }, { "erratic", NULL, NULL }, { "whoami", NULL, NULL },
 	{ "on", NULL, NULL }, { "sign", NULL, NULL }, { "view", NULL, NULL },
 };
 
