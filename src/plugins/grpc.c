@@ -53,15 +53,8 @@ static int grpc_line(struct gc *g, const struct plugin_ctx *ctx,
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		if (strcmp(c->name, "except") == 0) {
-			if (c->nargs == 0)
-				PLUGIN_FAIL(c, "except: needs at least one zone");
-			for (size_t a = 0; a < c->nargs; a++) {
-				if (l->nexcept == GC_MAX_EXCEPT)
-					PLUGIN_FAIL(c, "except: more than %d zones", GC_MAX_EXCEPT);
-				if (cf_parse_zone(c->args[a], &l->except[l->nexcept], why, sizeof(why)) < 0)
-					PLUGIN_FAIL(c, "except: \"%s\": %s", c->args[a], why);
-				l->nexcept++;
-			}
+			if (gc_except(g, l, c, err, errlen) < 0)
+				return -1;
 		} else if (strcmp(c->name, "tls") != 0 && strcmp(c->name, "tls_servername") != 0
 			   && strcmp(c->name, "policy") != 0) {
 			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: except, tls, tls_servername, policy",
@@ -76,24 +69,7 @@ fail:
 static int grpc_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
-	struct gc *g = calloc(1, sizeof(*g));
-	size_t n = ctx->nlines ? ctx->nlines : 1;
-
-	if (!g) {
-		snprintf(err, errlen, "%s:%d: grpc: out of memory", d->file, d->line);
-		return -1;
-	}
-	g->name = "grpc";
-	for (size_t i = 0; i < n; i++)
-		if (grpc_line(g, ctx, ctx->nlines ? ctx->lines[i] : d, err, errlen) < 0)
-			goto fail;
-	if (gc_finish(g, ctx, d, err, errlen) < 0)
-		goto fail;
-	*state = g;
-	return 0;
-fail:
-	gc_free(g);
-	return -1;
+	return gc_setup("grpc", grpc_line, ctx, d, state, err, errlen);
 }
 
 const struct plugin_ops grpc_plugin = {

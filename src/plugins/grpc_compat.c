@@ -161,6 +161,49 @@ int gc_finish(struct gc *g, const struct plugin_ctx *ctx,
 	return serviceentries_plugin.setup(&sctx, &sed, &g->se, err, errlen);
 }
 
+int gc_setup(const char *name, gc_line_fn line_fn, const struct plugin_ctx *ctx,
+	const struct cf_directive *d, void **state, char *err, size_t errlen)
+{
+	struct gc *g = calloc(1, sizeof(*g));
+	size_t n = ctx->nlines ? ctx->nlines : 1;
+
+	if (!g) {
+		snprintf(err, errlen, "%s:%d: %s: out of memory", d->file, d->line, name);
+		return -1;
+	}
+	g->name = name;
+	for (size_t i = 0; i < n; i++)
+		if (line_fn(g, ctx, ctx->nlines ? ctx->lines[i] : d, err, errlen) < 0)
+			goto fail;
+	if (gc_finish(g, ctx, d, err, errlen) < 0)
+		goto fail;
+	*state = g;
+	return 0;
+fail:
+	gc_free(g);
+	return -1;
+}
+
+int gc_except(struct gc *g, struct gc_line *l, const struct cf_directive *c,
+	char *err, size_t errlen)
+{
+	const char *name = g->name;
+	char why[256];
+
+	if (c->nargs == 0)
+		PLUGIN_FAIL(c, "except: needs at least one zone");
+	for (size_t a = 0; a < c->nargs; a++) {
+		if (l->nexcept == GC_MAX_EXCEPT)
+			PLUGIN_FAIL(c, "except: more than %d zones", GC_MAX_EXCEPT);
+		if (cf_parse_zone(c->args[a], &l->except[l->nexcept], why, sizeof(why)) < 0)
+			PLUGIN_FAIL(c, "except: \"%s\": %s", c->args[a], why);
+		l->nexcept++;
+	}
+	return 0;
+fail:
+	return -1;
+}
+
 int gc_start(void *state, const struct plugin_env *env)
 {
 	struct gc *g = state;

@@ -65,6 +65,19 @@ int gc_add_istio(struct gc *g, struct gc_line *l, const struct plugin_ctx *ctx,
 int gc_finish(struct gc *g, const struct plugin_ctx *ctx,
 	const struct cf_directive *d, char *err, size_t errlen);
 
+/* One line of the directive into g (its FROM, TOs and properties). */
+typedef int (*gc_line_fn)(struct gc *g, const struct plugin_ctx *ctx,
+	const struct cf_directive *d, char *err, size_t errlen);
+
+/* The setup of such a directive: every line of ctx->lines through
+ * line_fn, then gc_finish; *state a struct gc. */
+int gc_setup(const char *name, gc_line_fn line_fn, const struct plugin_ctx *ctx,
+	const struct cf_directive *d, void **state, char *err, size_t errlen);
+
+/* `except ZONES...` (property c of the line) into l.  0 or -1. */
+int gc_except(struct gc *g, struct gc_line *l, const struct cf_directive *c,
+	char *err, size_t errlen);
+
 /* "grpc global 127.0.0.1:8053 { ... }" as written (for messages) */
 void gc_line_text(const struct cf_directive *d, char *out, size_t len);
 

@@ -37,24 +37,6 @@ extern const struct plugin_ops forward_plugin;
 
 #define PROXY_MAX_PROPS 32
 
-static int except_zones(struct gc_line *l, const struct cf_directive *c,
-	char *err, size_t errlen)
-{
-	const char *name = "proxy";
-	char why[256];
-
-	for (size_t a = 0; a < c->nargs; a++) {
-		if (l->nexcept == GC_MAX_EXCEPT)
-			PLUGIN_FAIL(c, "except: more than %d zones", GC_MAX_EXCEPT);
-		if (cf_parse_zone(c->args[a], &l->except[l->nexcept], why, sizeof(why)) < 0)
-			PLUGIN_FAIL(c, "except: \"%s\": %s", c->args[a], why);
-		l->nexcept++;
-	}
-	return 0;
-fail:
-	return -1;
-}
-
 /* A line to the istio-coredns-plugin. */
 static int grpc_line(struct gc *g, struct gc_line *l, const struct plugin_ctx *ctx,
 	const struct cf_directive *d, const char *text, char *err, size_t errlen)
@@ -70,7 +52,7 @@ static int grpc_line(struct gc *g, struct gc_line *l, const struct plugin_ctx *c
 				d->args[a], d->args[0], d->args[0]);
 	for (size_t i = 0; i < d->nchildren; i++)
 		if (strcmp(d->children[i].name, "except") == 0
-		    && except_zones(l, &d->children[i], err, errlen) < 0)
+		    && gc_except(g, l, &d->children[i], err, errlen) < 0)
 			return -1;
 	return gc_add_istio(g, l, ctx, d, text, err, errlen);
 fail:
@@ -78,7 +60,7 @@ fail:
 }
 
 /* A line to DNS upstreams: forward's, without the old `protocol dns`. */
-static int dns_line(struct gc_line *l, const struct plugin_ctx *ctx,
+static int dns_line(struct gc *g, struct gc_line *l, const struct plugin_ctx *ctx,
 	const struct cf_directive *d, char *err, size_t errlen)
 {
 	const char *name = "proxy";
@@ -100,7 +82,7 @@ static int dns_line(struct gc_line *l, const struct plugin_ctx *ctx,
 			}
 			continue;
 		}
-		if (strcmp(c->name, "except") == 0 && except_zones(l, c, err, errlen) < 0)
+		if (strcmp(c->name, "except") == 0 && gc_except(g, l, c, err, errlen) < 0)
 			return -1;
 		kids[n++] = *c;
 	}
@@ -136,7 +118,7 @@ static int proxy_line(struct gc *g, const struct plugin_ctx *ctx,
 		PLUGIN_FAIL(proto, "protocol: dns or grpc");
 	if (proto && strcmp(proto->args[0], "grpc") == 0)
 		return grpc_line(g, l, ctx, d, text, err, errlen);
-	return dns_line(l, ctx, d, err, errlen);
+	return dns_line(g, l, ctx, d, err, errlen);
 fail:
 	return -1;
 }
@@ -144,24 +126,7 @@ fail:
 static int proxy_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
 {
-	struct gc *g = calloc(1, sizeof(*g));
-	size_t n = ctx->nlines ? ctx->nlines : 1;
-
-	if (!g) {
-		snprintf(err, errlen, "%s:%d: proxy: out of memory", d->file, d->line);
-		return -1;
-	}
-	g->name = "proxy";
-	for (size_t i = 0; i < n; i++)
-		if (proxy_line(g, ctx, ctx->nlines ? ctx->lines[i] : d, err, errlen) < 0)
-			goto fail;
-	if (gc_finish(g, ctx, d, err, errlen) < 0)
-		goto fail;
-	*state = g;
-	return 0;
-fail:
-	gc_free(g);
-	return -1;
+	return gc_setup("proxy", proxy_line, ctx, d, state, err, errlen);
 }
 
 const struct plugin_ops proxy_plugin = {
