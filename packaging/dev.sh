@@ -15,8 +15,10 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # dig for the tests; python3 + openssl + curl for the fake Kubernetes API
 # server; the DNS servers the forwarder tests use as upstreams and clients;
 # nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
-# speaks HTTP/1.1 only, where a real one speaks HTTP/2.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy"
+# speaks HTTP/1.1 only, where a real one speaks HTTP/2; prometheus (with
+# promtool) scrapes globaldns and checks its exposition; util-linux's
+# unshare runs Istio's Corefiles on port 53 in a namespace of their own.
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy prometheus util-linux"
 
 missing() {
 	for p in "$@"; do

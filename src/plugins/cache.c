@@ -376,8 +376,10 @@ static void store(struct cache *c, const struct dns_request *req,
 	int32_t i;
 	size_t len = req->resp_len;
 
-	if (wire_msg_walk(req->resp, req->resp_len, &mi, NULL, 0) < 0)
+	if (wire_msg_walk(req->resp, req->resp_len, &mi, NULL, 0) < 0) {
+		c->stats.drops++;       /* CoreDNS's cache_drops_total: not stored */
 		return;
+	}
 	if (mi.opt_end) {
 		if (mi.opt_end != len)
 			return;         /* records after the OPT: leave it */
@@ -393,7 +395,8 @@ static void store(struct cache *c, const struct dns_request *req,
 	i = table_find(t, hash, key, keylen);
 	if (i >= 0)
 		table_remove(t, i);
-	i = table_slot(t, &c->stats.evictions);
+	i = table_slot(t, kind == CACHE_SUCCESS ? &c->stats.evictions_success
+		: &c->stats.evictions_denial);
 	if (i < 0)
 		return;
 	e = &t->e[i];
@@ -737,6 +740,7 @@ const struct cache_stats *cache_get_stats(const struct cache *c)
 
 	s->entries_success = c->t[0].count;
 	s->entries_denial = c->t[1].count;
+	s->evictions = s->evictions_success + s->evictions_denial;
 	return s;
 }
 
@@ -754,19 +758,29 @@ static void cache_families(struct metrics_out *o)
 		"The count of cache misses. Deprecated, derive misses from cache hits/requests counters.");
 	metrics_out_family(o, "coredns_cache_prefetch_total", METRICS_COUNTER,
 		"The number of times the cache has prefetched a cached item.");
+	metrics_out_family(o, "coredns_cache_drops_total", METRICS_COUNTER,
+		"The number responses that are not cached, because the reply is malformed.");
 	metrics_out_family(o, "coredns_cache_served_stale_total", METRICS_COUNTER,
 		"The number of requests served from stale cache entries.");
-	metrics_out_family(o, "globaldns_cache_evictions_total", METRICS_COUNTER,
-		"Entries removed from the cache to make room.");
+	metrics_out_family(o, "coredns_cache_evictions_total", METRICS_COUNTER,
+		"The count of cache evictions.");
 }
 
+/* CoreDNS's labels: server, type (success/denial), zones (the cache's
+ * zones joined by ","), view. */
 static void cache_collect(void *state, const struct plugin_block *b,
 	struct metrics_out *o)
 {
-	const struct cache_stats *cs = cache_get_stats(state);
+	const struct cache *c = state;
+	const struct cache_stats *cs = cache_get_stats(c);
+	char zones[1024];
+	size_t n = 0;
 
+	zones[0] = '\0';
+	for (size_t z = 0; z < c->nzones && n < sizeof(zones); z++)
+		n += (size_t)snprintf(zones + n, sizeof(zones) - n, "%s%s", z ? "," : "", c->zones[z].name);
 	cache_families(o);
-#define L "server", b->server_label, "zone", b->zones_label, "view", ""
+#define L "server", b->server_label, "zones", zones, "view", ""
 	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_success, L, "type", "success", NULL);
 	metrics_out_sample(o, "coredns_cache_entries", "", (double)cs->entries_denial, L, "type", "denial", NULL);
 	metrics_out_sample(o, "coredns_cache_requests_total", "",
@@ -775,8 +789,10 @@ static void cache_collect(void *state, const struct plugin_block *b,
 	metrics_out_sample(o, "coredns_cache_hits_total", "", (double)cs->hits_denial, L, "type", "denial", NULL);
 	metrics_out_sample(o, "coredns_cache_misses_total", "", (double)cs->misses, L, NULL);
 	metrics_out_sample(o, "coredns_cache_prefetch_total", "", (double)cs->prefetches, L, NULL);
+	metrics_out_sample(o, "coredns_cache_drops_total", "", (double)cs->drops, L, NULL);
 	metrics_out_sample(o, "coredns_cache_served_stale_total", "", (double)cs->served_stale, L, NULL);
-	metrics_out_sample(o, "globaldns_cache_evictions_total", "", (double)cs->evictions, L, NULL);
+	metrics_out_sample(o, "coredns_cache_evictions_total", "", (double)cs->evictions_success, L, "type", "success", NULL);
+	metrics_out_sample(o, "coredns_cache_evictions_total", "", (double)cs->evictions_denial, L, "type", "denial", NULL);
 #undef L
 }
 

@@ -51,7 +51,9 @@ enum cache_kind cache_classify(const uint8_t *msg, size_t len, uint32_t *ttl);
 struct cache_stats {
 	uint64_t hits_success, hits_denial;
 	uint64_t misses;
-	uint64_t inserts, evictions;
+	uint64_t inserts, evictions;            /* evictions: both tables */
+	uint64_t evictions_success, evictions_denial;
+	uint64_t drops;                         /* answers not stored: malformed */
 	uint64_t prefetches;
 	uint64_t served_stale;
 	size_t entries_success, entries_denial;

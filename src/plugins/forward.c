@@ -132,7 +132,7 @@ static void record_answer(struct fwd_upstream *u, int rcode, uint64_t ns)
 		lim *= 2;
 		b++;
 	}
-	u->stats.buckets[b]++;
+	u->stats.buckets[r][b]++;
 }
 
 static void deliver(struct fwd_query *fq, const uint8_t *a, size_t alen)
@@ -705,22 +705,25 @@ long forward_deadline_ms(const struct forward *f)
 
 /* ---- metrics ---- */
 
+/*
+ * CoreDNS's families (plugin/forward, plugin/pkg/proxy): the two counters
+ * without labels (summed over the instances, as CoreDNS's process-wide
+ * counters), and per upstream coredns_proxy_request_duration_seconds
+ * {proxy_name,to,rcode} and coredns_proxy_healthcheck_failures_total
+ * {proxy_name,to}.  CoreDNS 1.7 - 1.10's coredns_forward_requests_total,
+ * _responses_total, _request_duration_seconds and _healthcheck_failures_total
+ * are gone there and here.  globaldns_forward_upstream_down{to} is ours.
+ */
 static void forward_families(struct metrics_out *o)
 {
-	metrics_out_family(o, "coredns_proxy_request_duration_seconds", METRICS_HISTOGRAM,
-		"Histogram of the time each request took.");
-	metrics_out_family(o, "coredns_forward_requests_total", METRICS_COUNTER,
-		"Counter of requests made per upstream.");
-	metrics_out_family(o, "coredns_forward_responses_total", METRICS_COUNTER,
-		"Counter of responses received per upstream.");
-	metrics_out_family(o, "coredns_forward_healthcheck_failures_total", METRICS_COUNTER,
-		"Counter of the number of failed healthchecks.");
 	metrics_out_family(o, "coredns_forward_healthcheck_broken_total", METRICS_COUNTER,
 		"Counter of the number of complete failures of the healthchecks.");
 	metrics_out_family(o, "coredns_forward_max_concurrent_rejects_total", METRICS_COUNTER,
 		"Counter of the number of queries rejected because the concurrent queries were at maximum.");
-	metrics_out_family(o, "globaldns_forward_request_duration_seconds", METRICS_HISTOGRAM,
-		"Histogram of the time each upstream took to answer, all rcodes.");
+	metrics_out_family(o, "coredns_proxy_request_duration_seconds", METRICS_HISTOGRAM,
+		"Histogram of the time each request took.");
+	metrics_out_family(o, "coredns_proxy_healthcheck_failures_total", METRICS_COUNTER,
+		"Counter of the number of failed healthchecks.");
 	metrics_out_family(o, "globaldns_forward_upstream_down", METRICS_GAUGE,
 		"1 while the upstream is marked down by its health checks.");
 }
@@ -739,48 +742,23 @@ static void fwd_collect(void *state, const struct plugin_block *b,
 		(double)fs->max_concurrent_rejects, NULL);
 	for (size_t i = 0; i < forward_upstream_count(f); i++) {
 		const struct forward_upstream_stats *u = forward_upstream_stats(f, i);
-		struct metrics_hist all;
-		size_t nrc = 0;
-		double sum = 0;
-		uint64_t count = 0;
-		for (size_t r = 0; r < FORWARD_RCODES; r++) {
-			nrc += u->answers[r] > 0;
-			sum += (double)u->duration_ns[r] / 1e9;
-			count += u->answers[r];
-		}
-		metrics_hist_init(&all, metrics_time_buckets, metrics_time_nbuckets);
-		for (size_t k = 0; k < FORWARD_BUCKETS && k <= METRICS_HIST_MAX; k++)
-			all.buckets[k] = u->buckets[k];
-		all.count = count;
-		all.sum = sum;
 		for (size_t r = 0; r < FORWARD_RCODES; r++) {
 			struct metrics_hist h;
 			if (!u->answers[r])
 				continue;
-			metrics_out_sample(o, "coredns_forward_responses_total", "",
-				(double)u->answers[r], "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
-			/* the buckets are per upstream: exact only when one rcode has answers;
-			 * otherwise export the count and sum with the +Inf bucket alone */
-			if (nrc == 1) {
-				h = all;
-			} else {
-				metrics_hist_init(&h, metrics_time_buckets, 0);
-				h.buckets[0] = u->answers[r];
-				h.count = u->answers[r];
-				h.sum = (double)u->duration_ns[r] / 1e9;
-			}
+			metrics_hist_init(&h, metrics_time_buckets, metrics_time_nbuckets);
+			for (size_t k = 0; k < FORWARD_BUCKETS && k <= METRICS_HIST_MAX; k++)
+				h.buckets[k] = u->buckets[r][k];
+			h.count = u->answers[r];
+			h.sum = (double)u->duration_ns[r] / 1e9;
 			metrics_out_histogram(o, "coredns_proxy_request_duration_seconds", &h,
-				"proxy_name", "forward", "to", u->to, "rcode", (r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other"), NULL);
+				"proxy_name", f->plugin_name, "to", u->to,
+				"rcode", r < FORWARD_RCODE_OTHER ? dns_rcode_name((int)r) : "other", NULL);
 		}
-		metrics_out_sample(o, "coredns_forward_requests_total", "",
-			(double)u->requests, "to", u->to, NULL);
-		metrics_out_sample(o, "coredns_forward_healthcheck_failures_total", "",
-			(double)u->hc_failures, "to", u->to, NULL);
+		metrics_out_sample(o, "coredns_proxy_healthcheck_failures_total", "",
+			(double)u->hc_failures, "proxy_name", f->plugin_name, "to", u->to, NULL);
 		metrics_out_sample(o, "globaldns_forward_upstream_down", "",
 			u->down ? 1 : 0, "to", u->to, NULL);
-		if (count)
-			metrics_out_histogram(o, "globaldns_forward_request_duration_seconds",
-				&all, "to", u->to, NULL);
 	}
 }
 

@@ -64,7 +64,7 @@ struct forward_upstream_stats {
 	uint64_t requests;              /* tries sent to it */
 	uint64_t answers[FORWARD_RCODES];
 	uint64_t duration_ns[FORWARD_RCODES]; /* sum over answers by rcode */
-	uint64_t buckets[FORWARD_BUCKETS];
+	uint64_t buckets[FORWARD_RCODES][FORWARD_BUCKETS]; /* by rcode */
 	uint64_t failures;              /* timeouts, errors, mismatched answers */
 	uint64_t hc_failures;           /* failed health checks */
 	int down;                       /* 1 while marked down */

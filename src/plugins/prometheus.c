@@ -1,6 +1,8 @@
 /*
  * prometheus.c -- `prometheus [ADDRESS]`: GET /metrics, the process's
- * metrics registry in Prometheus text format 0.0.4 (default :9153).
+ * metrics registry in Prometheus text format 0.0.4 (default localhost:9153,
+ * as CoreDNS: a bare `prometheus` is not reachable from other hosts; write
+ * `prometheus :9153` for a pod that Prometheus scrapes).
  *
  * Process-wide as in CoreDNS: every listener serves the one registry
  * (metrics.h), whose families the core and the plugins fill themselves.
@@ -58,7 +60,7 @@ static int prometheus_setup(const struct plugin_ctx *ctx, const struct cf_direct
 	(void)ctx;
 	if (!p)
 		return -1;
-	if (httpd_endpoint_setup(&p->ep, d, ":9153", 0, err, errlen) < 0) {
+	if (httpd_endpoint_setup(&p->ep, d, "localhost:9153", 0, err, errlen) < 0) {
 		free(p);
 		return -1;
 	}

@@ -5,17 +5,49 @@
  *
  * The process does the reloading (daemon.h); this directive only sets how
  * often it looks, for the whole process (the first block's `reload`
- * counts, as CoreDNS's is process-wide too).
+ * counts, as CoreDNS's is process-wide too).  That instance exports
+ * coredns_reload_version_info{hash="sha512",value=HEX} 1, the SHA-512 of
+ * the running Corefile's text (CoreDNS hashes its parsed server blocks, so
+ * the values differ from CoreDNS's; it sets the metric at the first reload,
+ * globaldns from the start).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ldns/ldns.h>
+
 #include "globaldns/corefile.h"
+#include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
+#include "globaldns/readfile.h"
 
 struct reload_conf {
 	long interval_ms, jitter_ms;
+	int primary;                    /* the process's reload: exports the version */
 };
+
+/* The hash of the Corefile last set up, whether that configuration then
+ * started or not (CoreDNS sets the metric at every reload attempt).  Kept
+ * here, not in the instance: an unchanged `reload` line keeps its running
+ * instance across a reload of a changed Corefile. */
+static char corefile_sha512[LDNS_SHA512_DIGEST_STRING_LENGTH];
+
+/* The SHA-512 of the file's text in hex ("" if it cannot be read). */
+static void file_sha512(const char *path, char *hex)
+{
+	unsigned char digest[LDNS_SHA512_DIGEST_LENGTH];
+	char *text;
+	size_t len;
+
+	hex[0] = '\0';
+	if (read_whole_file(path, 16u << 20, &text, &len) < 0)
+		return;
+	ldns_sha512((unsigned char *)text, (unsigned int)len, digest);
+	free(text);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
 
 static int reload_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen)
@@ -42,6 +74,9 @@ static int reload_setup(const struct plugin_ctx *ctx, const struct cf_directive 
 	if (d->nchildren)
 		PLUGIN_FAIL(&d->children[0], "takes no properties");
 	if (!ctx->process->reload_set) {
+		rc->primary = 1;
+		if (!ctx->validate)
+			file_sha512(ctx->block->file, corefile_sha512);
 		ctx->process->reload_set = 1;
 		ctx->process->reload_interval_ms = rc->interval_ms;
 		ctx->process->reload_jitter_ms = rc->jitter_ms;
@@ -53,8 +88,23 @@ fail:
 	return -1;
 }
 
+static void reload_collect(void *state, const struct plugin_block *b,
+	struct metrics_out *o)
+{
+	const struct reload_conf *rc = state;
+
+	(void)b;
+	if (!rc->primary || !corefile_sha512[0])
+		return;
+	metrics_out_family(o, "coredns_reload_version_info", METRICS_GAUGE,
+		"A metric with a constant '1' value labeled by hash, and value which type of hash generated.");
+	metrics_out_sample(o, "coredns_reload_version_info", "", 1, "hash", "sha512",
+		"value", corefile_sha512, NULL);
+}
+
 const struct plugin_ops reload_plugin = {
 	.name = "reload",
 	.setup = reload_setup,
 	.free = free,
+	.collect = reload_collect,
 };

@@ -7,10 +7,10 @@
 # the registry's globaldns_* gauges, and the forwarder's counters (a block
 # of the same process forwards to the serviceentries block).
 . "$(dirname "$0")/../lib.sh"
-need dig curl python3
+need dig curl python3 promtool ss sha512sum
 
 pick_ports PORT P2 M H
-plan 30
+plan 54
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -66,14 +66,16 @@ is "$(val "$T_TMP/m2" "globaldns_registry_names{zone=\"global.\"}")" 2 "globaldn
 like "$(grep '^globaldns_registry_rejected_entries' "$T_TMP/m2")" 'reason="[^"]+"\} [1-9]' "globaldns_registry_rejected_entries by reason"
 is "$(val "$T_TMP/m2" "globaldns_source_syncs_total{zone=\"global.\",source=\"file\",result=\"success\"}")" 1 "globaldns_source_syncs_total{result=success}"
 
-curl -s -m 2 "http://127.0.0.1:$H/health" >/dev/null
+# health asks its own /health once a second, as CoreDNS's does
+sleep 2.5
 scrape >"$T_TMP/m3"
-is "$(val "$T_TMP/m3" coredns_health_request_duration_seconds_count)" 1 "health_request_duration_seconds counts /health requests"
+like "$(val "$T_TMP/m3" coredns_health_request_duration_seconds_count)" '^[2-9]' "health_request_duration_seconds: the self-check, once a second"
+is "$(val "$T_TMP/m3" coredns_health_request_failures_total)" 0 "health_request_failures_total: none failed"
 
 # the forwarder, through the same process
 is "$(dig @127.0.0.1 -p "$P2" +tries=1 +time=2 +short httpbin.bar.global A)" "240.0.1.2" "a forwarded query is answered"
 scrape >"$T_TMP/m4"
-like "$(val "$T_TMP/m4" "coredns_forward_requests_total{to=\"127.0.0.1:$PORT\"}")" '^[1-9]' "coredns_forward_requests_total{to}"
+is "$(val "$T_TMP/m4" "coredns_proxy_healthcheck_failures_total{proxy_name=\"forward\",to=\"127.0.0.1:$PORT\"}")" 0 "coredns_proxy_healthcheck_failures_total{proxy_name,to}"
 like "$(val "$T_TMP/m4" "coredns_proxy_request_duration_seconds_count{proxy_name=\"forward\",to=\"127.0.0.1:$PORT\",rcode=\"NOERROR\"}")" '^[1-9]' "coredns_proxy_request_duration_seconds{proxy_name=forward,to,rcode}"
 is "$(val "$T_TMP/m4" coredns_forward_healthcheck_broken_total)" 0 "coredns_forward_healthcheck_broken_total"
 is "$(val "$T_TMP/m4" "coredns_dns_responses_total{server=\"dns://:$P2\",zone=\".\",view=\"\",rcode=\"NOERROR\",plugin=\"forward\"}")" 1 "responses_total names plugin=forward"
@@ -81,7 +83,7 @@ is "$(val "$T_TMP/m4" "coredns_dns_responses_total{server=\"dns://:$P2\",zone=\"
 # the cache in front of the forwarder
 dig @127.0.0.1 -p "$P2" +tries=1 +time=2 +short httpbin.bar.global A >/dev/null
 scrape >"$T_TMP/m5"
-C="server=\"dns://:$P2\",zone=\".\",view=\"\""
+C="server=\"dns://:$P2\",zones=\".\",view=\"\""
 is "$(val "$T_TMP/m5" "coredns_cache_hits_total{$C,type=\"success\"}")" 1 "coredns_cache_hits_total: the second forwarded query is a hit"
 is "$(val "$T_TMP/m5" "coredns_cache_entries{$C,type=\"success\"}")" 1 "coredns_cache_entries{type=success}"
 like "$(val "$T_TMP/m5" "coredns_cache_misses_total{$C}")" '^[1-9]' "coredns_cache_misses_total"
@@ -113,3 +115,45 @@ for line in open(sys.argv[1]).read().splitlines():
 print("ok")
 PY
 is "$(cat "$T_TMP/fmt")" ok "the exposition parses: one group and one TYPE per family"
+
+# ---- today's CoreDNS families (issue 10) ----
+promtool check metrics <"$T_TMP/m5" >"$T_TMP/promtool.out" 2>&1
+is "$?:$(grep -v '^$' "$T_TMP/promtool.out" | head -5)" "0:" "promtool check metrics: no problem in the exposition"
+is "$(val "$T_TMP/m5" coredns_panics_total)" 0 "coredns_panics_total"
+for f in process_cpu_seconds_total process_resident_memory_bytes process_virtual_memory_bytes \
+	process_open_fds process_max_fds process_start_time_seconds; do
+	like "$(grep "^$f " "$T_TMP/m5")" "^$f [0-9.e+]+$" "$f"
+done
+is "$(grep '^# TYPE process_cpu_seconds_total' "$T_TMP/m5")" "# TYPE process_cpu_seconds_total counter" "process_cpu_seconds_total is a counter"
+start=$(val "$T_TMP/m5" process_start_time_seconds)
+ok $(python3 -c "import sys, time; sys.exit(0 if abs(time.time() - float(sys.argv[1])) < 120 else 1)" "$start"; echo $?) \
+	"process_start_time_seconds is this process's start ($start)"
+q +dnssec +short httpbin.bar.global A >/dev/null
+q +dnssec +short httpbin.bar.global A >/dev/null
+scrape >"$T_TMP/m6"
+is "$(val "$T_TMP/m6" "coredns_dns_do_requests_total{server=\"dns://:$PORT\",view=\"\",zone=\"global.\"}")" 2 "coredns_dns_do_requests_total{server,view,zone}: 2 queries with DO"
+is "$(val "$T_TMP/m6" "coredns_cache_drops_total{$C}")" 0 "coredns_cache_drops_total{server,zones,view}"
+is "$(val "$T_TMP/m6" "coredns_cache_evictions_total{$C,type=\"success\"}")" 0 "coredns_cache_evictions_total{server,zones,view,type}"
+for gone in coredns_forward_requests_total coredns_forward_responses_total coredns_forward_request_duration_seconds \
+	coredns_forward_healthcheck_failures_total globaldns_cache_evictions_total coredns_dns_request_count_total coredns_cache_size; do
+	is "$(grep -c "^$gone" "$T_TMP/m6")" 0 "gone, as in CoreDNS today: $gone"
+done
+is "$(grep -c '^coredns_cache_hits_total{.*zone=' "$T_TMP/m6")" 0 "the cache's label is zones, not zone"
+
+# reload: the Corefile's SHA-512; a bare prometheus binds localhost:9153
+pick_ports P3
+cat >"$T_TMP/Corefile.bare" <<EOF
+global:$P3 {
+    prometheus
+    reload 2s
+    serviceentries {
+        file $TESTDATA/integration/bar.yaml
+    }
+}
+EOF
+stop_pid "$GD_PID"
+PORT=$P3 start_globaldns bare "$T_TMP/Corefile.bare" || exit 1
+b=$(curl -s -m 3 http://127.0.0.1:9153/metrics)
+like "$b" "coredns_reload_version_info\{hash=\"sha512\",value=\"$(sha512sum "$T_TMP/Corefile.bare" | cut -d' ' -f1)\"\} 1" \
+	"coredns_reload_version_info{hash=sha512,value}: the running Corefile's SHA-512"
+like "$(ss -ltnH 'sport = :9153' | awk '{ print $4 }' | sort -u | tr '\n' ' ')" '^127\.0\.0\.1:9153 $' "a bare prometheus listens on localhost:9153 only, as CoreDNS"
