@@ -1,5 +1,5 @@
 /*
- * forward_int.h -- the `forward` directive (alias `proxy`): a stub forwarder
+ * forward_int.h -- the `forward` directive (and proxy's DNS lines): a stub forwarder
  * for the names a block does not answer itself.
  *
  * Design (after CoreDNS's plugin/forward, in C):
