@@ -58,20 +58,25 @@ export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$(cat "$K8S/por
 PORT=53
 D=$TESTDATA/istio
 
-# run FIXTURE: start it as it is (waits for the first list), name it by
-# its file; F is the file globaldns reads (the fixture, or its copy with
-# the resolv.conf path replaced)
-run() {
-	local f=$1 n
-	n=$(basename "$f" .Corefile)
+# start_fixture NAME FILE: start globaldns on FILE as it is; F is the file
+# it reads (FILE, or a copy with the resolv.conf path replaced)
+start_fixture() {
+	local n=$1 f=$2
 	if [ "$MNTNS" = 1 ]; then
 		F=$f
-		GLOBALDNS=$T_TMP/gd-ns start_globaldns "$n" "$F" || return 1
+		GLOBALDNS=$T_TMP/gd-ns start_globaldns "$n" "$F"
 	else
-		F=$T_TMP/$n.Corefile
+		F=$T_TMP/copy-$n.Corefile
 		sed "s|/etc/resolv\.conf|$T_TMP/resolv.conf|g" "$f" >"$F"
-		start_globaldns "$n" "$F" || return 1
+		start_globaldns "$n" "$F"
 	fi
+}
+
+# run FIXTURE: start it (waits for the first list), name it by its file
+run() {
+	local n
+	n=$(basename "$1" .Corefile)
+	start_fixture "$n" "$1" || return 1
 	wait_a 10 httpbin.bar.global 240.0.0.2
 	LOG=$T_TMP/$n.log
 }
@@ -161,7 +166,7 @@ like "$(bad 'grpc global 127.0.0.1:8053 {
         spray
     }')" "bad.Corefile:3: grpc: unknown property \"spray\"" "unknown grpc property: FILE:LINE"
 printf '.:53 {\n    proxy . /etc/resolv.conf {\n        protocol dns force_tcp\n    }\n}\n' >"$T_TMP/fwd.Corefile"
-GLOBALDNS=$T_TMP/gd-ns start_globaldns tcp "$T_TMP/fwd.Corefile" || exit 1
+start_fixture tcp "$T_TMP/fwd.Corefile" || exit 1
 is "$(q +short www.example.test)" "192.0.2.10" "proxy . /etc/resolv.conf { protocol dns force_tcp } forwards (as forward with force_tcp)"
 done_with
 printf '.:53 {\n    proxy . /etc/resolv.conf {\n        spray\n    }\n}\n' >"$T_TMP/bad.Corefile"
