@@ -3,7 +3,10 @@
 # then run the demo server or the whole test suite.
 #
 #   packaging/dev.sh run    build (build/release) and start the demo on 127.0.0.1:1053
-#   packaging/dev.sh test   build with ASan+UBSan (build/check) and run every test
+#   packaging/dev.sh test   build with ASan+UBSan (build/check) and run every test:
+#                           make check, then make check-packaging (the image,
+#                           the .deb in a Debian 12 chroot, the Kubernetes
+#                           manifests against the OpenAPI schema)
 #   packaging/dev.sh deps   only install the packages
 #
 # Packages are installed with apt-get when missing (as root, or through sudo).
@@ -16,7 +19,13 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # server; the DNS servers the forwarder tests use as upstreams and clients;
 # nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
 # speaks HTTP/1.1 only, where a real one speaks HTTP/2.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy"
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy python3-yaml systemd"
+# The packaging tests (make check-packaging): mmdebstrap and umoci build the
+# image and the chroots, runc runs the image, dpkg-dev and debhelper build
+# the .deb, systemd-container boots the chroot to start the unit; node and
+# npm install the pinned Kubernetes schema validator, kubectl (Debian's
+# kubernetes-client) builds the Kustomize base.
+PACKAGING_DEPS="mmdebstrap umoci runc libcap2-bin dpkg-dev debhelper systemd-container util-linux"
 
 missing() {
 	for p in "$@"; do
@@ -33,6 +42,16 @@ install_deps() {
 	$SUDO apt-get update -q
 	# the daemons come with services we do not want started
 	$SUDO apt-get install -y -q --no-install-recommends $need
+}
+
+# packages whose command may come from elsewhere (a node or kubectl
+# installed by other means): only when the command is missing
+install_cmds() {   # install_cmds COMMAND:PACKAGE...
+	pkgs=""
+	for cp in "$@"; do
+		command -v "${cp%%:*}" >/dev/null 2>&1 || pkgs="$pkgs ${cp#*:}"
+	done
+	[ -z "$pkgs" ] || install_deps $pkgs
 }
 
 build() {   # build DIR CONFIGURE-FLAGS...
@@ -56,7 +75,8 @@ summary() {   # the totals of every TAP test point in the suite
 
 case "${1:-}" in
 deps)
-	install_deps $BUILD_DEPS $TEST_DEPS
+	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
+	install_cmds node:nodejs npm:npm kubectl:kubernetes-client
 	;;
 run)
 	install_deps $BUILD_DEPS
@@ -65,11 +85,19 @@ run)
 	exec build/release/globaldns -conf conf/demo/Corefile
 	;;
 test)
-	install_deps $BUILD_DEPS $TEST_DEPS
+	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
+	install_cmds node:nodejs npm:npm kubectl:kubernetes-client
 	build build/check --enable-werror --enable-sanitizer
 	rc=0
 	make -C build/check -j"$(nproc)" check || rc=$?
-	[ $rc -eq 0 ] || cat build/check/test-suite.log 2>/dev/null | tail -n 200
+	# one at a time: they share the mirror, the two cores, and build a lot
+	make -C build/check check-packaging || rc=$?
+	if [ $rc -ne 0 ]; then   # the logs of what failed
+		find build/check -name '*.trs' | while read -r t; do
+			grep -qE '^:test-result: (FAIL|XPASS|ERROR)' "$t" || continue
+			echo "==== ${t%.trs}.log"; tail -n 80 "${t%.trs}.log"
+		done
+	fi
 	summary build/check
 	exit $rc
 	;;
