@@ -24,8 +24,10 @@ TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates ipr
 # image and the chroots, runc runs the image, dpkg-dev and debhelper build
 # the .deb, systemd-container boots the chroot to start the unit; node and
 # npm install the pinned Kubernetes schema validator, kubectl (Debian's
-# kubernetes-client) builds the Kustomize base.
-PACKAGING_DEPS="mmdebstrap umoci runc libcap2-bin dpkg-dev debhelper systemd-container util-linux"
+# kubernetes-client) builds the Kustomize base.  node, npm, kubectl and runc
+# are installed only when the command is missing (install_cmds): one that
+# came otherwise (nodesource, a cloud SDK, containerd.io) would conflict.
+PACKAGING_DEPS="mmdebstrap umoci libcap2-bin dpkg-dev debhelper systemd-container util-linux"
 
 missing() {
 	for p in "$@"; do
@@ -76,7 +78,7 @@ summary() {   # the totals of every TAP test point in the suite
 case "${1:-}" in
 deps)
 	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
-	install_cmds node:nodejs npm:npm kubectl:kubernetes-client
+	install_cmds node:nodejs npm:npm kubectl:kubernetes-client runc:runc
 	;;
 run)
 	install_deps $BUILD_DEPS
@@ -86,7 +88,7 @@ run)
 	;;
 test)
 	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
-	install_cmds node:nodejs npm:npm kubectl:kubernetes-client
+	install_cmds node:nodejs npm:npm kubectl:kubernetes-client runc:runc
 	build build/check --enable-werror --enable-sanitizer
 	rc=0
 	make -C build/check -j"$(nproc)" check || rc=$?
