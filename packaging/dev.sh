@@ -19,14 +19,15 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # server; the DNS servers the forwarder tests use as upstreams and clients;
 # nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
 # speaks HTTP/1.1 only, where a real one speaks HTTP/2.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy python3-yaml systemd"
-# The packaging tests (make check-packaging): mmdebstrap and umoci build the
-# image and the chroots, runc runs the image, dpkg-dev and debhelper build
-# the .deb, systemd-container boots the chroot to start the unit; node and
-# npm install the pinned Kubernetes schema validator, kubectl (Debian's
-# kubernetes-client) builds the Kustomize base.  node, npm, kubectl and runc
-# are installed only when the command is missing (install_cmds): one that
-# came otherwise (nodesource, a cloud SDK, containerd.io) would conflict.
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy python3-yaml python3-kubernetes systemd"
+# python3-kubernetes: its models are the Kubernetes OpenAPI schema the
+# manifests are validated against; kubectl (Debian's kubernetes-client)
+# builds the Kustomize base.  The packaging tests (make check-packaging):
+# mmdebstrap and umoci build the image and the chroots, runc runs the
+# image, dpkg-dev and debhelper build the .deb, systemd-container boots the
+# chroot to start the unit.  kubectl and runc are installed only when the
+# command is missing (install_cmds): one that came otherwise (a cloud SDK,
+# containerd.io) would conflict.
 PACKAGING_DEPS="mmdebstrap umoci libcap2-bin dpkg-dev debhelper systemd-container util-linux"
 
 missing() {
@@ -78,7 +79,7 @@ summary() {   # the totals of every TAP test point in the suite
 case "${1:-}" in
 deps)
 	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
-	install_cmds node:nodejs npm:npm kubectl:kubernetes-client runc:runc
+	install_cmds kubectl:kubernetes-client runc:runc
 	;;
 run)
 	install_deps $BUILD_DEPS
@@ -88,7 +89,7 @@ run)
 	;;
 test)
 	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
-	install_cmds node:nodejs npm:npm kubectl:kubernetes-client runc:runc
+	install_cmds kubectl:kubernetes-client runc:runc
 	build build/check --enable-werror --enable-sanitizer
 	rc=0
 	make -C build/check -j"$(nproc)" check || rc=$?

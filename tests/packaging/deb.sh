@@ -76,7 +76,7 @@ cp "$TESTDATA/integration/bar.yaml" "$ROOT/etc/globaldns/serviceentries/bar.yaml
 chmod 644 "$ROOT/etc/globaldns/serviceentries/bar.yaml"
 inroot runuser -u globaldns -- /usr/sbin/globaldns -validate -quiet -conf /etc/globaldns/Corefile >"$T_TMP/validate.log" 2>&1
 ok $? "ExecStartPre's -validate passes as globaldns"
-nsenter --net="/run/netns/$NS" chroot --userspec=globaldns:globaldns "$ROOT" /usr/sbin/globaldns -quiet -conf /etc/globaldns/Corefile \
+nsenter --net="$NSPATH" chroot --userspec=globaldns:globaldns "$ROOT" /usr/sbin/globaldns -quiet -conf /etc/globaldns/Corefile \
 	>"$T_TMP/chrooted.log" 2>&1 &
 GPID=$!
 T_PIDS="$T_PIDS $GPID"
@@ -90,7 +90,7 @@ is "$?" 0 "SIGTERM: exit 0"
 # ---- systemd starts the unit (where systemd-nspawn can boot the chroot here)
 if command -v systemd-nspawn >/dev/null; then
 	timeout 120 systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit \
-		--network-namespace-path="/run/netns/$NS" >"$T_TMP/nspawn.log" 2>&1 </dev/null &
+		--network-namespace-path="$NSPATH" >"$T_TMP/nspawn.log" 2>&1 </dev/null &
 	NSPAWN=$!
 	T_PIDS="$T_PIDS $NSPAWN"
 	INIT=

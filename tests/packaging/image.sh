@@ -89,7 +89,7 @@ cp "$TESTDATA/integration/bar.yaml" "$T_TMP/conf/"
 chmod 755 "$T_TMP" "$T_TMP/conf"; chmod 644 "$T_TMP/conf/"*
 
 spec() {  # spec BUNDLE: the Kubernetes securityContext of packaging/kubernetes
-	python3 - "$1/config.json" "/run/netns/$NS" "$T_TMP/conf" <<'PY'
+	python3 - "$1/config.json" "$NSPATH" "$T_TMP/conf" <<'PY'
 import json, sys
 path, netns, conf = sys.argv[1:]
 c = json.load(open(path))
@@ -116,10 +116,11 @@ if [ -z "${GD_TEST_NO_RUNC:-}" ] && command -v runc >/dev/null && runc run -d --
 	GPID=$(cat "$T_TMP/runc.pid")
 	T_PIDS="$T_PIDS $GPID"
 else
-	RUNNER="setpriv+chroot (runc: $(tail -n 1 "$T_TMP/runc.log" 2>/dev/null | cut -c1-60)${GD_TEST_NO_RUNC:+not tried})"
+	why=$(sed -n 's/.*msg="\([^"]*\)".*/\1/p' "$T_TMP/runc.log" 2>/dev/null | tail -n 1)
+	RUNNER="setpriv+chroot (runc ${GD_TEST_NO_RUNC:+not tried}${why:+cannot run here: $why})"
 	chmod 755 "$B"
 	mount --bind "$T_TMP/conf" "$R/etc/globaldns" && T_CLEANUP="${T_CLEANUP:-} umount $R/etc/globaldns;"
-	nsenter --net="/run/netns/$NS" setpriv --inh-caps=-all --bounding-set=-all,+net_bind_service,+sys_chroot,+setuid,+setgid \
+	nsenter --net="$NSPATH" setpriv --inh-caps=-all --bounding-set=-all,+net_bind_service,+sys_chroot,+setuid,+setgid \
 		chroot --userspec=1337:1337 "$R" /usr/sbin/globaldns -conf /etc/globaldns/Corefile >"$T_TMP/chroot.log" 2>&1 &
 	GPID=$!
 	T_PIDS="$T_PIDS $GPID"
@@ -144,7 +145,7 @@ if [ "$RUNNER" = runc ]; then
 	rc=$?
 	runc delete -f "$CID-nocap" >/dev/null 2>&1
 else
-	nsenter --net="/run/netns/$NS" setpriv --inh-caps=-all --bounding-set=-all,+net_bind_service,+sys_chroot,+setuid,+setgid \
+	nsenter --net="$NSPATH" setpriv --inh-caps=-all --bounding-set=-all,+net_bind_service,+sys_chroot,+setuid,+setgid \
 		chroot --userspec=1337:1337 "$R" /usr/sbin/globaldns -conf /etc/globaldns/Corefile >"$T_TMP/nocap.log" 2>&1
 	rc=$?
 fi

@@ -3,9 +3,10 @@
 #
 #   MIRROR              the Debian mirror apt uses here (as CI's machine)
 #   make_netns          a network namespace of the test's own with only
-#                       loopback up; sets NS; removed by the EXIT trap
+#                       loopback up; sets NSPATH (/proc/PID/ns/net); it goes
+#                       when the test's processes are stopped
 #   in_ns CMD...        run CMD in it (a function: to start a daemon in the
-#                       background, write `nsenter --net=/run/netns/$NS CMD &`
+#                       background, write `nsenter --net="$NSPATH" CMD &`
 #                       so that $! is the daemon's PID)
 #   nq ARGS...          dig @127.0.0.1 in it (port 53 unless -p is given)
 #   src_copy DIR        the source tree (no build/, no .git) copied to DIR
@@ -14,15 +15,23 @@ MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 [ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" && $0 !~ /security/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
 [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
 
-NS=
+NSPATH=
 make_netns() {
-	NS=gdpkg-$$
-	ip netns add "$NS" || return 1
-	ip netns exec "$NS" ip link set lo up
-	T_CLEANUP="${T_CLEANUP:-} ip netns delete $NS;"
+	# a process of its own holds the namespace: no /run/netns mount (which
+	# `ip netns add` makes, and which needs / to be a mount point: not in
+	# a plain chroot), and it ends with the test's processes
+	unshare --net sleep 900 &
+	T_PIDS="$T_PIDS $!"
+	NSPATH=/proc/$!/ns/net
+	for _ in $(seq 1 50); do
+		[ "$(readlink "$NSPATH" 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+		sleep 0.1
+	done
+	[ "$(readlink "$NSPATH" 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] || return 1
+	nsenter --net="$NSPATH" ip link set lo up
 }
-in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
-nq() { ip netns exec "$NS" dig @127.0.0.1 +tries=1 +time=2 "$@"; }
+in_ns() { nsenter --net="$NSPATH" "$@"; }
+nq() { nsenter --net="$NSPATH" dig @127.0.0.1 +tries=1 +time=2 "$@"; }
 
 # wait_ns_dns PORT: until something answers DNS there in the namespace (20 s)
 wait_ns_dns() {
