@@ -33,21 +33,14 @@ def model_of(api_version, kind):
 def check(value, typ, path, errs):
     if value is None:
         return
-    m = re.fullmatch(r"list\[(.*)\]", typ)
-    if m:
-        if not isinstance(value, list):
-            errs.append("%s: a list is expected" % path)
+    m = re.fullmatch(r"list\[(.*)\]", typ) or re.fullmatch(r"dict\([^,]*, (.*)\)", typ)
+    if m:   # list[T] or dict(str, T)
+        is_list = typ.startswith("list")
+        if not isinstance(value, list if is_list else dict):
+            errs.append("%s: a %s is expected" % (path, "list" if is_list else "map"))
             return
-        for i, v in enumerate(value):
-            check(v, m.group(1), "%s[%d]" % (path, i), errs)
-        return
-    m = re.fullmatch(r"dict\(([^,]*), (.*)\)", typ)
-    if m:
-        if not isinstance(value, dict):
-            errs.append("%s: a map is expected" % path)
-            return
-        for k, v in value.items():
-            check(v, m.group(2), "%s.%s" % (path, k), errs)
+        for k, v in (enumerate(value) if is_list else value.items()):
+            check(v, m.group(1), ("%s[%d]" if is_list else "%s.%s") % (path, k), errs)
         return
     simple = {"str": str, "int": int, "float": (int, float), "bool": bool,
               "datetime": str, "date": str}
