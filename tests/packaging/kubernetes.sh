@@ -58,7 +58,7 @@ is "$(ls "$K/base" | grep -v kustomization.yaml | sort | xargs)" \
 	"kustomization.yaml lists every file of base/"
 if command -v kubectl >/dev/null && kubectl kustomize "$K/base" >"$T_TMP/kustomized.yaml" 2>"$T_TMP/kustomize.log"; then
 	is "$(yq 'sorted(json.dumps(d, sort_keys=True) for d in F[0]) == sorted(json.dumps(d, sort_keys=True) for d in F[1])' "$T_TMP/kustomized.yaml" "$ALL")" True \
-		"kubectl kustomize base/ builds the same objects ($(kubectl version --client 2>/dev/null | grep -i kustomize | head -n 1))"
+		"kubectl kustomize base/ builds the same objects ($(kubectl version --client 2>/dev/null | grep -iE "kustomize|client version" | tail -n 1 | cut -c1-60))"
 else
 	ok 0 "# SKIP kubectl kustomize not available here"
 fi
