@@ -3,7 +3,10 @@
 # then run the demo server or the whole test suite.
 #
 #   packaging/dev.sh run    build (build/release) and start the demo on 127.0.0.1:1053
-#   packaging/dev.sh test   build with ASan+UBSan (build/check) and run every test
+#   packaging/dev.sh test   build with ASan+UBSan (build/check) and run every test:
+#                           make check, then make check-packaging (the image,
+#                           the .deb in a Debian 12 chroot, the Kubernetes
+#                           manifests against the OpenAPI schema)
 #   packaging/dev.sh deps   only install the packages
 #
 # Packages are installed with apt-get when missing (as root, or through sudo).
@@ -18,7 +21,16 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # speaks HTTP/1.1 only, where a real one speaks HTTP/2; prometheus (with
 # promtool) scrapes globaldns and checks its exposition; util-linux's
 # unshare runs Istio's Corefiles on port 53 in a namespace of their own.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy prometheus util-linux"
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy prometheus util-linux python3-yaml python3-kubernetes systemd"
+# python3-kubernetes: its models are the Kubernetes OpenAPI schema the
+# manifests are validated against; kubectl (Debian's kubernetes-client)
+# builds the Kustomize base.  The packaging tests (make check-packaging):
+# mmdebstrap and umoci build the image and the chroots, runc runs the
+# image, dpkg-dev and debhelper build the .deb, systemd-container boots the
+# chroot to start the unit.  kubectl and runc are installed only when the
+# command is missing (install_cmds): one that came otherwise (a cloud SDK,
+# containerd.io) would conflict.
+PACKAGING_DEPS="mmdebstrap umoci libcap2-bin dpkg-dev debhelper systemd-container util-linux"
 
 missing() {
 	for p in "$@"; do
@@ -35,6 +47,16 @@ install_deps() {
 	$SUDO apt-get update -q
 	# the daemons come with services we do not want started
 	$SUDO apt-get install -y -q --no-install-recommends $need
+}
+
+# packages whose command may come from elsewhere (a node or kubectl
+# installed by other means): only when the command is missing
+install_cmds() {   # install_cmds COMMAND:PACKAGE...
+	pkgs=""
+	for cp in "$@"; do
+		command -v "${cp%%:*}" >/dev/null 2>&1 || pkgs="$pkgs ${cp#*:}"
+	done
+	[ -z "$pkgs" ] || install_deps $pkgs
 }
 
 build() {   # build DIR CONFIGURE-FLAGS...
@@ -58,7 +80,8 @@ summary() {   # the totals of every TAP test point in the suite
 
 case "${1:-}" in
 deps)
-	install_deps $BUILD_DEPS $TEST_DEPS
+	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
+	install_cmds kubectl:kubernetes-client runc:runc
 	;;
 run)
 	install_deps $BUILD_DEPS
@@ -67,11 +90,19 @@ run)
 	exec build/release/globaldns -conf conf/demo/Corefile
 	;;
 test)
-	install_deps $BUILD_DEPS $TEST_DEPS
+	install_deps $BUILD_DEPS $TEST_DEPS $PACKAGING_DEPS
+	install_cmds kubectl:kubernetes-client runc:runc
 	build build/check --enable-werror --enable-sanitizer
 	rc=0
 	make -C build/check -j"$(nproc)" check || rc=$?
-	[ $rc -eq 0 ] || cat build/check/test-suite.log 2>/dev/null | tail -n 200
+	# one at a time: they share the mirror, the two cores, and build a lot
+	make -C build/check check-packaging || rc=$?
+	if [ $rc -ne 0 ]; then   # the logs of what failed
+		find build/check -name '*.trs' | while read -r t; do
+			grep -qE '^:test-result: (FAIL|XPASS|ERROR)' "$t" || continue
+			echo "==== ${t%.trs}.log"; tail -n 80 "${t%.trs}.log"
+		done
+	fi
 	summary build/check
 	exit $rc
 	;;

@@ -26,6 +26,9 @@ finish() {
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	# what a test set up besides processes (network namespaces, chroots):
+	# shell commands it appended to T_CLEANUP, run once they are stopped
+	[ -n "${T_CLEANUP:-}" ] && eval "$T_CLEANUP" 2>/dev/null
 	# Every daemon runs under ASan/UBSan in `make check`: a report in any
 	# log fails the script even when every check passed (the report may
 	# come from a path no check looked at, or from LeakSanitizer at exit).
