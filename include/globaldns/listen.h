@@ -93,6 +93,6 @@ int listener_drain(struct listener *l);
 
 /* Open TCP connections, and the counters above. */
 int listener_tcp_conns(const struct listener *l);
-const struct listener_tcp_stats *listener_tcp_stats(const struct listener *l);
+void listener_tcp_stats(const struct listener *l, struct listener_tcp_stats *out);
 
 #endif

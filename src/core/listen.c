@@ -220,11 +220,15 @@ struct listener *listener_new(struct event_base *base,
 		snprintf(err, errlen, "listen tcp: cannot watch the socket");
 		goto fail;
 	}
-	evconnlistener_set_error_cb(l->tcp, tcp_on_accept_error);
-	l->accept_timer = evtimer_new(base, tcp_on_accept_timer, l);
-	if (!l->accept_timer) {
-		snprintf(err, errlen, "listen tcp: out of memory");
-		goto fail;
+	{
+		char what[96];
+		snprintf(what, sizeof(what), strchr(l->addr, ':') ? "listen tcp [%s]:%d" : "listen tcp %s:%d",
+			l->addr, l->port);
+		if (accept_backoff_init(&l->accept, base, l->tcp, what) < 0) {
+			snprintf(err, errlen, "listen tcp: out of memory");
+			goto fail;
+		}
+		l->accept_watched = 1;
 	}
 	l->udp_ev = event_new(base, l->udp_fd, EV_READ | EV_PERSIST, on_udp, l);
 	if (!l->udp_ev || event_add(l->udp_ev, NULL) < 0) {
@@ -242,9 +246,9 @@ void listener_free(struct listener *l)
 	if (!l)
 		return;
 	tcp_close_all(l);
-	if (l->accept_timer)
-		event_free(l->accept_timer);
-	l->accept_timer = NULL;
+	if (l->accept_watched)
+		accept_backoff_free(&l->accept);
+	l->accept_watched = 0;
 	if (l->udp_ev)
 		event_free(l->udp_ev);
 	l->udp_ev = NULL;
@@ -276,7 +280,9 @@ int listener_drain(struct listener *l)
 {
 	if (!l->draining) {
 		l->draining = 1;
-		if (l->tcp)
+		if (l->accept_watched)
+			accept_backoff_stop(&l->accept);
+		else if (l->tcp)
 			evconnlistener_disable(l->tcp);
 	}
 	return tcp_drain(l);
@@ -287,7 +293,8 @@ int listener_tcp_conns(const struct listener *l)
 	return l->tcp_conns;
 }
 
-const struct listener_tcp_stats *listener_tcp_stats(const struct listener *l)
+void listener_tcp_stats(const struct listener *l, struct listener_tcp_stats *out)
 {
-	return &l->stats;
+	*out = l->stats;
+	out->accept_errors = l->accept.errors;
 }

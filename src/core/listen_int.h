@@ -1,7 +1,7 @@
 /*
  * listen_int.h -- the inside of a listener, shared by listen.c (the
  * sockets, UDP) and listen_tcp.c (TCP connections: deadlines, per-client
- * cap, eviction, accept back-off).  See listen.h for the design.
+ * cap, eviction).  See listen.h for the design.
  */
 #ifndef GLOBALDNS_CORE_LISTEN_INT_H
 #define GLOBALDNS_CORE_LISTEN_INT_H
@@ -14,6 +14,8 @@
 
 #include "globaldns/listen.h"
 #include "globaldns/query.h"
+
+#include "accept_backoff.h"
 
 #define TCP_MAX_MSG 65535
 
@@ -39,14 +41,8 @@ struct listener {
 	struct tcp_conn *idle_head;     /* idle connections, oldest first */
 	struct tcp_conn *idle_tail;
 	struct listener_tcp_stats stats;
-	/* accept back-off on EMFILE/ENFILE (listen_tcp.c) */
-	struct event *accept_timer;
-	int accept_paused;              /* the listener is disabled for now */
-	int accept_failing;             /* since the last successful accept */
-	int accept_backoff_ms;
-	uint64_t accept_fail_since_ms;
-	uint64_t accept_fail_logged_ms;
-	uint64_t accept_fails;          /* failed accepts in this episode */
+	struct accept_backoff accept;   /* on EMFILE ... (accept_backoff.h) */
+	int accept_watched;             /* accept is set up */
 	uint8_t pkt[TCP_MAX_MSG];       /* one query at a time on this loop */
 	uint8_t resp[QUERY_RESP_MAX + 2];
 };
@@ -60,8 +56,6 @@ void listener_request(struct listener *l, struct dns_request *req, int tcp);
 /* listen_tcp.c: the evconnlistener callbacks, set up in listener_new. */
 void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	struct sockaddr *sa, int salen, void *arg);
-void tcp_on_accept_error(struct evconnlistener *lis, void *arg);
-void tcp_on_accept_timer(evutil_socket_t fd, short what, void *arg);
 /* Close every connection (listener_free). */
 void tcp_close_all(struct listener *l);
 /* listener_drain's TCP side: close what is done; the number still open. */

@@ -2,17 +2,13 @@
  * listen_tcp.c -- DNS over TCP for a listener (listen.h): framing,
  * pipelining, and the limits that keep slow or greedy clients from
  * holding every slot -- the per-message read deadline, the idle deadline,
- * the per-client cap, eviction of the oldest idle connection, and the
- * accept back-off when descriptors run out.
+ * the per-client cap, eviction of the oldest idle connection.
  */
-#include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -26,9 +22,6 @@
  * read once this much output waits, or this many queries are held. */
 #define TCP_MAX_PENDING_OUT (256 * 1024)
 #define TCP_MAX_HELD 64
-#define ACCEPT_BACKOFF_MIN_MS 100
-#define ACCEPT_BACKOFF_MAX_MS 1000
-#define ACCEPT_LOG_EVERY_MS 60000
 
 enum conn_state { CONN_IDLE, CONN_READING, CONN_BUSY };
 
@@ -48,11 +41,6 @@ struct tcp_conn {
 	struct tcp_conn *prev, *next;   /* every open connection */
 	struct tcp_conn *iprev, *inext; /* idle ones, oldest first */
 };
-
-static uint64_t now_ms(void)
-{
-	return query_now_ns() / 1000000u;
-}
 
 /* The client a peer address belongs to: an IPv4 address (IPv4-mapped
  * ones too), or the /64 of an IPv6 one. */
@@ -388,29 +376,6 @@ static int make_room(struct listener *l, const uint8_t *key)
 	return 1;
 }
 
-static const char *listener_name(const struct listener *l, char *buf, size_t len)
-{
-	snprintf(buf, len, strchr(l->addr, ':') ? "[%s]:%d" : "%s:%d",
-		l->addr, l->port);
-	return buf;
-}
-
-/* An accept() succeeded: if it had been failing, say it is over. */
-static void accept_recovered(struct listener *l)
-{
-	char name[96];
-
-	if (!l->accept_failing)
-		return;
-	log_info("listen tcp %s: accepting connections again after %.1f s (%llu accept() calls failed)",
-		listener_name(l, name, sizeof(name)),
-		(double)(now_ms() - l->accept_fail_since_ms) / 1000.0,
-		(unsigned long long)l->accept_fails);
-	l->accept_failing = 0;
-	l->accept_fails = 0;
-	l->accept_backoff_ms = 0;
-}
-
 void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	struct sockaddr *sa, int salen, void *arg)
 {
@@ -421,7 +386,7 @@ void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	uint8_t key[9];
 
 	(void)lis;
-	accept_recovered(l);
+	accept_backoff_ok(&l->accept);
 	memset(&peer, 0, sizeof(peer));
 	if (salen > 0 && (size_t)salen <= sizeof(peer))
 		memcpy(&peer, sa, (size_t)salen);
@@ -462,67 +427,6 @@ void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 4 * (TCP_MAX_MSG + 2));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_update(c);                 /* idle until its first byte */
-}
-
-/*
- * accept() failed for another reason than "try again" (libevent handles
- * EAGAIN, EINTR, ECONNABORTED itself).  The connection stays in the
- * kernel's queue and the socket stays readable, so accepting again at
- * once would spin: stop accepting for a while instead, longer while it
- * keeps failing.  One log line when it starts, one a minute while it
- * lasts (accept_recovered says when it is over).
- */
-void tcp_on_accept_error(struct evconnlistener *lis, void *arg)
-{
-	struct listener *l = arg;
-	int e = EVUTIL_SOCKET_ERROR();
-	uint64_t now = now_ms();
-	char name[96];
-	struct rlimit rl;
-
-	l->stats.accept_errors++;
-	l->accept_fails++;
-	if (!l->accept_failing) {
-		l->accept_failing = 1;
-		l->accept_fail_since_ms = now;
-		l->accept_fail_logged_ms = now;
-		l->accept_backoff_ms = ACCEPT_BACKOFF_MIN_MS;
-		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-			rl.rlim_cur = 0;
-		log_warning("listen tcp %s: accept: %s (open files limit %llu, %d TCP connections);"
-			" not accepting for %d ms to %d ms at a time until it succeeds",
-			listener_name(l, name, sizeof(name)), strerror(e),
-			(unsigned long long)rl.rlim_cur, l->tcp_conns,
-			ACCEPT_BACKOFF_MIN_MS, ACCEPT_BACKOFF_MAX_MS);
-	} else {
-		if (now - l->accept_fail_logged_ms >= ACCEPT_LOG_EVERY_MS) {
-			l->accept_fail_logged_ms = now;
-			log_warning("listen tcp %s: accept still failing after %.0f s: %s (%llu failed calls)",
-				listener_name(l, name, sizeof(name)),
-				(double)(now - l->accept_fail_since_ms) / 1000.0, strerror(e),
-				(unsigned long long)l->accept_fails);
-		}
-		l->accept_backoff_ms *= 2;
-		if (l->accept_backoff_ms > ACCEPT_BACKOFF_MAX_MS)
-			l->accept_backoff_ms = ACCEPT_BACKOFF_MAX_MS;
-	}
-	evconnlistener_disable(lis);
-	l->accept_paused = 1;
-	{
-		struct timeval tv = { l->accept_backoff_ms / 1000, (l->accept_backoff_ms % 1000) * 1000 };
-		event_add(l->accept_timer, &tv);
-	}
-}
-
-void tcp_on_accept_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct listener *l = arg;
-
-	(void)fd;
-	(void)what;
-	l->accept_paused = 0;
-	if (l->tcp && !l->draining)
-		evconnlistener_enable(l->tcp);
 }
 
 /* ---- closing ---- */

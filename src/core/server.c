@@ -539,11 +539,11 @@ static void collect_tcp(const struct server *s, struct metrics_out *o)
 		"accept() calls that failed (out of descriptors, memory).");
 	for (size_t i = 0; i < s->nlisteners; i++) {
 		const struct listener *l = s->listeners[i];
-		const struct listener_tcp_stats *st;
+		struct listener_tcp_stats stats, *st = &stats;
 		char label[128];
 		if (!l)
 			continue;
-		st = listener_tcp_stats(l);
+		listener_tcp_stats(l, st);
 		snprintf(label, sizeof(label), strchr(s->laddrs[i].addr, ':') ? "dns://[%s]:%d" : "dns://%s:%d",
 			s->laddrs[i].addr, s->laddrs[i].port);
 		metrics_out_sample(o, "globaldns_tcp_connections", "",
