@@ -512,6 +512,11 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("%s", err);
 		goto out;
 	}
+	if (geteuid() == 0)
+		log_warning("running as root (uid 0) with every capability: start with -user USER"
+			" (e.g. -user nobody) to bind the ports as root and then run as USER,"
+			" or run as a non-root user with only CAP_NET_BIND_SERVICE"
+			" (Kubernetes: runAsNonRoot: true, capabilities.add: [NET_BIND_SERVICE])");
 	for (size_t i = 0; i < 4; i++) {
 		d.sig[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		if (!d.sig[i] || evsignal_add(d.sig[i], NULL) < 0) {
