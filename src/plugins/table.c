@@ -17,6 +17,7 @@
 
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
+extern const struct plugin_ops chaos_plugin;
 extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops forward_plugin;
 extern const struct plugin_ops health_plugin;
@@ -34,7 +35,7 @@ const struct plugin_entry plugin_table[] = {
 	{ "ready", &ready_plugin }, { "health", &health_plugin }, { "pprof", NULL },
 	{ "prometheus", &prometheus_plugin }, { "errors", &errors_plugin }, { "log", &log_plugin },
 	{ "dnstap", NULL }, { "local", NULL }, { "dns64", NULL },
-	{ "acl", NULL }, { "any", NULL }, { "chaos", NULL },
+	{ "acl", NULL }, { "any", NULL }, { "chaos", &chaos_plugin },
 	{ "loadbalance", NULL }, { "tsig", NULL }, { "cache", &cache_plugin },
 	{ "rewrite", NULL }, { "header", NULL }, { "dnssec", NULL },
 	{ "autopath", NULL }, { "minimal", NULL }, { "template", NULL },
