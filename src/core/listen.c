@@ -24,20 +24,10 @@
 
 #define UDP_BATCH 64
 
-void listener_unref(struct listener *l)
+static void listener_unref(struct listener *l)
 {
 	if (--l->refs == 0)
 		free(l);
-}
-
-void listener_request(struct listener *l, struct dns_request *req, int tcp)
-{
-	memset(req, 0, offsetof(struct dns_request, q));
-	req->pkt = l->pkt;
-	req->tcp = tcp;
-	req->server_port = l->port;
-	req->server_addr = l->addr;
-	req->resp = l->resp;
 }
 
 /* ---- UDP ---- */

@@ -6,7 +6,9 @@
 #ifndef GLOBALDNS_CORE_LISTEN_INT_H
 #define GLOBALDNS_CORE_LISTEN_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <event2/event.h>
@@ -47,11 +49,18 @@ struct listener {
 	uint8_t resp[QUERY_RESP_MAX + 2];
 };
 
-void listener_unref(struct listener *l);
-
 /* Start req for a query in l->pkt, answered into l->resp; the caller
  * fills pktlen, the client address and the transport. */
-void listener_request(struct listener *l, struct dns_request *req, int tcp);
+static inline void listener_request(struct listener *l, struct dns_request *req,
+	int tcp)
+{
+	memset(req, 0, offsetof(struct dns_request, q));
+	req->pkt = l->pkt;
+	req->tcp = tcp;
+	req->server_port = l->port;
+	req->server_addr = l->addr;
+	req->resp = l->resp;
+}
 
 /* listen_tcp.c: the evconnlistener callbacks, set up in listener_new. */
 void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
