@@ -46,7 +46,7 @@ T_PIDS="$T_PIDS $!"
 wait_dns "$NSDP" || { echo "Bail out! nsd did not start"; exit 1; }
 start_globaldns chaos "$T_TMP/Corefile" || exit 1
 
-HOST=$(hostname)
+HOST=$(uname -n)
 is "$(resp version.bind CH TXT)" 'NOERROR flags:qr qd:1 an:1 ns:0 ar:1
 an version.bind. 0 CH TXT "1.2.3-test"' "version.bind: VERSION, TTL 0, class CH, not authoritative"
 is "$(section answer version.server CH TXT)" 'version.server. 0 CH TXT "1.2.3-test"' "version.server: VERSION"
