@@ -55,6 +55,7 @@ static inline void listener_request(struct listener *l, struct dns_request *req,
 	int tcp)
 {
 	memset(req, 0, offsetof(struct dns_request, q));
+	req->start_ns = 0;              /* after q: query_process stamps it */
 	req->pkt = l->pkt;
 	req->tcp = tcp;
 	req->server_port = l->port;
