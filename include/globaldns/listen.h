@@ -3,25 +3,64 @@
  *
  * UDP: one non-blocking socket per address, drained in batches per
  * readiness event; every query is answered from one preallocated buffer.
+ *
  * TCP (RFC 7766): 2-byte length framing, several queries per connection
- * (pipelined, answered in the order they complete), an idle timeout, a cap
- * on connections; a connection that closes while a query is held by an
- * asynchronous plugin stays in memory until that query completes.
+ * (pipelined, answered in the order they complete); a connection that
+ * closes while a query is held by an asynchronous plugin stays in memory
+ * until that query completes.  Against clients that hold connections
+ * open (slowloris) every connection is in one of three states:
+ *   idle     nothing buffered, nothing held, nothing to write: closed
+ *            `tcp_idle_ms` after it became idle (or was accepted);
+ *   reading  part of a message has arrived: the whole message must be
+ *            in within `tcp_read_ms` of its first byte, however the rest
+ *            trickles in (bytes never restart either timer);
+ *   busy     queries held by a plugin (the forwarder's own deadline
+ *            bounds them) or answers being written (a write that makes no
+ *            progress for `tcp_idle_ms` closes it).
+ * One client -- an IPv4 address, or an IPv6 /64 (a host gets a whole /64
+ * as easily as one address) -- holds at most `tcp_max_per_client`
+ * connections: one more closes that client's oldest idle connection, or
+ * is refused.  When all `tcp_max_conns` slots are taken the oldest idle
+ * connection is closed for the new one; with none idle the new one is
+ * refused.  When accept() fails for want of descriptors (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) the listener stops accepting for 100 ms, doubling to
+ * 1 s while it keeps failing, instead of spinning; it logs once when that
+ * starts, once a minute while it lasts, and once when it is over.
  */
 #ifndef GLOBALDNS_LISTEN_H
 #define GLOBALDNS_LISTEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct dispatch;
 struct event_base;
 struct listener;
 
+#define LISTEN_TCP_IDLE_MS 10000
+#define LISTEN_TCP_READ_MS 2000
+#define LISTEN_TCP_MAX_CONNS 1000
+#define LISTEN_TCP_MAX_PER_CLIENT 100
+
 struct listener_opts {
 	const char *addr;               /* "127.0.0.1", "::", NULL = all (dual stack) */
 	int port;
-	int tcp_idle_ms;                /* default 10000 */
-	int tcp_max_conns;              /* default 1000 */
+	/* 0: the LISTEN_TCP_* defaults */
+	int tcp_idle_ms;
+	int tcp_read_ms;
+	int tcp_max_conns;
+	int tcp_max_per_client;
+};
+
+/* What the TCP side did, since the listener opened. */
+struct listener_tcp_stats {
+	uint64_t accepted;
+	uint64_t closed_idle;           /* idle past tcp_idle_ms */
+	uint64_t closed_read;           /* a message not in within tcp_read_ms */
+	uint64_t evicted;               /* oldest idle, for a new connection */
+	uint64_t refused_client;        /* the client at its cap, none idle */
+	uint64_t refused_full;          /* every slot busy or reading */
+	uint64_t accept_errors;         /* accept() failed (EMFILE ...) */
 };
 
 /*
@@ -51,5 +90,9 @@ void listener_set_dispatch(struct listener *l, const struct dispatch *d);
  * caller), then listener_free.
  */
 int listener_drain(struct listener *l);
+
+/* Open TCP connections, and the counters above. */
+int listener_tcp_conns(const struct listener *l);
+void listener_tcp_stats(const struct listener *l, struct listener_tcp_stats *out);
 
 #endif

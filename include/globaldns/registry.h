@@ -10,7 +10,9 @@
  * Inside: one open-addressing hash table keyed by the lowercased wire name,
  * holding every served host (with its A and AAAA addresses), every empty
  * non-terminal between a host and its zone apex, and every wildcard owner
- * (`*.ext.global`).  Wildcard bases (`ext.global`) are marked so a lookup
+ * (`*.ext.global`).  The name server host ns.dns.<zone> is a node like any
+ * other (so dns.<zone> is an empty non-terminal, RFC 8020), marked so that
+ * it is not counted, listed or diffed as a served ServiceEntry host.  Wildcard bases (`ext.global`) are marked so a lookup
  * that misses walks up the query's ancestors looking for the longest
  * wildcard, Istio's semantics: `*.ext.global` covers every name below
  * ext.global at any depth, never ext.global itself, and never a name that
@@ -40,6 +42,12 @@ struct registry_conf {
 	size_t nzones;
 	const struct se_addr *defaults; /* default_address values, may be NULL */
 	size_t ndefaults;
+	/* What ns.dns.<zone>, the target of the apex NS, answers in every
+	 * zone, unless an entry names that host itself; none: not served */
+	const uint8_t (*ns_v4)[4];
+	size_t nns_v4;
+	const uint8_t (*ns_v6)[16];
+	size_t nns_v6;
 };
 
 /*

@@ -27,8 +27,12 @@ enum {
 	DNS_RCODE_NXDOMAIN = 3,
 	DNS_RCODE_NOTIMP = 4,
 	DNS_RCODE_REFUSED = 5,
+	DNS_RCODE_NOTAUTH = 9,
 	DNS_RCODE_BADVERS = 16          /* extended: needs OPT */
 };
+
+/* TSIG error field (RFC 8945) */
+#define DNS_TSIG_BADKEY 17
 
 enum {
 	DNS_TYPE_A = 1,
@@ -41,6 +45,7 @@ enum {
 	DNS_TYPE_AAAA = 28,
 	DNS_TYPE_OPT = 41,
 	DNS_TYPE_HINFO = 13,
+	DNS_TYPE_TSIG = 250,
 	DNS_TYPE_IXFR = 251,
 	DNS_TYPE_AXFR = 252,
 	DNS_TYPE_ANY = 255
@@ -107,6 +112,7 @@ struct dns_query {
 	uint8_t edns_version;
 	uint8_t edns_do;
 	uint16_t edns_udp;              /* the client's advertised size */
+	uint16_t tsig_off;              /* offset of a (well-formed, last) TSIG record, 0 if none */
 };
 
 enum wire_parse {
@@ -114,12 +120,18 @@ enum wire_parse {
 	WIRE_DROP,          /* not a query we answer: too short, or QR=1 */
 	WIRE_FORMERR,       /* answer FORMERR (question may be unparsed) */
 	WIRE_NOTIMP,        /* opcode other than QUERY */
-	WIRE_BADVERS        /* EDNS version > 0 */
+	WIRE_BADVERS,       /* EDNS version > 0 */
+	WIRE_BADKEY         /* TSIG-signed: we have no key (NOTAUTH, BADKEY) */
 };
 
 /*
  * Parse pkt as a query into *q.  On WIRE_FORMERR, q->qend is 0 if the
- * question could not be read (then the answer carries no question).
+ * question could not be read (then the answer carries no question), and
+ * q->edns says whether the FORMERR carries an OPT (only when QDCOUNT is 0
+ * and the rest of the message is sound, as Knot answers).  Malformed: a
+ * record past the end, an OPT outside the additional section, twice, not
+ * owned by the root or whose options overrun its RDATA; a TSIG record
+ * that is not the last, not class ANY or whose RDATA does not parse.
  */
 enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	struct dns_query *q);
@@ -180,6 +192,17 @@ int wire_resp_ns(struct wire_resp *r, int section, uint16_t apex_off,
  * Returns the message length.
  */
 size_t wire_resp_finish(struct wire_resp *r);
+
+/*
+ * Append to a finished response (buf, len bytes, cap) the unsigned TSIG
+ * record of an error answer to the signed query q (RFC 8945 5.3.2): the
+ * request's key and algorithm names, its time signed and fudge, no MAC,
+ * its original ID, and `error`; ARCOUNT is incremented.  Returns the new
+ * length (len unchanged if q has no TSIG or it does not fit).
+ */
+size_t wire_resp_tsig_error(uint8_t *buf, size_t len, size_t cap,
+	const uint8_t *pkt, size_t pktlen, const struct dns_query *q,
+	uint16_t error);
 
 /*
  * Offset, in a response built by wire_resp_init, of the question-name

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -404,6 +405,41 @@ int daemon_drop_privileges(const char *user, const char *group, char *err,
 
 /* ---- run ---- */
 
+/* The most descriptors we ask for when the hard limit is unlimited
+ * (setrlimit refuses more than fs.nr_open, 1048576 by default). */
+#define NOFILE_CAP 1048576
+
+/*
+ * One descriptor per TCP client, upstream socket and HTTP client: a soft
+ * limit of 1024 (or 256, as some container runtimes set) runs out long
+ * before the TCP limits do.  Raise the soft limit to the hard one, as
+ * far as allowed, and say what it is.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was, want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warning("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	was = rl.rlim_cur;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+	if (was != RLIM_INFINITY && was < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warning("open files limit: %llu; raising it to %llu failed: %s",
+				(unsigned long long)was, (unsigned long long)want, strerror(errno));
+			return;
+		}
+		log_info("open files limit raised from %llu to %llu (the hard limit)",
+			(unsigned long long)was, (unsigned long long)want);
+		return;
+	}
+	log_info("open files limit: %llu", (unsigned long long)was);
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -422,6 +458,7 @@ int daemon_run(const struct daemon_opts *o)
 	size_t len;
 	int rc = 1, pid_written = 0;
 
+	raise_nofile();
 	text = read_conf(o->conf, &len);
 	if (!text) {
 		log_error("%s: %s", o->conf, strerror(errno));
@@ -475,6 +512,11 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("%s", err);
 		goto out;
 	}
+	if (geteuid() == 0)
+		log_warning("running as root (uid 0) with every capability: start with -user USER"
+			" (e.g. -user nobody) to bind the ports as root and then run as USER,"
+			" or run as a non-root user with only CAP_NET_BIND_SERVICE"
+			" (Kubernetes: runAsNonRoot: true, capabilities.add: [NET_BIND_SERVICE])");
 	for (size_t i = 0; i < 4; i++) {
 		d.sig[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		if (!d.sig[i] || evsignal_add(d.sig[i], NULL) < 0) {

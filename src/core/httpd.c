@@ -21,6 +21,8 @@
 #include "globaldns/log.h"
 #include "globaldns/util.h"
 
+#include "accept_backoff.h"
+
 struct httpd {
 	struct event_base *base;
 	struct http_listener *listeners;
@@ -31,6 +33,7 @@ struct http_listener {
 	struct httpd *h;
 	char addr[128];
 	struct evhttp *http;
+	struct accept_backoff accept;   /* EMFILE: pause, do not spin */
 	struct httpd_route *routes;     /* newest first */
 };
 
@@ -63,6 +66,7 @@ void httpd_free(struct httpd *h)
 			l->routes = r->next;
 			free(r);
 		}
+		accept_backoff_free(&l->accept);
 		evhttp_free(l->http);
 		free(l);
 	}
@@ -185,6 +189,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char path[256];
 	size_t n;
 
+	accept_backoff_ok(&l->accept);  /* a request: accept works again */
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET
 	    && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
 		httpd_reply_text(req, 405, "Method Not Allowed", "method not allowed\n");
@@ -279,6 +284,8 @@ struct httpd_route *httpd_route_add(struct httpd *h, const char *addr,
 		if (strcmp(l->addr, addr) == 0)
 			break;
 	if (!l) {
+		struct evhttp_bound_socket *bound;
+		char what[160];
 		int fd;
 		l = calloc(1, sizeof(*l));
 		if (!l || !(l->http = evhttp_new(h->base))) {
@@ -289,11 +296,19 @@ struct httpd_route *httpd_route_add(struct httpd *h, const char *addr,
 		}
 		snprintf(l->addr, sizeof(l->addr), "%s", addr);
 		fd = open_listen(addr, err, errlen);
-		if (fd < 0 || !evhttp_accept_socket_with_handle(l->http, fd)) {
+		if (fd < 0 || !(bound = evhttp_accept_socket_with_handle(l->http, fd))) {
 			if (fd >= 0) {
 				close(fd);
 				snprintf(err, errlen, "listen %s: cannot watch the socket", addr);
 			}
+			evhttp_free(l->http);
+			free(l);
+			free(r);
+			return NULL;
+		}
+		snprintf(what, sizeof(what), "http %s", addr);
+		if (accept_backoff_init(&l->accept, h->base, evhttp_bound_socket_get_listener(bound), what) < 0) {
+			snprintf(err, errlen, "out of memory");
 			evhttp_free(l->http);
 			free(l);
 			free(r);
@@ -337,6 +352,7 @@ void httpd_route_remove(struct httpd_route *r)
 			break;
 		}
 	}
+	accept_backoff_free(&l->accept);
 	evhttp_free(l->http);
 	free(l);
 }

@@ -1,5 +1,6 @@
 /*
- * listen.c -- UDP and TCP transports for the query core (see listen.h).
+ * listen.c -- a listener's sockets and DNS over UDP (see listen.h); its
+ * TCP connections are listen_tcp.c's.
  */
 #include "globaldns/listen.h"
 
@@ -13,50 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "globaldns/log.h"
 #include "globaldns/query.h"
 
+#include "listen_int.h"
+
 #define UDP_BATCH 64
-#define TCP_MAX_MSG 65535
-/* A client that sends queries but does not read its answers stops being
- * read once this much output waits, or this many queries are held. */
-#define TCP_MAX_PENDING_OUT (256 * 1024)
-#define TCP_MAX_HELD 64
-
-struct listener {
-	int refs;                       /* 1 while open + held UDP queries */
-	struct event_base *base;
-	const struct dispatch *d;
-	char addr[64];                  /* as given; "" = every address */
-	int port;
-	int draining;                   /* listener_drain: close when written */
-	int udp_fd;
-	struct event *udp_ev;
-	struct evconnlistener *tcp;
-	int tcp_idle_ms;
-	int tcp_max_conns;
-	int tcp_conns;
-	struct tcp_conn *conns;         /* open connections, for shutdown */
-	uint8_t pkt[TCP_MAX_MSG];       /* one query at a time on this loop */
-	uint8_t resp[QUERY_RESP_MAX + 2];
-};
-
-struct tcp_conn {
-	struct listener *l;
-	struct bufferevent *bev;
-	int refs;                       /* 1 while open + held queries */
-	int closed;
-	int eof;                        /* the client half-closed */
-	int paused;                     /* reading stopped: too much pending */
-	struct sockaddr_storage peer;
-	socklen_t peerlen;
-	struct tcp_conn *prev, *next;
-};
 
 static void listener_unref(struct listener *l)
 {
@@ -98,234 +64,19 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < UDP_BATCH; i++) {
 		ssize_t n;
 
-		memset(&req, 0, offsetof(struct dns_request, q));
+		listener_request(l, &req, 0);
 		req.clientlen = sizeof(req.client);
-		req.start_ns = 0;
 		n = recvfrom(fd, l->pkt, sizeof(l->pkt), MSG_DONTWAIT,
 			(struct sockaddr *)&req.client, &req.clientlen);
 		if (n < 0)
 			return;
-		req.pkt = l->pkt;
 		req.pktlen = (size_t)n;
-		req.tcp = 0;
-		req.server_port = l->port;
-		req.server_addr = l->addr;
-		req.resp = l->resp;
 		req.transport.reply = udp_reply;
 		req.transport.ctx = l;
 		req.transport.ref = udp_ref;
 		if (query_process(l->d, &req))
 			udp_reply(&req, req.resp, req.resp_len);
 	}
-}
-
-/* ---- TCP ---- */
-
-static void conn_unref(struct tcp_conn *c)
-{
-	if (--c->refs == 0)
-		free(c);
-}
-
-static void conn_close(struct tcp_conn *c)
-{
-	if (c->closed)
-		return;
-	c->closed = 1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->l->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	c->l->tcp_conns--;
-	conn_unref(c);
-}
-
-static int conn_output_empty(const struct tcp_conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-}
-
-/* Nothing more to read (half-closed or draining), nothing held, nothing
- * left to write: the connection is done. */
-static int conn_finished(const struct tcp_conn *c)
-{
-	return !c->closed && (c->eof || c->l->draining) && c->refs == 1
-		&& conn_output_empty(c);
-}
-
-static int conn_overloaded(const struct tcp_conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) > TCP_MAX_PENDING_OUT
-		|| c->refs - 1 > TCP_MAX_HELD;
-}
-
-static void conn_pause(struct tcp_conn *c)
-{
-	c->paused = 1;
-	bufferevent_disable(c->bev, EV_READ);
-}
-
-/* Read again once the client has taken its answers; the queries already
- * buffered are handled from a deferred read callback. */
-static void conn_resume(struct tcp_conn *c)
-{
-	if (!c->paused || c->closed || conn_overloaded(c))
-		return;
-	c->paused = 0;
-	if (!c->eof)
-		bufferevent_enable(c->bev, EV_READ);
-	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-}
-
-static void tcp_ref(void *ctx, int delta)
-{
-	struct tcp_conn *c = ctx;
-
-	if (delta > 0) {
-		c->refs++;
-		return;
-	}
-	if (c->refs == 1) {             /* closed, and this was the last */
-		conn_unref(c);
-		return;
-	}
-	c->refs--;
-	if (c->refs == 1 && !c->closed) {
-		if (conn_finished(c))
-			conn_close(c);
-		else
-			conn_resume(c);
-	}
-}
-
-static void tcp_send(struct tcp_conn *c, const uint8_t *resp, size_t len)
-{
-	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-
-	if (c->closed)
-		return;
-	bufferevent_write(c->bev, hdr, 2);
-	bufferevent_write(c->bev, resp, len);
-}
-
-static void tcp_reply(struct dns_request *req, const uint8_t *resp, size_t len)
-{
-	tcp_send(req->transport.ctx, resp, len);
-}
-
-static void on_tcp_read(struct bufferevent *bev, void *arg)
-{
-	struct tcp_conn *c = arg;
-	struct listener *l = c->l;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	/* refs keeps c alive if a reply path closes it under us */
-	c->refs++;
-	while (!c->closed && !c->paused) {
-		uint8_t hdr[2];
-		size_t need;
-		struct dns_request req;
-
-		if (conn_overloaded(c)) {
-			conn_pause(c);
-			break;
-		}
-		if (evbuffer_copyout(in, hdr, 2) < 2)
-			break;
-		need = ((size_t)hdr[0] << 8) | hdr[1];
-		if (evbuffer_get_length(in) < need + 2)
-			break;
-		evbuffer_drain(in, 2);
-		evbuffer_remove(in, l->pkt, need);
-		memset(&req, 0, offsetof(struct dns_request, q));
-		req.pkt = l->pkt;
-		req.pktlen = need;
-		req.start_ns = 0;
-		req.tcp = 1;
-		req.server_port = l->port;
-		req.server_addr = l->addr;
-		req.resp = l->resp;
-		req.transport.reply = tcp_reply;
-		req.transport.ref = tcp_ref;
-		req.transport.ctx = c;
-		memcpy(&req.client, &c->peer, c->peerlen);
-		req.clientlen = c->peerlen;
-		if (query_process(l->d, &req))
-			tcp_send(c, req.resp, req.resp_len);
-	}
-	conn_unref(c);
-}
-
-static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct tcp_conn *c = arg;
-
-	(void)bev;
-	/* A half-close (EOF on reading) still gets the answers to the
-	 * queries already sent; close once they are written. */
-	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)
-	    && !(what & BEV_EVENT_ERROR)) {
-		c->eof = 1;
-		bufferevent_disable(c->bev, EV_READ);
-		if (conn_finished(c))
-			conn_close(c);
-		return;
-	}
-	/* error or idle timeout: RFC 7766 6.2.3, the server may close */
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		conn_close(c);
-}
-
-static void on_tcp_write(struct bufferevent *bev, void *arg)
-{
-	struct tcp_conn *c = arg;
-
-	(void)bev;
-	/* half-closed or draining: the answers in flight are written */
-	if (conn_finished(c))
-		conn_close(c);
-	else
-		conn_resume(c);
-}
-
-static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
-	struct sockaddr *sa, int salen, void *arg)
-{
-	struct listener *l = arg;
-	struct tcp_conn *c;
-	struct timeval idle = { l->tcp_idle_ms / 1000, (l->tcp_idle_ms % 1000) * 1000 };
-
-	(void)lis;
-	if (l->tcp_conns >= l->tcp_max_conns || !(c = calloc(1, sizeof(*c)))) {
-		evutil_closesocket(fd);
-		return;
-	}
-	c->l = l;
-	c->refs = 1;
-	if (salen > 0 && (size_t)salen <= sizeof(c->peer)) {
-		memcpy(&c->peer, sa, (size_t)salen);
-		c->peerlen = (socklen_t)salen;
-	}
-	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
-	l->tcp_conns++;
-	c->next = l->conns;
-	if (l->conns)
-		l->conns->prev = c;
-	l->conns = c;
-	bufferevent_setcb(c->bev, on_tcp_read, on_tcp_write, on_tcp_event, c);
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
-	/* bound what one connection may buffer */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 4 * (TCP_MAX_MSG + 2));
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 /* ---- setup ---- */
@@ -422,8 +173,11 @@ struct listener *listener_new(struct event_base *base,
 	snprintf(l->addr, sizeof(l->addr), "%s", o->addr ? o->addr : "");
 	l->port = o->port;
 	l->udp_fd = -1;
-	l->tcp_idle_ms = o->tcp_idle_ms > 0 ? o->tcp_idle_ms : 10000;
-	l->tcp_max_conns = o->tcp_max_conns > 0 ? o->tcp_max_conns : 1000;
+	l->tcp_idle_ms = o->tcp_idle_ms > 0 ? o->tcp_idle_ms : LISTEN_TCP_IDLE_MS;
+	l->tcp_read_ms = o->tcp_read_ms > 0 ? o->tcp_read_ms : LISTEN_TCP_READ_MS;
+	l->tcp_max_conns = o->tcp_max_conns > 0 ? o->tcp_max_conns : LISTEN_TCP_MAX_CONNS;
+	l->tcp_max_per_client = o->tcp_max_per_client > 0 ? o->tcp_max_per_client
+		: LISTEN_TCP_MAX_PER_CLIENT;
 	if (make_addr(o, &ss, &sslen, &family) < 0) {
 		snprintf(err, errlen, "listen: \"%s\": not an IP address", shown);
 		goto fail;
@@ -450,11 +204,21 @@ struct listener *listener_new(struct event_base *base,
 			close(tcp_fd);
 		goto fail;
 	}
-	l->tcp = evconnlistener_new(base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, tcp_fd);
+	l->tcp = evconnlistener_new(base, tcp_on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, tcp_fd);
 	if (!l->tcp) {
 		close(tcp_fd);
 		snprintf(err, errlen, "listen tcp: cannot watch the socket");
 		goto fail;
+	}
+	{
+		char what[96];
+		snprintf(what, sizeof(what), strchr(l->addr, ':') ? "listen tcp [%s]:%d" : "listen tcp %s:%d",
+			l->addr, l->port);
+		if (accept_backoff_init(&l->accept, base, l->tcp, what) < 0) {
+			snprintf(err, errlen, "listen tcp: out of memory");
+			goto fail;
+		}
+		l->accept_watched = 1;
 	}
 	l->udp_ev = event_new(base, l->udp_fd, EV_READ | EV_PERSIST, on_udp, l);
 	if (!l->udp_ev || event_add(l->udp_ev, NULL) < 0) {
@@ -471,8 +235,10 @@ void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
-	while (l->conns)
-		conn_close(l->conns);
+	tcp_close_all(l);
+	if (l->accept_watched)
+		accept_backoff_free(&l->accept);
+	l->accept_watched = 0;
 	if (l->udp_ev)
 		event_free(l->udp_ev);
 	l->udp_ev = NULL;
@@ -502,21 +268,23 @@ void listener_set_dispatch(struct listener *l, const struct dispatch *d)
 
 int listener_drain(struct listener *l)
 {
-	int open = 0;
-
 	if (!l->draining) {
 		l->draining = 1;
-		if (l->tcp)
+		if (l->accept_watched)
+			accept_backoff_stop(&l->accept);
+		else if (l->tcp)
 			evconnlistener_disable(l->tcp);
 	}
-	for (struct tcp_conn *c = l->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->refs == 1 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0
-		    && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-			conn_close(c);
-			continue;
-		}
-		open++;
-	}
-	return open;
+	return tcp_drain(l);
+}
+
+int listener_tcp_conns(const struct listener *l)
+{
+	return l->tcp_conns;
+}
+
+void listener_tcp_stats(const struct listener *l, struct listener_tcp_stats *out)
+{
+	*out = l->stats;
+	out->accept_errors = l->accept.errors;
 }

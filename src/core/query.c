@@ -167,12 +167,29 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 		query_answer_rcode(req, DNS_RCODE_BADVERS, "");
 		observe(d, req);
 		return 1;
+	case WIRE_BADKEY:
+		/* RFC 8945 5.2.2: no such key here (there are no keys), an
+		 * unsigned NOTAUTH with a TSIG record saying BADKEY */
+		query_answer_rcode(req, DNS_RCODE_NOTAUTH, "");
+		req->resp_len = wire_resp_tsig_error(req->resp, req->resp_len, req->limit,
+			req->pkt, req->pktlen, &req->q, DNS_TSIG_BADKEY);
+		observe(d, req);
+		return 1;
 	case WIRE_OK:
 		break;
 	}
+	/* RFC 5936 4.2: AXFR is a TCP-only query; over UDP, NOTIMP (as NSD
+	 * and Knot) whatever the zone */
+	if (!req->tcp && req->q.qtype == DNS_TYPE_AXFR) {
+		query_answer_rcode(req, DNS_RCODE_NOTIMP, "");
+		observe(d, req);
+		return 1;
+	}
 	k = match_zone(d, req);
 	/* Other classes (CH version.bind) go to the block like CoreDNS; the
-	 * authoritative plugin refuses them itself. */
+	 * authoritative plugin refuses them itself, `chaos` answers them.
+	 * No transfers are configured: AXFR over TCP and IXFR REFUSED (as
+	 * NSD). */
 	if (!k || req->q.qtype == DNS_TYPE_AXFR || req->q.qtype == DNS_TYPE_IXFR) {
 		query_answer_rcode(req, DNS_RCODE_REFUSED, "");
 		observe(d, req);

@@ -5,6 +5,7 @@
  */
 #include "globaldns/server.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,8 +542,51 @@ void server_foreach_plugin(const struct server *s, plugin_visit_fn fn,
 				s->blocks[i].chain[j].state);
 }
 
+/* The DNS-over-TCP counters of each listener (listen.h). */
+static void collect_tcp(const struct server *s, struct metrics_out *o)
+{
+	static const struct { const char *reason; size_t off; } closed[] = {
+		{ "idle", offsetof(struct listener_tcp_stats, closed_idle) },
+		{ "read_timeout", offsetof(struct listener_tcp_stats, closed_read) },
+		{ "evicted", offsetof(struct listener_tcp_stats, evicted) },
+		{ "client_limit", offsetof(struct listener_tcp_stats, refused_client) },
+		{ "full", offsetof(struct listener_tcp_stats, refused_full) },
+	};
+
+	metrics_out_family(o, "globaldns_tcp_connections", METRICS_GAUGE,
+		"Open DNS-over-TCP connections.");
+	metrics_out_family(o, "globaldns_tcp_accepted_total", METRICS_COUNTER,
+		"DNS-over-TCP connections accepted.");
+	metrics_out_family(o, "globaldns_tcp_closed_total", METRICS_COUNTER,
+		"DNS-over-TCP connections the server closed or refused, by reason.");
+	metrics_out_family(o, "globaldns_tcp_accept_errors_total", METRICS_COUNTER,
+		"accept() calls that failed (out of descriptors, memory).");
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		const struct listener *l = s->listeners[i];
+		struct listener_tcp_stats stats, *st = &stats;
+		char label[128];
+		if (!l)
+			continue;
+		listener_tcp_stats(l, st);
+		snprintf(label, sizeof(label), strchr(s->laddrs[i].addr, ':') ? "dns://[%s]:%d" : "dns://%s:%d",
+			s->laddrs[i].addr, s->laddrs[i].port);
+		metrics_out_sample(o, "globaldns_tcp_connections", "",
+			(double)listener_tcp_conns(l), "server", label, NULL);
+		metrics_out_sample(o, "globaldns_tcp_accepted_total", "",
+			(double)st->accepted, "server", label, NULL);
+		for (size_t r = 0; r < sizeof(closed) / sizeof(closed[0]); r++)
+			metrics_out_sample(o, "globaldns_tcp_closed_total", "",
+				(double)*(const uint64_t *)(const void *)((const char *)st + closed[r].off),
+				"server", label, "reason", closed[r].reason, NULL);
+		metrics_out_sample(o, "globaldns_tcp_accept_errors_total", "",
+			(double)st->accept_errors, "server", label, NULL);
+	}
+}
+
 void server_collect(const struct server *s, struct metrics_out *o)
 {
+	if (s)
+		collect_tcp(s, o);
 	for (size_t i = 0; s && i < s->nblocks; i++)
 		for (size_t j = 0; j < s->blocks[i].nchain; j++) {
 			const struct plugin_inst *p = &s->blocks[i].chain[j];

@@ -68,11 +68,45 @@ static enum wire_parse parse_question(const uint8_t *pkt, size_t len,
 	return WIRE_OK;
 }
 
-/* Walk answer, authority and additional; remember the OPT record. */
-static enum wire_parse parse_rest(const uint8_t *pkt, size_t len,
+/* RFC 6891 6.1.2: the options must fill the OPT RDATA exactly. */
+static int opt_options_ok(const uint8_t *rd, size_t rdlen)
+{
+	size_t o = 0;
+
+	while (o < rdlen) {
+		if (rdlen - o < 4)
+			return 0;
+		o += 4 + (size_t)wire_get16(rd + o + 2);
+		if (o > rdlen)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A TSIG RDATA (RFC 8945 4.2): algorithm name, time signed (48 bits),
+ * fudge, MAC size and MAC, original ID, error, other length and data;
+ * it must fill the RDATA exactly.
+ */
+static int tsig_rdata_ok(const uint8_t *pkt, size_t off, size_t end)
+{
+	size_t o = wire_skip_name(pkt, end, off);
+
+	if (o == 0 || o + 10 > end)
+		return 0;
+	o += 10 + (size_t)wire_get16(pkt + o + 8);
+	if (o + 6 > end)
+		return 0;
+	return o + 6 + wire_get16(pkt + o + 4) == end;
+}
+
+/*
+ * Walk the records from off (past the question) through answer,
+ * authority and additional; remember the OPT record and a TSIG one.
+ */
+static enum wire_parse parse_rest(const uint8_t *pkt, size_t len, size_t off,
 	struct dns_query *q)
 {
-	size_t off = q->qend;
 	unsigned int total = (unsigned int)wire_get16(pkt + 6) + wire_get16(pkt + 8)
 		+ wire_get16(pkt + 10);
 	unsigned int before_additional = (unsigned int)wire_get16(pkt + 6) + wire_get16(pkt + 8);
@@ -90,12 +124,20 @@ static enum wire_parse parse_rest(const uint8_t *pkt, size_t len,
 			return WIRE_FORMERR;
 		if (type == DNS_TYPE_OPT) {
 			/* RFC 6891 6.1.1: one OPT, owned by the root, in additional */
-			if (q->edns || i < before_additional || pkt[name_off] != 0)
+			if (q->edns || i < before_additional || pkt[name_off] != 0
+			    || !opt_options_ok(pkt + off + 10, rdlen))
 				return WIRE_FORMERR;
 			q->edns = 1;
 			q->edns_udp = wire_get16(pkt + off + 2);
 			q->edns_version = pkt[off + 5];
 			q->edns_do = (pkt[off + 6] & 0x80) != 0;
+		} else if (type == DNS_TYPE_TSIG) {
+			/* RFC 8945 5.1: the last record of the additional
+			 * section, class ANY (as NSD) */
+			if (i != total - 1 || i < before_additional || wire_get16(pkt + off + 2) != DNS_CLASS_ANY
+			    || !tsig_rdata_ok(pkt, off + 10, off + 10 + rdlen))
+				return WIRE_FORMERR;
+			q->tsig_off = (uint16_t)name_off;
 		}
 		off += 10 + (size_t)rdlen;
 	}
@@ -106,7 +148,7 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	struct dns_query *q)
 {
 	enum wire_parse rc;
-	unsigned int opcode;
+	unsigned int opcode, qdcount;
 
 	q->qend = 0;
 	q->qname_len = 0;
@@ -115,6 +157,7 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	q->edns_version = 0;
 	q->edns_do = 0;
 	q->edns_udp = 0;
+	q->tsig_off = 0;
 	q->qtype = 0;
 	q->qclass = 0;
 	if (len < WIRE_HDR)
@@ -124,21 +167,34 @@ enum wire_parse wire_parse_query(const uint8_t *pkt, size_t len,
 	if (q->flags & DNS_FLAG_QR)
 		return WIRE_DROP;
 	opcode = (q->flags >> 11) & 0xF;
+	qdcount = wire_get16(pkt + 4);
 	/* an opcode we do not implement is NOTIMP whatever its sections
 	 * hold (RFC 8490 DSO messages have no question) */
-	if (opcode != 0 && wire_get16(pkt + 4) != 1)
+	if (opcode != 0 && qdcount != 1)
 		return WIRE_NOTIMP;
-	if (wire_get16(pkt + 4) != 1)
+	if (qdcount == 0) {
+		/* FORMERR, with the OPT echoed if there was one (as Knot) */
+		if (parse_rest(pkt, len, WIRE_HDR, q) != WIRE_OK)
+			q->edns = 0;
+		q->tsig_off = 0;
+		return WIRE_FORMERR;
+	}
+	if (qdcount != 1)
 		return WIRE_FORMERR;
 	rc = parse_question(pkt, len, q);
 	if (rc != WIRE_OK) {
 		q->qend = 0;
 		return rc;
 	}
-	if (parse_rest(pkt, len, q) != WIRE_OK) {
+	if (parse_rest(pkt, len, q->qend, q) != WIRE_OK) {
 		q->edns = 0;
+		q->tsig_off = 0;
 		return WIRE_FORMERR;
 	}
+	/* signed, and we have no key: NOTAUTH/BADKEY before anything else,
+	 * the opcode included (as NSD and Knot) */
+	if (q->tsig_off)
+		return WIRE_BADKEY;
 	if (opcode != 0)
 		return WIRE_NOTIMP;
 	if (q->edns && q->edns_version > 0)
@@ -286,6 +342,76 @@ size_t wire_resp_finish(struct wire_resp *r)
 	wire_put16(r->buf + 8, r->counts[1]);
 	wire_put16(r->buf + 10, r->counts[2]);
 	return r->len;
+}
+
+/* Copy the name at off in pkt, following compression pointers, to out
+ * (WIRE_MAXNAME bytes); its length, or 0 if it is malformed. */
+static size_t name_expand(const uint8_t *pkt, size_t len, size_t off,
+	uint8_t *out)
+{
+	size_t n = 0;
+	int jumps = 0;
+
+	while (off < len) {
+		uint8_t c = pkt[off];
+		if ((c & 0xC0) == 0xC0) {
+			if (off + 1 >= len || ++jumps > 64)
+				return 0;
+			off = ((size_t)(c & 0x3F) << 8) | pkt[off + 1];
+			continue;
+		}
+		if (c & 0xC0 || n + 1u + c > WIRE_MAXNAME || off + 1u + c > len)
+			return 0;
+		memcpy(out + n, pkt + off, (size_t)c + 1);
+		n += (size_t)c + 1;
+		if (c == 0)
+			return n;
+		off += (size_t)c + 1;
+	}
+	return 0;
+}
+
+size_t wire_resp_tsig_error(uint8_t *buf, size_t len, size_t cap,
+	const uint8_t *pkt, size_t pktlen, const struct dns_query *q,
+	uint16_t error)
+{
+	uint8_t key[WIRE_MAXNAME], alg[WIRE_MAXNAME];
+	size_t klen, alen, off, rd, o;
+
+	if (!q->tsig_off)
+		return len;
+	klen = name_expand(pkt, pktlen, q->tsig_off, key);
+	off = wire_skip_name(pkt, pktlen, q->tsig_off);
+	if (!klen || !off)
+		return len;
+	rd = off + 10;                  /* the request's TSIG RDATA */
+	alen = name_expand(pkt, pktlen, rd, alg);
+	o = wire_skip_name(pkt, pktlen, rd);
+	if (!alen || !o || o + 10 > pktlen)
+		return len;
+	/* owner, type/class/TTL/rdlength, alg, time+fudge, MAC size 0,
+	 * original ID, error, other length 0 */
+	if (len + klen + 10 + alen + 8 + 2 + 6 > cap)
+		return len;
+	memcpy(buf + len, key, klen);
+	len += klen;
+	wire_put16(buf + len, DNS_TYPE_TSIG);
+	wire_put16(buf + len + 2, DNS_CLASS_ANY);
+	wire_put32(buf + len + 4, 0);
+	wire_put16(buf + len + 8, (uint16_t)(alen + 8 + 2 + 6));
+	len += 10;
+	memcpy(buf + len, alg, alen);
+	len += alen;
+	memcpy(buf + len, pkt + o, 8);  /* time signed and fudge, echoed */
+	wire_put16(buf + len + 8, 0);   /* no MAC (RFC 8945 5.3.2) */
+	len += 10;
+	o += 10 + (size_t)wire_get16(pkt + o + 8);
+	memcpy(buf + len, pkt + o, 2);  /* original ID */
+	wire_put16(buf + len + 2, error);
+	wire_put16(buf + len + 4, 0);
+	len += 6;
+	wire_put16(buf + 10, (uint16_t)(wire_get16(buf + 10) + 1));
+	return len;
 }
 
 uint16_t wire_qname_suffix_off(const struct dns_query *q, unsigned int i)

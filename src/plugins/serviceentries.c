@@ -16,6 +16,8 @@
  *
  * The source delivers whole entry lists; each becomes a new registry
  * snapshot, built here off the query path and swapped in with one pointer.
+ * The snapshot holds ns.dns.<zone> too (the apex NS target, unless an
+ * entry names that host), so dns.<zone> is an empty non-terminal.
  * The SOA serial moves whenever the served names change.  Until the first
  * load the zones answer SERVFAIL, never NXDOMAIN: a cached NXDOMAIN would
  * outlive the outage.
@@ -245,6 +247,8 @@ static void on_update(void *arg, struct se_list *entries)
 	struct registry_conf conf = {
 		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
+		.ns_v4 = (const uint8_t (*)[4])p->ns_v4, .nns_v4 = p->nns_v4,
+		.ns_v6 = (const uint8_t (*)[16])p->ns_v6, .nns_v6 = p->nns_v6,
 	};
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
@@ -490,27 +494,6 @@ static int se_falls_through(const struct se_plugin *p, const struct dns_query *q
 	return 0;
 }
 
-/* ns.dns.<zone>: the name the apex NS points at (ns_address, ns_defaults). */
-static enum plugin_result ns_answer(const struct se_plugin *p,
-	struct dns_request *req, unsigned int zl)
-{
-	struct registry_answer a = {
-		.v4 = (const uint8_t (*)[4])p->ns_v4, .nv4 = p->nns_v4,
-		.v6 = (const uint8_t (*)[16])p->ns_v6, .nv6 = p->nns_v6,
-	};
-	uint16_t apex = wire_qname_suffix_off(&req->q, zl);
-	uint16_t qt = req->q.qtype;
-	struct wire_resp w;
-
-	query_begin(req, &w, DNS_RCODE_NOERROR, DNS_FLAG_AA);
-	if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
-		add_addrs(&w, &a, qt, p->ttl);
-	if (w.counts[WIRE_SEC_ANSWER] == 0 && !w.truncated)
-		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
-	query_finish(req, &w, "serviceentries");
-	return PLUGIN_DONE;
-}
-
 static enum plugin_result se_serve(void *state, struct dns_request *req)
 {
 	struct se_plugin *p = state;
@@ -537,12 +520,6 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		query_answer_rcode(req, DNS_RCODE_REFUSED, "serviceentries");
 		return PLUGIN_DONE;
 	}
-	/* ns.dns.<zone>, the apex NS target, unless a ServiceEntry names that
-	 * host itself (it wins over ns_address and the defaults, not a wildcard) */
-	if ((p->nns_v4 || p->nns_v6) && zl == 2
-	    && memcmp(q->qname_lc, "\002ns\003dns", 7) == 0
-	    && !(p->reg && registry_lookup(p->reg, q, &ans) == REG_NAME && ans.nv4 + ans.nv6 > 0))
-		return ns_answer(p, req, (unsigned int)zl);
 	if (!p->reg) {
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "serviceentries");
 		req->error = "first load of the ServiceEntries not complete";

@@ -19,6 +19,7 @@
 extern const struct plugin_ops any_plugin;
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
+extern const struct plugin_ops chaos_plugin;
 extern const struct plugin_ops debug_plugin;
 extern const struct plugin_ops errors_plugin;
 extern const struct plugin_ops forward_plugin;
@@ -49,7 +50,7 @@ const struct plugin_entry plugin_table[] = {
 	{ "ready", &ready_plugin, NULL }, { "health", &health_plugin, NULL }, { "pprof", NULL, NULL },
 	{ "prometheus", &prometheus_plugin, NULL }, { "errors", &errors_plugin, NULL }, { "log", &log_plugin, NULL },
 	{ "dnstap", NULL, NULL }, { "local", NULL, NULL }, { "dns64", NULL, NULL },
-	{ "acl", NULL, NULL }, { "any", &any_plugin, NULL }, { "chaos", NULL, NULL },
+	{ "acl", NULL, NULL }, { "any", &any_plugin, NULL }, { "chaos", &chaos_plugin, NULL },
 	{ "loadbalance", &loadbalance_plugin, NULL }, { "tsig", NULL, NULL }, { "cache", &cache_plugin, NULL },
 	{ "rewrite", NULL, NULL }, { "header", NULL, NULL }, { "dnssec", NULL, NULL },
 	{ "autopath", NULL, NOT_CLUSTER_DNS

@@ -12,6 +12,7 @@
 #include "globaldns/wire.h"
 
 #define NODE_WILDBASE 0x01      /* "*.<this name>" is a node too */
+#define NODE_NSHOST 0x02        /* ns.dns.<zone> from registry_conf, no entry */
 
 struct reg_node {
 	uint32_t hash;
@@ -301,6 +302,47 @@ static int build_nodes(struct registry *r, const struct registry_conf *conf,
 	return 0;
 }
 
+/*
+ * ns.dns.<zone> for every zone, with the configured addresses, unless an
+ * entry serves that host (then the entry's addresses stand).
+ */
+static int add_ns_hosts(struct registry *r, const struct registry_conf *conf)
+{
+	if (conf->nns_v4 + conf->nns_v6 == 0)
+		return 0;
+	for (size_t z = 0; z < conf->nzones; z++) {
+		uint8_t wire[WIRE_MAXNAME + 8];
+		int zlen, idx;
+		struct reg_node *n;
+
+		memcpy(wire, "\002ns\003dns", 7);
+		zlen = wire_name_from_str(conf->zones[z], wire + 7);
+		if (zlen < 0 || 7 + zlen > WIRE_MAXNAME)
+			continue;
+		idx = find_node(r, wire, (size_t)(7 + zlen), name_hash(wire, (size_t)(7 + zlen)));
+		if (idx >= 0 && r->nodes[idx].nv4 + r->nodes[idx].nv6 > 0)
+			continue;
+		if (add_ancestors(r, wire, 7 + zlen, zlen) < 0
+		    || (idx = intern(r, wire, (size_t)(7 + zlen))) < 0
+		    || (conf->nns_v4 && grow_array((void **)&r->v4, &r->v4_cap, r->nv4 + conf->nns_v4, 4) < 0)
+		    || (conf->nns_v6 && grow_array((void **)&r->v6, &r->v6_cap, r->nv6 + conf->nns_v6, 16) < 0))
+			return -1;
+		n = &r->nodes[idx];
+		n->flags |= NODE_NSHOST;
+		n->v4_first = (uint32_t)r->nv4;
+		n->nv4 = (uint32_t)conf->nns_v4;
+		if (conf->nns_v4)       /* no memcpy with NULL, even of 0 bytes */
+			memcpy(r->v4[r->nv4], conf->ns_v4, conf->nns_v4 * 4);
+		r->nv4 += conf->nns_v4;
+		n->v6_first = (uint32_t)r->nv6;
+		n->nv6 = (uint32_t)conf->nns_v6;
+		if (conf->nns_v6)
+			memcpy(r->v6[r->nv6], conf->ns_v6, conf->nns_v6 * 16);
+		r->nv6 += conf->nns_v6;
+	}
+	return 0;
+}
+
 struct registry *registry_build(const struct registry_conf *conf,
 	struct se_list *entries, uint32_t serial)
 {
@@ -316,7 +358,8 @@ struct registry *registry_build(const struct registry_conf *conf,
 	if (nfacts)             /* facts is NULL for an empty list */
 		qsort(facts, nfacts, sizeof(*facts), fact_cmp);
 	if (rehash(r, nfacts + conf->nzones + 16) < 0
-	    || build_nodes(r, conf, facts, nfacts) < 0)
+	    || build_nodes(r, conf, facts, nfacts) < 0
+	    || add_ns_hosts(r, conf) < 0)
 		goto fail;
 	free(facts);
 	r->list = *entries;
@@ -421,9 +464,10 @@ const struct se_list *registry_source_list(const struct registry *r)
 	return &r->list;
 }
 
+/* A ServiceEntry host with addresses (not the configured ns.dns). */
 static int node_served(const struct reg_node *n)
 {
-	return n->nv4 + n->nv6 > 0;
+	return n->nv4 + n->nv6 > 0 && !(n->flags & NODE_NSHOST);
 }
 
 static int same_addrs(const struct registry *a, const struct reg_node *na,

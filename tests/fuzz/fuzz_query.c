@@ -1,6 +1,7 @@
 /*
  * fuzz_query.c -- fuzz target for the whole query path (parse, dispatch,
- * serviceentries answer, response writing).
+ * serviceentries answer -- and chaos for the names outside global --,
+ * response writing).
  *
  * Built with --enable-fuzzer (clang -fsanitize=fuzzer) it is a libFuzzer
  * target.  Built without, main() replays every file of the corpus folder
@@ -37,7 +38,8 @@ static void init(void)
 	if (srv)
 		return;
 	snprintf(text, sizeof(text),
-		"global:53 {\n serviceentries {\n  file %s/conf/demo/serviceentries.yaml\n }\n}\n",
+		"global:53 {\n serviceentries {\n  file %s/conf/demo/serviceentries.yaml\n  ns_address 192.0.2.53\n }\n}\n"
+		".:53 {\n chaos 1.0-fuzz alice bob\n}\n",
 		top ? top : ".");
 	base = event_base_new();
 	cf = corefile_parse("Corefile", text, err, sizeof(err));

@@ -12,7 +12,7 @@ id nobody >/dev/null 2>&1 || skip_all "no user nobody"
 
 NOBODY=$(id -u nobody)
 NOGROUP=$(id -g nobody)
-plan 14
+plan 17
 
 # a free port below 1024 for UDP and TCP on 127.0.0.1
 LOWPORT=$(python3 - <<'PY'
@@ -59,6 +59,15 @@ changed() { [ "$(q +short httpbin.bar.global A)" = 240.0.1.9 ]; }
 wait_until 5 changed
 ok $? "manifests are still re-read as nobody"
 like "$(grep 'running as uid' "$T_TMP/priv.log")" "running as uid $NOBODY, gid $NOGROUP" "the drop is logged"
+stop_pid "$GD_PID"
+is "$(grep -c 'running as root' "$T_TMP/priv.log")" 0 "with -user: no warning about root"
+
+# as root without -user: it runs, with a warning that says what to do
+start_globaldns root "$T_TMP/Corefile" || exit 1
+is "$(q +short httpbin.bar.global A)" "240.0.1.9" "as root without -user: it answers"
+like "$(grep '^\[WARNING\] running as root' "$T_TMP/root.log")" \
+	"running as root \(uid 0\) with every capability: start with -user USER .* -user nobody.*CAP_NET_BIND_SERVICE.*runAsNonRoot" \
+	"as root without -user: a warning naming -user and CAP_NET_BIND_SERVICE"
 stop_pid "$GD_PID"
 
 "$GLOBALDNS" -conf "$T_TMP/Corefile" -user no-such-user-here >"$T_TMP/nouser.log" 2>&1

@@ -104,6 +104,131 @@ static void test_parse_bad(void **state)
 	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
 }
 
+/* A query for a.global. A, ID 0x1234, with `extra` appended and the
+ * counts given (AN, NS, AR). */
+static size_t raw_query(uint8_t *pkt, int qd, int an, int ar, const uint8_t *extra,
+	size_t elen)
+{
+	static const uint8_t q[] = "\001a\006global\000\000\001\000\001";
+	size_t len = 12;
+
+	memset(pkt, 0, 12);
+	pkt[0] = 0x12; pkt[1] = 0x34;
+	pkt[5] = (uint8_t)qd;
+	pkt[7] = (uint8_t)an;
+	pkt[11] = (uint8_t)ar;
+	if (qd) {
+		memcpy(pkt + len, q, sizeof(q) - 1);
+		len += sizeof(q) - 1;
+	}
+	memcpy(pkt + len, extra, elen);
+	return len + elen;
+}
+
+/* OPT with 8 bytes of RDATA: one option of length `optlen`. */
+static const uint8_t opt_rr_head[] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 8, 0, 10 };
+
+/* TSIG key "k.", alg "hmac-sha256.", time 0x000012345678, fudge 300,
+ * MAC of 2 bytes, original ID 0x4321, error 0, other 0. */
+static const uint8_t tsig_rr[] = {
+	1, 'k', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 13 + 10 + 2 + 6,
+	11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0,
+	0, 0, 0x12, 0x34, 0x56, 0x78, 0x01, 0x2c, 0, 2, 0xaa, 0xbb,
+	0x43, 0x21, 0, 0, 0, 0,
+};
+
+static void test_parse_edns_options(void **state)
+{
+	uint8_t pkt[512], rr[64];
+	struct dns_query q;
+	size_t len;
+
+	(void)state;
+	memcpy(rr, opt_rr_head, sizeof(opt_rr_head));
+	rr[sizeof(opt_rr_head)] = 0;
+	rr[sizeof(opt_rr_head) + 1] = 4;        /* option length 4: fits */
+	memcpy(rr + sizeof(opt_rr_head) + 2, "abcd", 4);
+	len = raw_query(pkt, 1, 0, 1, rr, sizeof(opt_rr_head) + 6);
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_OK);
+	assert_int_equal(q.edns, 1);
+	rr[sizeof(opt_rr_head) + 1] = 5;        /* past the RDATA */
+	len = raw_query(pkt, 1, 0, 1, rr, sizeof(opt_rr_head) + 6);
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	assert_int_equal(q.edns, 0);            /* the FORMERR has no OPT */
+	assert_int_not_equal(q.qend, 0);        /* but the question */
+	/* QDCOUNT 0 with a sound OPT: FORMERR with the OPT, DO kept */
+	rr[sizeof(opt_rr_head) + 1] = 4;
+	len = raw_query(pkt, 0, 0, 1, rr, sizeof(opt_rr_head) + 6);
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	assert_int_equal(q.edns, 1);
+	assert_int_equal(q.edns_do, 1);
+	assert_int_equal(q.qend, 0);
+	/* QDCOUNT 2: FORMERR without OPT */
+	pkt[5] = 2;
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	assert_int_equal(q.edns, 0);
+}
+
+static void test_parse_tsig(void **state)
+{
+	uint8_t pkt[512], two[256], resp[512];
+	struct dns_query q;
+	struct wire_resp w;
+	size_t len, rlen;
+
+	(void)state;
+	len = raw_query(pkt, 1, 0, 1, tsig_rr, sizeof(tsig_rr));
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_BADKEY);
+	assert_int_equal(q.tsig_off, len - sizeof(tsig_rr));
+	/* the error answer: NOTAUTH, question, the TSIG record echoed */
+	wire_resp_init(&w, resp, sizeof(resp), 512, pkt, &q);
+	wire_resp_rcode(&w, DNS_RCODE_NOTAUTH);
+	rlen = wire_resp_finish(&w);
+	rlen = wire_resp_tsig_error(resp, rlen, sizeof(resp), pkt, len, &q, DNS_TSIG_BADKEY);
+	{
+		ldns_pkt *p = NULL;
+		ldns_rr *t;
+		assert_int_equal(ldns_wire2pkt(&p, resp, rlen), LDNS_STATUS_OK);
+		assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOTAUTH);
+		assert_int_equal(ldns_pkt_qdcount(p), 1);
+		/* ldns takes the TSIG out of the additional section */
+		t = ldns_pkt_tsig(p);
+		assert_non_null(t);
+		assert_int_equal(ldns_rr_get_class(t), LDNS_RR_CLASS_ANY);
+		assert_int_equal(ldns_rr_ttl(t), 0);
+		assert_int_equal(ldns_rdf_size(ldns_rr_rdf(t, 3)), 2);   /* MAC: its size field (0) only */
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rdf(t, 3)), 0);
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rdf(t, 4)), 0x4321);
+		assert_int_equal(ldns_rdf2native_int16(ldns_rr_rdf(t, 5)), DNS_TSIG_BADKEY);
+		ldns_pkt_free(p);
+	}
+	/* not last: FORMERR; twice: FORMERR; in the answer section: FORMERR */
+	memcpy(two, tsig_rr, sizeof(tsig_rr));
+	memcpy(two + sizeof(tsig_rr), opt_rr_head, sizeof(opt_rr_head) - 2);
+	two[sizeof(tsig_rr) + 10] = 0;          /* OPT RDLENGTH 0 */
+	len = raw_query(pkt, 1, 0, 2, two, sizeof(tsig_rr) + 11);
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	memcpy(two + sizeof(tsig_rr), tsig_rr, sizeof(tsig_rr));
+	len = raw_query(pkt, 1, 0, 2, two, 2 * sizeof(tsig_rr));
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	len = raw_query(pkt, 1, 1, 0, tsig_rr, sizeof(tsig_rr));
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	/* class IN: FORMERR (as NSD); RDATA one byte short: FORMERR */
+	memcpy(two, tsig_rr, sizeof(tsig_rr));
+	two[6] = 1;
+	len = raw_query(pkt, 1, 0, 1, two, sizeof(tsig_rr));
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	two[6] = 255;
+	two[12]--;
+	len = raw_query(pkt, 1, 0, 1, two, sizeof(tsig_rr) - 1);
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_FORMERR);
+	assert_int_equal(q.tsig_off, 0);
+	/* signed NOTIFY: BADKEY before NOTIMP */
+	len = raw_query(pkt, 1, 0, 1, tsig_rr, sizeof(tsig_rr));
+	pkt[2] = 4 << 3;
+	assert_int_equal(wire_parse_query(pkt, len, &q), WIRE_BADKEY);
+}
+
 /* Every prefix of a valid query, and every single byte flipped, parses or
  * fails cleanly (ASan watches for out-of-bounds reads). */
 static void test_parse_fuzz(void **state)
@@ -260,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_parse_basic),
 		cmocka_unit_test(test_parse_edns),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_parse_edns_options),
+		cmocka_unit_test(test_parse_tsig),
 		cmocka_unit_test(test_parse_fuzz),
 		cmocka_unit_test(test_write_answer),
 		cmocka_unit_test(test_write_truncate),

@@ -113,6 +113,73 @@ static void test_basic(void **state)
 	registry_free(r);
 }
 
+static void count_names(void *arg, const char *name, const uint8_t (*v4)[4],
+	size_t nv4, const uint8_t (*v6)[16], size_t nv6,
+	const char *const *sources, size_t nsources)
+{
+	(void)name; (void)v4; (void)nv4; (void)v6; (void)nv6; (void)sources; (void)nsources;
+	(*(int *)arg)++;
+}
+
+/* ns.dns.<zone> from the configuration: a name like the others, so
+ * dns.<zone> is an empty non-terminal (RFC 8020); an entry for that host
+ * wins; it is not a served ServiceEntry host (names, foreach, diff). */
+static void test_ns_host(void **state)
+{
+	static const uint8_t v4[1][4] = { { 192, 0, 2, 53 } };
+	static const uint8_t v6[1][16] = { { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x53 } };
+	const char *zones[] = { "global.", "mesh." };
+	struct registry_conf c = { .zones = zones, .nzones = 2,
+		.ns_v4 = v4, .nns_v4 = 1, .ns_v6 = v6, .nns_v6 = 1 };
+	struct se_list l;
+	struct registry *r, *r2;
+	struct registry_answer a;
+	size_t added, removed, changed;
+	int n = 0;
+
+	(void)state;
+	se_list_init(&l);
+	add_entry(&l, "httpbin", "httpbin.bar.global", "240.0.0.2", SE_RES_DNS, NULL);
+	add_entry(&l, "own", "ns.dns.mesh", "240.0.0.53", SE_RES_DNS, NULL);
+	r = registry_build(&c, &l, 1);
+	assert_non_null(r);
+	assert_int_equal(look(r, "ns.dns.global", &a), REG_NAME);
+	assert_int_equal(a.nv4, 1);
+	assert_memory_equal(a.v4[0], v4[0], 4);
+	assert_int_equal(a.nv6, 1);
+	assert_memory_equal(a.v6[0], v6[0], 16);
+	assert_int_equal(look(r, "dns.global", &a), REG_NAME);    /* ENT */
+	assert_int_equal(a.nv4 + a.nv6, 0);
+	assert_int_equal(look(r, "x.dns.global", &a), REG_NXDOMAIN);
+	/* an entry names ns.dns.mesh: its addresses, not the configured ones */
+	assert_int_equal(look(r, "ns.dns.mesh", &a), REG_NAME);
+	assert_int_equal(a.nv4, 1);
+	assert_int_equal(a.nv6, 0);
+	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x35", 4);
+	/* served hosts: httpbin and the entry's ns.dns.mesh, not ns.dns.global */
+	assert_int_equal(registry_names(r), 2);
+	registry_foreach(r, count_names, &n);
+	assert_int_equal(n, 2);
+	se_list_init(&l);
+	add_entry(&l, "httpbin", "httpbin.bar.global", "240.0.0.2", SE_RES_DNS, NULL);
+	r2 = registry_build(&c, &l, 2);
+	registry_diff(r, r2, &added, &removed, &changed);
+	assert_int_equal(added, 0);
+	assert_int_equal(removed, 1);           /* ns.dns.mesh's entry only */
+	assert_int_equal(changed, 0);
+	assert_int_equal(look(r2, "ns.dns.mesh", &a), REG_NAME);  /* back to the configured */
+	assert_memory_equal(a.v4[0], v4[0], 4);
+	registry_free(r);
+	registry_free(r2);
+	/* without addresses there is no ns.dns name */
+	se_list_init(&l);
+	c.nns_v4 = c.nns_v6 = 0;
+	r = registry_build(&c, &l, 3);
+	assert_int_equal(look(r, "ns.dns.global", &a), REG_NXDOMAIN);
+	assert_int_equal(look(r, "dns.global", &a), REG_NXDOMAIN);
+	registry_free(r);
+}
+
 static void test_union_and_order(void **state)
 {
 	struct se_list l;
@@ -247,6 +314,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_ns_host),
 		cmocka_unit_test(test_union_and_order),
 		cmocka_unit_test(test_fallbacks),
 		cmocka_unit_test(test_wildcards),
