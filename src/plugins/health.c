@@ -40,6 +40,7 @@ struct health {
 	int port;
 	uint64_t sent_ns;
 	int inflight;
+	unsigned long failing;          /* failures in a row (logged once) */
 };
 
 static void on_health(struct evhttp_request *req, void *arg)
@@ -49,11 +50,23 @@ static void on_health(struct evhttp_request *req, void *arg)
 	httpd_reply_text(req, 200, "OK", "OK");
 }
 
+/* Every failure counts; the log says when the checks start failing and
+ * when they pass again, not every second in between (the process may be
+ * out of descriptors, and the log must not add to the trouble). */
 static void self_failed(struct health *h, const char *why)
 {
 	(*h->failures)++;
-	log_warning("plugin/health: Local health request to \"http://%s/health\" failed: %s",
-		h->ep.addr, why);
+	if (h->failing++ == 0)
+		log_warning("plugin/health: Local health request to \"http://%s/health\" failed: %s",
+			h->ep.addr, why);
+}
+
+static void self_ok(struct health *h)
+{
+	if (h->failing)
+		log_info("plugin/health: Local health request to \"http://%s/health\" answered again after %lu failure%s",
+			h->ep.addr, h->failing, h->failing == 1 ? "" : "s");
+	h->failing = 0;
 }
 
 static void on_self(struct evhttp_request *req, void *arg)
@@ -68,7 +81,10 @@ static void on_self(struct evhttp_request *req, void *arg)
 		char why[64];
 		snprintf(why, sizeof(why), code ? "HTTP %d" : "no answer", code);
 		self_failed(h, why);
-	} else if (s > 1) {
+		return;
+	}
+	self_ok(h);
+	if (s > 1) {
 		log_warning("plugin/health: Local health request to \"http://%s/health\" took more than 1s: %.3fs",
 			h->ep.addr, s);
 	}
