@@ -21,7 +21,9 @@
  *           hold a query (plugin_process).  Errors go to err as
  *           "FILE:LINE: NAME: what is wrong" (PLUGIN_FAIL).  Must not
  *           start I/O; in validate mode (ctx->validate) it may read files
- *           to report problems, and the instance is then freed unstarted.
+ *           to report problems, and the instance is then freed unstarted;
+ *           ctx->check (-validate, and every reload) asks for the same
+ *           checks, and a reloaded instance then starts with what it read.
  *   start   begin timers and I/O through the environment (plugin_env):
  *           the event base, the metrics registry (process-wide
  *           families), the HTTP endpoints (routes), and the host -- the
@@ -108,6 +110,10 @@ struct plugin_ctx {
 	struct plugin_block *block;
 	struct plugin_process *process;
 	int validate;                   /* 1 under -validate: never started */
+	int check;                      /* 1 under -validate and on a reload: read
+	                                 * what can be read now (manifest files) and
+	                                 * report every problem, as -validate does;
+	                                 * a reload with one is refused */
 };
 
 /* Add a listening address to the block (bind); 0, or -1 out of memory. */

@@ -306,6 +306,7 @@ static int block_plugins(struct server *s, struct server_block *b,
 {
 	struct plugin_ctx ctx = {
 		.block = &b->info, .process = &s->process, .validate = o->validate,
+		.check = o->validate || o->check,
 	};
 	int *order = calloc(cb->ndirs ? cb->ndirs : 1, sizeof(*order));
 	char msg[1024], list[512];
