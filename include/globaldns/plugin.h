@@ -31,7 +31,10 @@
  *           configuration, lameduck, its instances for introspection).
  *   serve   answer a query (write req->resp) -> PLUGIN_DONE; or pass it on
  *           -> PLUGIN_NEXT; or keep it (query_hold) and answer later ->
- *           PLUGIN_ASYNC.
+ *           PLUGIN_ASYNC.  PLUGIN_DONE with resp_len 0 drops the query:
+ *           nothing is sent (acl drop).  To see (and rewrite, or drop)
+ *           the final answer of a query passed on: query_on_answer (rrl,
+ *           the cache).
  *   ready   1 when the instance has what it needs to answer (first sync
  *           done); else 0 with a short reason in why.  May be NULL.
  *   free    release everything; state may be half built.

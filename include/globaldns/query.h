@@ -37,6 +37,13 @@ struct dns_transport {
 };
 
 #define QUERY_RESP_MAX 65535
+#define QUERY_HOOKS 4
+
+/* Called with the final answer of a query (dns_request.hooks). */
+struct query_hook {
+	void (*fn)(void *arg, struct dns_request *req);
+	void *arg;
+};
 
 struct dns_request {
 	/* filled by the transport */
@@ -69,11 +76,15 @@ struct dns_request {
 	 * rather than relaying one; the cache clears it before passing a
 	 * query on and never stores such an answer */
 	int synthesized;
-	/* A plugin that wants to see the final answer (the cache) sets this
-	 * before passing the query on; called once the response is complete,
-	 * before it is sent, whether the answer came at once or later. */
-	void (*on_answer)(void *arg, struct dns_request *req);
-	void *on_answer_arg;
+	/* Plugins that want to see the final answer (the cache, rrl) add a
+	 * hook (query_on_answer) before passing the query on.  The hooks run
+	 * once the response is complete, before it is sent, whether it came
+	 * at once or later: the last added first (the plugin nearest the
+	 * answer sees it first, as CoreDNS's nested response writers do).  A
+	 * hook may rewrite the response, or drop it: resp_len 0 and nothing
+	 * is sent. */
+	struct query_hook hooks[QUERY_HOOKS];
+	unsigned int nhooks;
 };
 
 /* A zone key of a server block: "zone:port" -> block. */
@@ -130,6 +141,13 @@ void query_finish(struct dns_request *req, struct wire_resp *w,
 	const char *plugin);
 /* Shorthand: an empty response with rcode. */
 void query_answer_rcode(struct dns_request *req, int rcode, const char *plugin);
+
+/*
+ * See req's final answer (dns_request.hooks): fn(arg, req) runs once it
+ * is complete, before it is sent.  0, or -1 if QUERY_HOOKS are set.
+ */
+int query_on_answer(struct dns_request *req,
+	void (*fn)(void *arg, struct dns_request *req), void *arg);
 
 /*
  * For plugins that answer later: a copy of req (packet and client address

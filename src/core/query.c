@@ -35,6 +35,17 @@ void query_finish(struct dns_request *req, struct wire_resp *w,
 	req->plugin = plugin;
 }
 
+int query_on_answer(struct dns_request *req,
+	void (*fn)(void *arg, struct dns_request *req), void *arg)
+{
+	if (req->nhooks >= QUERY_HOOKS)
+		return -1;
+	req->hooks[req->nhooks].fn = fn;
+	req->hooks[req->nhooks].arg = arg;
+	req->nhooks++;
+	return 0;
+}
+
 void query_answer_rcode(struct dns_request *req, int rcode, const char *plugin)
 {
 	struct wire_resp w;
@@ -83,10 +94,9 @@ static const struct zone_key *match_zone(const struct dispatch *d,
 
 static void observe(const struct dispatch *d, struct dns_request *req)
 {
-	if (req->on_answer) {
-		void (*fn)(void *, struct dns_request *) = req->on_answer;
-		req->on_answer = NULL;
-		fn(req->on_answer_arg, req);
+	while (req->nhooks) {
+		struct query_hook h = req->hooks[--req->nhooks];
+		h.fn(h.arg, req);
 	}
 	/* a background refresh (the cache's prefetch) has no client: it is
 	 * not a query to count or log */
@@ -126,7 +136,7 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	if (!req->start_ns)
 		req->start_ns = query_now_ns();
 	req->dispatch = d;
-	req->on_answer = NULL;
+	req->nhooks = 0;
 	req->block = NULL;
 	req->next = 0;
 	req->resp_len = 0;
@@ -171,7 +181,8 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	req->key = k;
 	req->block = k->block;
 	req->zone_label = (unsigned int)(req->q.nlabels - k->z.nlabels);
-	return run_chain(d, req);
+	/* a plugin or a hook may drop the query: nothing to send */
+	return run_chain(d, req) && req->resp_len > 0;
 }
 
 /* Held copies: the request with its own packet and response buffers,

@@ -422,6 +422,10 @@ static void server_observe(void *arg, const struct dns_request *req)
 			if (s->ports[p] == req->server_port)
 				metrics_observe(s->dropped[p], req);
 	}
+	/* a dropped query (acl drop, rrl) counts as a request without a
+	 * response; the query log and errors see only what was answered */
+	if (req->resp_len < WIRE_HDR)
+		return;
 	for (size_t j = 0; b && j < b->nchain; j++)
 		if (b->chain[j].ops->observe)
 			b->chain[j].ops->observe(b->chain[j].state, req);

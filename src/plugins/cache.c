@@ -339,14 +339,13 @@ static void refresh(struct cache *c, const struct dns_request *req,
 	tmp.transport.reply = NULL;
 	tmp.transport.ref = NULL;
 	tmp.transport.ctx = NULL;
-	tmp.on_answer = NULL;
+	tmp.nhooks = 0;
 	tmp.synthesized = 0;
 	h = query_hold(&tmp);
 	if (!h)
 		return;
 	e->refreshing_ns = now;
-	h->on_answer = on_answer;
-	h->on_answer_arg = c;
+	query_on_answer(h, on_answer, c);
 	h->start_ns = now;
 	c->stats.prefetches++;
 	query_complete(h, 1);
@@ -548,8 +547,7 @@ static enum plugin_result cache_serve(void *state, struct dns_request *req)
 	}
 	c->stats.misses++;
 	req->synthesized = 0;
-	req->on_answer = on_answer;
-	req->on_answer_arg = c;
+	query_on_answer(req, on_answer, c);
 	return PLUGIN_NEXT;
 }
 

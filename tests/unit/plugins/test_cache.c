@@ -3,7 +3,7 @@
  * set up from a Corefile directive, queries built with ldns go through its
  * serve function, and the forwarder's answer is played by writing an
  * upstream response (built with ldns) into the request and calling the
- * on_answer hook the cache left, as query.c does.  Hits are parsed back
+ * answer hook the cache left, as query.c does.  Hits are parsed back
  * with ldns.
  */
 #include <setjmp.h>
@@ -153,8 +153,9 @@ static void respond(struct fixture *f, ldns_pkt_rcode rcode, int aa,
 /* The final answer goes past the hook the cache set, as query.c does it. */
 static void done(struct fixture *f)
 {
-	assert_non_null(f->req.on_answer);
-	f->req.on_answer(f->req.on_answer_arg, &f->req);
+	assert_int_equal(f->req.nhooks, 1);
+	f->req.nhooks = 0;
+	f->req.hooks[0].fn(f->req.hooks[0].arg, &f->req);
 }
 
 static void upstream(struct fixture *f, ldns_pkt_rcode rcode, int aa,
