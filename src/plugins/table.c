@@ -5,7 +5,8 @@
  * The order is CoreDNS's plugin.cfg (1.11): a server block sets up and
  * runs its plugins in this order whatever order the Corefile writes them
  * in.  `serviceentries` sits where CoreDNS compiles external backends,
- * beside `kubernetes`; `proxy` (removed from CoreDNS in 1.7) is accepted as
+ * beside `kubernetes`; `rrl` (external too) where its plugin.cfg entry
+ * puts it, before `acl`; `proxy` (removed from CoreDNS in 1.7) is accepted as
  * an alias of `forward` where forward exists.
  *
  * A new plugin: its file in src/plugins/, its ops declared and listed
@@ -15,6 +16,7 @@
 
 #include <stddef.h>
 
+extern const struct plugin_ops acl_plugin;
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
 extern const struct plugin_ops errors_plugin;
@@ -24,6 +26,7 @@ extern const struct plugin_ops log_plugin;
 extern const struct plugin_ops prometheus_plugin;
 extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
+extern const struct plugin_ops rrl_plugin;
 extern const struct plugin_ops serviceentries_plugin;
 
 const struct plugin_entry plugin_table[] = {
@@ -34,7 +37,7 @@ const struct plugin_entry plugin_table[] = {
 	{ "ready", &ready_plugin }, { "health", &health_plugin }, { "pprof", NULL },
 	{ "prometheus", &prometheus_plugin }, { "errors", &errors_plugin }, { "log", &log_plugin },
 	{ "dnstap", NULL }, { "local", NULL }, { "dns64", NULL },
-	{ "acl", NULL }, { "any", NULL }, { "chaos", NULL },
+	{ "rrl", &rrl_plugin }, { "acl", &acl_plugin }, { "any", NULL }, { "chaos", NULL },
 	{ "loadbalance", NULL }, { "tsig", NULL }, { "cache", &cache_plugin },
 	{ "rewrite", NULL }, { "header", NULL }, { "dnssec", NULL },
 	{ "autopath", NULL }, { "minimal", NULL }, { "template", NULL },
