@@ -11,7 +11,7 @@
  * QUERYFILE: one query a line, "NAME TYPE EXPECT [GROUP]", cycled in
  * order.  EXPECT is an rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED), an
  * rcode and the first A/AAAA address of the answer ("NOERROR:10.0.0.1"),
- * or "any".  GROUP names the line of the report the query counts in
+ * two of those separated by "|" (either is correct), or "any".  GROUP names the line of the report the query counts in
  * (default "all").  Truncated answers (TC) count as answered and are
  * counted apart; they are correct only if EXPECT is "any".
  *
@@ -38,13 +38,18 @@
 #define MAXCONN 256
 #define NBUCKET 64
 
-struct qline {
-	uint8_t wire[300];
-	size_t len;
+struct expect {
 	int rcode;              /* -1: any */
 	int has_addr;
 	int family;
 	uint8_t addr[16];
+};
+
+struct qline {
+	uint8_t wire[300];
+	size_t len;
+	struct expect ex[2];
+	int nex;
 	int group;
 };
 
@@ -170,18 +175,23 @@ static int load(const char *path)
 		q->wire[o++] = 0;
 		q->wire[o++] = 1;
 		q->len = o;
-		colon = strchr(expect, ':');
-		if (colon) {
-			*colon = '\0';
-			q->has_addr = 1;
-			if (inet_pton(AF_INET, colon + 1, q->addr) == 1)
-				q->family = AF_INET;
-			else if (inet_pton(AF_INET6, colon + 1, q->addr) == 1)
-				q->family = AF_INET6;
-			else
-				q->has_addr = 0;
+		for (char *alt = expect, *bar; alt && q->nex < 2; alt = bar) {
+			struct expect *e = &q->ex[q->nex++];
+			if ((bar = strchr(alt, '|')))
+				*bar++ = '\0';
+			colon = strchr(alt, ':');
+			if (colon) {
+				*colon = '\0';
+				e->has_addr = 1;
+				if (inet_pton(AF_INET, colon + 1, e->addr) == 1)
+					e->family = AF_INET;
+				else if (inet_pton(AF_INET6, colon + 1, e->addr) == 1)
+					e->family = AF_INET6;
+				else
+					e->has_addr = 0;
+			}
+			e->rcode = strcmp(alt, "any") == 0 ? -1 : rcode_of(alt);
 		}
-		q->rcode = strcmp(expect, "any") == 0 ? -1 : rcode_of(expect);
 		q->group = group_of(grp);
 		nq++;
 	}
@@ -273,16 +283,18 @@ static void account(struct conn *c, const uint8_t *m, size_t len)
 	g->answered++;
 	rc = m[3] & 0x0F;
 	g->rc[rc == 0 ? 0 : rc == 3 ? 1 : rc == 2 ? 2 : rc == 5 ? 3 : 4]++;
-	if (m[2] & 0x02) {
-		g->tc++;
-		ok = q->rcode == -1;
-	} else {
-		ok = q->rcode == -1 || q->rcode == rc;
-		if (ok && q->has_addr) {
-			a = first_addr(m, len, &fam);
-			ok = a && fam == q->family && memcmp(a, q->addr, fam == AF_INET ? 4 : 16) == 0;
-		}
+	ok = 0;
+	a = first_addr(m, len, &fam);
+	for (int k = 0; k < q->nex && !ok; k++) {
+		const struct expect *e = &q->ex[k];
+		if (m[2] & 0x02)
+			ok = e->rcode == -1;
+		else
+			ok = (e->rcode == -1 || e->rcode == rc) && (!e->has_addr
+				|| (a && fam == e->family && memcmp(a, e->addr, fam == AF_INET ? 4 : 16) == 0));
 	}
+	if (m[2] & 0x02)
+		g->tc++;
 	g->correct += ok;
 	while (b < NBUCKET - 1 && (double)lat / 1e6 >= lim) {
 		lim *= 1.25;
