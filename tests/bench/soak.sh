@@ -112,7 +112,9 @@ with open(sys.argv[1], "w") as f:
 PY
 
 # ---- the daemon ----
-prlimit --nofile=256:4096 -- "$B/globaldns" -conf "$tmp/Corefile" -quiet >"$tmp/gd.log" 2>&1 &
+# the log through `uniq -c`: a line repeated millions of times (an accept
+# loop on EMFILE) takes one line
+prlimit --nofile=256:4096 -- "$B/globaldns" -conf "$tmp/Corefile" -quiet > >(uniq -c >"$tmp/gd.log") 2>&1 &
 GD=$!
 pids="$pids $GD"
 for _ in $(seq 1 100); do
@@ -172,6 +174,13 @@ print(len(socks))
 PY
 }
 
+# a new TCP client every 5 s: answered or not, by phase
+probe() {  # probe PHASE
+	local ok=0
+	[ "$(dig @127.0.0.1 -p "$PORT" +tcp +short +tries=1 +time=3 svc-1.t.global)" = "240.9.0.2" ] && ok=1
+	echo "$1 $ok" >>"$tmp/probes"
+}
+: >"$tmp/probes"
 peak=$R0
 loris_at=$((T / 4)) loris_for=$((T / 5)) fd_at=$((T * 6 / 10)) fd_for=$((T / 10))
 events=""
@@ -197,6 +206,12 @@ for s in $(seq 1 "$T"); do
 	fi
 	[ "$s" -eq "$loris_at" ] && { clients 300 3 "$loris_for" >"$tmp/loris.out" & pids="$pids $!"; events="$events slowloris@$s"; }
 	[ "$s" -eq "$fd_at" ] && { clients 1000 0 "$fd_for" >"$tmp/fds.out" & pids="$pids $!"; events="$events fd-exhaust@$s"; }
+	if [ $((s % 5)) -eq 2 ]; then
+		if [ "$s" -gt "$loris_at" ] && [ "$s" -lt $((loris_at + loris_for)) ]; then phase=slowloris
+		elif [ "$s" -gt "$fd_at" ] && [ "$s" -lt $((fd_at + fd_for)) ]; then phase=fd-exhausted
+		else phase=other; fi
+		probe "$phase" &
+	fi
 	kill -0 "$GD" 2>/dev/null || { echo "soak: the daemon died at $s s"; break; }
 done
 echo normal >"$tmp/up.mode"
@@ -214,11 +229,18 @@ echo "TCP ($((RATE / 10)) q/s, 4 connections, reconnecting):"; cat "$tmp/tcp.out
 echo
 printf 'slowloris connections held: %s; idle connections opened: %s\n' \
 	"$(cat "$tmp/loris.out" 2>/dev/null || echo ?)" "$(cat "$tmp/fds.out" 2>/dev/null || echo ?)"
+printf 'a new TCP client every 5 s, answered:'
+for ph in other slowloris fd-exhausted; do
+	printf ' %s %s/%s;' "$ph" "$(awk -v p="$ph" '$1 == p && $2 == 1' "$tmp/probes" | wc -l)" \
+		"$(awk -v p="$ph" '$1 == p' "$tmp/probes" | wc -l)"
+done
+echo
 printf 'daemon: alive at the end: %s; CPU %s%% of a core over the run; RSS before %d MB, peak %d MB, after %d MB\n' \
 	"$alive" "$(( (C1 - C0) * 100 / ($(getconf CLK_TCK) * (T1 - T0 > 0 ? T1 - T0 : 1)) ))" \
 	$((R0 / 1024)) $((peak / 1024)) $((R1 / 1024))
 curl -s -m 5 "http://127.0.0.1:$MP/metrics" | grep -E '^coredns_reload_failed_total|^coredns_forward_max_concurrent_rejects_total|^globaldns_source_syncs_total' \
 	| sed 's/^/metric: /' || true
-printf 'log lines: %s in all; %s errors; the most frequent:\n' "$(wc -l <"$tmp/gd.log" 2>/dev/null || echo 0)" \
-	"$(grep -c '^\[ERROR\]' "$tmp/gd.log" 2>/dev/null || echo 0)"
-sed -E 's/[0-9]+/N/g' "$tmp/gd.log" 2>/dev/null | sort | uniq -c | sort -rn | head -8
+kill "$GD" 2>/dev/null; sleep 1
+awk '{ n += $1 } / \[ERROR\] / { e += $1 } END { printf "log lines: %d in all; %d errors; the most frequent:\n", n, e }' "$tmp/gd.log"
+awk '{ n = $1; $1 = ""; gsub(/[0-9]+/, "N"); c[$0] += n } END { for (l in c) printf "%9d%s\n", c[l], l }' "$tmp/gd.log" \
+	| sort -rn | head -8
