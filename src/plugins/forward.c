@@ -235,18 +235,14 @@ static void try_done(struct fwd_try *t, int status, const uint8_t *abuf,
 	}
 }
 
-void fwd_on_ares(void *arg, int status, int timeouts, unsigned char *abuf,
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	int alen)
 {
 	struct fwd_try *t = arg;
 
 	(void)timeouts;
-	t->live = 0;
-	t->c->outstanding--;
-	if (!t->fq)
-		fwd_probe_done(t->u, status);
-	else
-		try_done(t, status, abuf, alen > 0 ? (size_t)alen : 0);
+	fwd_came_back(t);
+	try_done(t, status, abuf, alen > 0 ? (size_t)alen : 0);
 }
 
 /*
@@ -335,7 +331,7 @@ static void fq_try(struct fwd_query *fq)
 	 * fwd_send returns: after it, nothing may touch h or fq.  (c-ares
 	 * has copied pkt by then, so a nested send may reuse the buffer.) */
 	fwd_send(fwd_chan_current(u, (f->force_tcp || (fq->use_tcp && !f->prefer_udp)) ? CH_TCP : CH_UDP),
-		t, pkt, h->pktlen);
+		t, pkt, h->pktlen, on_answer);
 }
 
 static int in_from(const struct forward *f, const struct dns_query *q)
@@ -440,7 +436,7 @@ static int fwd_start(void *state, const struct plugin_env *env)
 	return 0;
 }
 
-void fwd_free(void *state)
+static void fwd_free(void *state)
 {
 	struct forward *f = state;
 	struct fwd_query *fq, *next;

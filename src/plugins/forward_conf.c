@@ -315,6 +315,6 @@ int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	*state = f;
 	return 0;
 fail:
-	fwd_free(f);
+	free(f);                        /* nothing else is allocated before start */
 	return -1;
 }

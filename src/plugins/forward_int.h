@@ -206,13 +206,12 @@ struct forward {
 	size_t sendbuf_cap;
 };
 
-/* ---- forward_conf.c, forward.c: the plugin's setup and free ---- */
+/* ---- forward_conf.c: the plugin's setup (forward.c holds its ops) ---- */
 
 struct plugin_ctx;
 struct cf_directive;
 int fwd_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	void **state, char *err, size_t errlen);
-void fwd_free(void *state);
 
 /* ---- forward_upstream.c ---- */
 
@@ -224,17 +223,14 @@ void fwd_ms_to_tv(long ms, struct timeval *tv);
 /* The channel a new query to u goes through (idx CH_UDP or CH_TCP);
  * past `expire` a new one replaces it. */
 struct fwd_chan *fwd_chan_current(struct fwd_upstream *u, int idx);
-/* Send pkt through c with t as the callback's argument (t->u and t->fq
- * set by the caller): counts it out and keeps the channel's sweep armed.
- * c-ares may call back before this returns (a send that fails at once). */
+/* Send pkt through c; cb(t, ...) gets the answer or the failure (t->u
+ * and t->fq set by the caller).  Counts it out and keeps the channel's
+ * sweep armed.  c-ares may call back before this returns (a send that
+ * fails at once). */
 void fwd_send(struct fwd_chan *c, struct fwd_try *t, const uint8_t *pkt,
-	size_t len);
-/* Every c-ares callback (forward.c): a try's answer or failure, or a
- * health check's. */
-void fwd_on_ares(void *arg, int status, int timeouts, unsigned char *abuf,
-	int alen);
-/* A health check came back (forward_upstream.c). */
-void fwd_probe_done(struct fwd_upstream *u, int status);
+	size_t len, ares_callback cb);
+/* First thing in such a callback: t is back, no longer counted out. */
+void fwd_came_back(struct fwd_try *t);
 /* A try failed (counts toward down, starts health checks) / answered. */
 void fwd_up_failed(struct fwd_upstream *u, const char *why);
 void fwd_up_ok(struct fwd_upstream *u, const char *how);

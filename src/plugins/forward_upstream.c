@@ -55,13 +55,19 @@ static void chan_arm(struct fwd_chan *c)
 }
 
 void fwd_send(struct fwd_chan *c, struct fwd_try *t, const uint8_t *pkt,
-	size_t len)
+	size_t len, ares_callback cb)
 {
 	t->c = c;
 	t->live = 1;
 	c->outstanding++;
 	chan_arm(c);
-	ares_send(c->ch, pkt, (int)len, fwd_on_ares, t);
+	ares_send(c->ch, pkt, (int)len, cb, t);
+}
+
+void fwd_came_back(struct fwd_try *t)
+{
+	t->live = 0;
+	t->c->outstanding--;
 }
 
 static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
@@ -265,8 +271,16 @@ void fwd_up_ok(struct fwd_upstream *u, const char *how)
 	f->all_down_logged = 0;
 }
 
-void fwd_probe_done(struct fwd_upstream *u, int status)
+static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf,
+	int alen)
 {
+	struct fwd_try *t = arg;
+	struct fwd_upstream *u = t->u;
+
+	(void)timeouts;
+	(void)abuf;
+	(void)alen;
+	fwd_came_back(t);
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
 		return;
 	if (status == ARES_SUCCESS) {
@@ -308,7 +322,7 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	c = fwd_chan_current(u, f->force_tcp ? CH_TCP : CH_UDP);
 	u->probe.fq = NULL;
 	u->probe.u = u;
-	fwd_send(c, &u->probe, q, len);
+	fwd_send(c, &u->probe, q, len, on_probe);
 }
 
 /* ---- life of an upstream ---- */

@@ -242,26 +242,6 @@ const char *se_resolution_name(enum se_resolution r)
 	return "UNKNOWN";
 }
 
-void se_entry_clear(struct se_entry *e)
-{
-	size_t i;
-
-	if (e == NULL)
-		return;
-	free(e->ns);
-	free(e->name);
-	free(e->uid);
-	free(e->resource_version);
-	for (i = 0; i < e->nhosts; i++)
-		free(e->hosts[i]);
-	free(e->hosts);
-	free(e->addrs);
-	for (i = 0; i < e->nstatus_addrs; i++)
-		free(e->status_addrs[i].host);
-	free(e->status_addrs);
-	memset(e, 0, sizeof(*e));
-}
-
 /* NULL and JSON null both mean "not given". */
 static int absent(const cJSON *j)
 {

@@ -1,6 +1,7 @@
 /*
- * selist.c -- lists of ServiceEntries (struct se_list, seentry.h): grow,
- * reject, move, copy, free.  Filled by se_list_add_json (seentry.c) from
+ * selist.c -- ServiceEntries as data (seentry.h): an entry cleared or
+ * copied, and lists of them (struct se_list): grow, reject, move, copy,
+ * free.  Filled by se_list_add_json (seentry.c) from
  * manifests and API objects; copied where a source keeps what it read
  * (the Kubernetes store, the manifest files' per-file cache).
  */
@@ -13,6 +14,26 @@
 #include <string.h>
 
 #include "globaldns/util.h"
+
+void se_entry_clear(struct se_entry *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	free(e->ns);
+	free(e->name);
+	free(e->uid);
+	free(e->resource_version);
+	for (i = 0; i < e->nhosts; i++)
+		free(e->hosts[i]);
+	free(e->hosts);
+	free(e->addrs);
+	for (i = 0; i < e->nstatus_addrs; i++)
+		free(e->status_addrs[i].host);
+	free(e->status_addrs);
+	memset(e, 0, sizeof(*e));
+}
 
 void se_list_init(struct se_list *l)
 {
