@@ -132,19 +132,25 @@ UDPL=$!
 bg "$B/tests/bench/dnsload" -t -p "$PORT" -r $((RATE / 10)) -l "$T" -c 4 -w 8 "$tmp/queries" >"$tmp/tcp.out"
 TCPL=$!
 
-# the manifest rewritten in place, the whole run
-bg python3 - "$tmp/se.yaml" "$tmp/full.yaml" "$T" <<'PY'
+# the manifest rewritten in place, the whole run (the script in a file:
+# a background command's stdin is /dev/null)
+cat >"$tmp/rewrite.py" <<'PY'
 import random, sys, time
 path, full, secs = sys.argv[1], open(sys.argv[2]).read(), float(sys.argv[3])
 stop = time.time() + secs
+n = 0
 while time.time() < stop:
+    n += 1
     with open(path, "w") as f:
         cut = random.randrange(1, len(full))
         f.write(full[:cut]); f.flush()
         time.sleep(random.uniform(0, 0.05))
         f.write(full[cut:])
     time.sleep(random.uniform(0.3, 0.7))
+print(n)
 PY
+python3 "$tmp/rewrite.py" "$tmp/se.yaml" "$tmp/full.yaml" "$T" >"$tmp/rewrites.out" &
+pids="$pids $!"
 
 # clients that hold connections: slowloris (a byte every few seconds) or
 # idle, N of them from START to STOP seconds into the run
@@ -229,6 +235,7 @@ echo "TCP ($((RATE / 10)) q/s, 4 connections, reconnecting):"; cat "$tmp/tcp.out
 echo
 printf 'slowloris connections held: %s; idle connections opened: %s\n' \
 	"$(cat "$tmp/loris.out" 2>/dev/null || echo ?)" "$(cat "$tmp/fds.out" 2>/dev/null || echo ?)"
+printf 'manifest rewritten in place: %s times\n' "$(cat "$tmp/rewrites.out" 2>/dev/null || echo ?)"
 printf 'a new TCP client every 5 s, answered:'
 for ph in other slowloris fd-exhausted; do
 	printf ' %s %s/%s;' "$ph" "$(awk -v p="$ph" '$1 == p && $2 == 1' "$tmp/probes" | wc -l)" \
