@@ -83,6 +83,8 @@ int fsc_settle(struct file_source *fs, uint64_t now);
 int fsc_any_dirty(const struct file_source *fs);
 /* Read every file now (create under check, or start): every problem
  * found, the first in err (the caller logs it), the others logged (check).
+ * Under check a file changed in the last SETTLE_MS is first waited for
+ * (1 s at most in all): a reload never takes a file half written.
  * 0 if every file was read well. */
 int fsc_load_all(struct file_source *fs, int check, char *err, size_t errlen);
 /* An error into the status (logged once per new text), or with err NULL:

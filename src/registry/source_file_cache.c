@@ -380,9 +380,34 @@ static void problem(int *bad, int check, const char *e, char *err, size_t errlen
  * Read every file now (at create under check, or at start): every problem
  * is found, the first returned in err.  0 if every file was read well.
  */
+/*
+ * A reload reads the files at once, and a file being rewritten in place
+ * must not be taken half written (nor refuse the reload): wait until f's
+ * stat has not changed for SETTLE_MS -- by its ctime, so an untouched
+ * file costs one stat -- polling every 20 ms until *deadline_ms.
+ */
+static void wait_settled(struct mfile *f, uint64_t deadline_ms)
+{
+	const struct timespec pause = { 0, 20 * 1000000L };
+
+	for (;;) {
+		struct timespec now;
+		struct fsig before = f->seen;
+		int64_t age_ms;
+		clock_gettime(CLOCK_REALTIME, &now);
+		age_ms = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - f->seen.ctime_ns) / 1000000;
+		if (!f->seen.exists || age_ms >= SETTLE_MS || fsc_now_ms() >= deadline_ms)
+			return;
+		nanosleep(&pause, NULL);
+		fsc_stat(f->path, &f->seen);
+		if (!fsc_same(&before, &f->seen))
+			f->seen_ms = fsc_now_ms();
+	}
+}
+
 int fsc_load_all(struct file_source *fs, int check, char *err, size_t errlen)
 {
-	uint64_t now = fsc_now_ms();
+	uint64_t now = fsc_now_ms(), deadline = now + 4 * SETTLE_MS;
 	char e[512];
 	size_t nrejects = 0;
 	int bad = 0;
@@ -397,6 +422,8 @@ int fsc_load_all(struct file_source *fs, int check, char *err, size_t errlen)
 		}
 		for (size_t k = 0; k < mp->nfiles; k++) {
 			struct mfile *f = mp->files[k];
+			if (check)
+				wait_settled(f, deadline);
 			if (!f->seen.exists) {
 				errf(e, sizeof(e), "%s: %s", f->path, strerror(ENOENT));
 				f->bad = 1;

@@ -5,11 +5,12 @@
 # between, or truncated and left empty for a moment -- a stable name is
 # queried over and over and never gets NXDOMAIN (issue 11 row 4).  The
 # same for a file in a directory.  A file really emptied is applied once
-# it has stayed empty (2 s); a real change still within 3 s.
+# it has stayed empty (2 s); a real change still within 3 s.  Corefile
+# reloads during the rewrites all succeed, never serving half a file.
 . "$(dirname "$0")/../lib.sh"
 need dig python3
 
-plan 10
+plan 12
 
 pick_ports PORT P2
 SE=$T_TMP/se.yaml
@@ -31,18 +32,23 @@ PY
 manifests 200 >"$T_TMP/full.yaml"
 cp "$T_TMP/full.yaml" "$SE"
 cp "$T_TMP/full.yaml" "$DIR/a.yaml"
-cat >"$T_TMP/Corefile" <<EOF
+corefile() {  # corefile TTL
+	cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
 	serviceentries {
 		file $SE
+		ttl $1
 	}
 }
 global:$P2 {
 	serviceentries {
 		file $DIR
+		ttl $1
 	}
 }
 EOF
+}
+corefile 30
 start_globaldns rw "$T_TMP/Corefile" || exit 1
 LOG=$T_TMP/rw.log
 is "$(q +short stable.t.global)" "240.0.0.1" "initial answer"
@@ -116,6 +122,21 @@ read -r n nx sf other rw < <(rewrite "$DIR/a.yaml" 6)
 echo "# directory file rewritten in place $rw times; $n queries: $nx NXDOMAIN, $sf SERVFAIL, $other other"
 is "$nx/$sf/$other" "0/0/0" "file in a directory rewritten in place: no NXDOMAIN, SERVFAIL or other answer"
 unlike "$(grep -E '^\[ERROR\]' "$LOG")" "." "no error logged (no half-written file was read)"
+
+# Corefile reloads (the serviceentries directives change: new sources
+# read the files at once) just after the file was truncated, before it is
+# written again: the reload waits for the file, never serves it empty
+for t in 31 32 33; do
+	: >"$SE"
+	corefile "$t"
+	kill -HUP "$GD_PID"
+	sleep 0.15
+	cat "$T_TMP/full.yaml" >"$SE"
+	sleep 1
+done
+is "$(grep -c 'Reloading complete' "$LOG")/$(grep -c 'reload failed' "$LOG")" "3/0" \
+	"reloads while the file is rewritten all succeed (the file is waited for)"
+is "$(grep -c ' 0 names from 0 entries' "$LOG")" 0 "... and none serves it empty"
 
 # a file really emptied: applied once it has stayed empty
 : >"$SE"
