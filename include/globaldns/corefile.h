@@ -107,6 +107,17 @@ struct wire_zone;
 int cf_parse_zone(const char *arg, struct wire_zone *z, char *why, size_t whylen);
 
 /*
+ * The zones a directive applies to, as CoreDNS's
+ * OriginsFromArgsOrServerBlock: d's arguments from index `first` on, or
+ * if there are none the block's zones; into out (at most max).  The
+ * number of zones, or -1 with what is wrong in why ("zone \"x\": ...",
+ * "more than N zones").
+ */
+int cf_parse_zones(const struct cf_directive *d, size_t first,
+	char *const *block_zones, size_t nblock, struct wire_zone *out,
+	size_t max, char *why, size_t whylen);
+
+/*
  * A setup error: "FILE:LINE: WHO: message" (where d was written) into err.
  * Plugins use it through PLUGIN_FAIL (plugin.h).
  */

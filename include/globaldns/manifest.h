@@ -48,4 +48,16 @@ int manifest_load_file(const char *path, struct se_list *out, char *err,
 int manifest_load_path(const char *path, struct se_list *out, char *err,
 	size_t errlen);
 
+/* 1 if a directory entry of this name is read as a manifest: *.yaml,
+ * *.yml, *.json (any case), not starting with '.'. */
+int manifest_name(const char *name);
+
+/*
+ * The manifest names (manifest_name) in dir, sorted by strcmp(), in a new
+ * array of new strings (*n of them; the caller frees each and the array).
+ * 0, or -1 with "DIR: what" in err.
+ */
+int manifest_list_dir(const char *dir, char ***names, size_t *n, char *err,
+	size_t errlen);
+
 #endif

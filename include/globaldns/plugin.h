@@ -26,6 +26,9 @@
  *           `repeatable` (as CoreDNS lets each plugin decide: the old
  *           `proxy` took one line per FROM zone): then setup runs once,
  *           for the first line, and finds every line in ctx->lines.
+ *           to report problems, and the instance is then freed unstarted;
+ *           ctx->check (-validate, and every reload) asks for the same
+ *           checks, and a reloaded instance then starts with what it read.
  *   start   begin timers and I/O through the environment (plugin_env):
  *           the event base, the metrics registry (process-wide
  *           families), the HTTP endpoints (routes), and the host -- the
@@ -33,7 +36,10 @@
  *           configuration, lameduck, its instances for introspection).
  *   serve   answer a query (write req->resp) -> PLUGIN_DONE; or pass it on
  *           -> PLUGIN_NEXT; or keep it (query_hold) and answer later ->
- *           PLUGIN_ASYNC.
+ *           PLUGIN_ASYNC.  PLUGIN_DONE with resp_len 0 drops the query:
+ *           nothing is sent (acl drop).  To see (and rewrite, or drop)
+ *           the final answer of a query passed on: query_on_answer (rrl,
+ *           the cache).
  *   ready   1 when the instance has what it needs to answer (first sync
  *           done); else 0 with a short reason in why.  May be NULL.
  *   free    release everything; state may be half built.
@@ -117,6 +123,10 @@ struct plugin_ctx {
 	 * `repeatable` plugin.  NULL with nlines 0 in tests: just d */
 	const struct cf_directive *const *lines;
 	size_t nlines;
+	int check;                      /* 1 under -validate and on a reload: read
+	                                 * what can be read now (manifest files) and
+	                                 * report every problem, as -validate does;
+	                                 * a reload with one is refused */
 };
 
 /* Add a listening address to the block (bind); 0, or -1 out of memory. */

@@ -76,7 +76,13 @@ struct dns_request {
 	 * rather than relaying one; the cache clears it before passing a
 	 * query on and never stores such an answer */
 	int synthesized;
-	/* Plugins that want to see the final answer (query_on_answer) */
+	/* Plugins that want to see the final answer (the cache, rrl,
+	 * loadbalance) add a watcher (query_on_answer) before passing the
+	 * query on.  They run once the response is complete, before it is
+	 * sent, whether it came at once or later: the last added first (the
+	 * plugin nearest the answer sees it first, as CoreDNS's nested
+	 * response writers do).  A watcher may rewrite the response, or drop
+	 * it: resp_len 0 and nothing is sent. */
 	struct query_watch answer_watch[QUERY_WATCHERS];
 	unsigned int nanswer_watch;
 };
@@ -129,8 +135,9 @@ int query_process(const struct dispatch *d, struct dns_request *req);
  * a plugin that wants to see or change the final answer (the cache stores
  * it, loadbalance shuffles it) calls this before passing the query on.
  * The last added is called first, as CoreDNS's response writers wrap one
- * another: the plugin nearest the answer sees it first.  0, or -1 when
- * QUERY_WATCHERS already watch (then fn is not called).  No allocation.
+ * another: the plugin nearest the answer sees it first.  fn may drop the
+ * answer (resp_len 0: nothing is sent).  0, or -1 when QUERY_WATCHERS
+ * already watch (then fn is not called).  No allocation.
  */
 int query_on_answer(struct dns_request *req,
 	void (*fn)(void *arg, struct dns_request *req), void *arg);

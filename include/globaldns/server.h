@@ -25,6 +25,8 @@ struct server;
 struct server_opts {
 	int default_port;               /* for keys without a port (-dns.port) */
 	int validate;                   /* set up for -validate: never started */
+	int check;                      /* a reload: checked as -validate checks
+	                                 * (plugin_ctx.check), then started */
 	int no_listeners;               /* start plugins only (tests, fuzzing) */
 	struct metrics *metrics;        /* where the DNS counters go; may be NULL */
 	const struct plugin_entry *table; /* the plugins, in CoreDNS's order */

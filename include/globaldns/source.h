@@ -72,9 +72,11 @@ static inline void se_source_free(struct se_source *s)
 /* What a kind's create gets besides its configuration. */
 struct se_source_args {
 	const char *label;              /* for log lines: the block's first zone */
-	int validate;                   /* -validate: check all that can be checked
-	                                 * now (read the files), contact nothing;
-	                                 * the source is freed unstarted */
+	int check;                      /* -validate and reload: check all that can
+	                                 * be checked now (read the files, every
+	                                 * problem reported), contact nothing; then
+	                                 * freed unstarted (-validate) or started
+	                                 * with what was read (reload) */
 	se_update_fn update;
 	void *update_arg;
 };

@@ -106,6 +106,28 @@ int cf_parse_zone(const char *arg, struct wire_zone *z, char *why, size_t whylen
 	return 0;
 }
 
+int cf_parse_zones(const struct cf_directive *d, size_t first,
+	char *const *block_zones, size_t nblock, struct wire_zone *out,
+	size_t max, char *why, size_t whylen)
+{
+	int from_args = d->nargs > first;
+	size_t n = from_args ? d->nargs - first : nblock;
+	char w[256];
+
+	if (n > max) {
+		errf(why, whylen, "more than %zu zones", max);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *z = from_args ? d->args[first + i] : block_zones[i];
+		if (cf_parse_zone(z, &out[i], w, sizeof(w)) < 0) {
+			errf(why, whylen, "zone \"%s\": %s", z, w);
+			return -1;
+		}
+	}
+	return (int)n;
+}
+
 void cf_errorf(char *err, size_t errlen, const struct cf_directive *d,
 	const char *who, const char *fmt, ...)
 {

@@ -179,12 +179,18 @@ static void apply_reload_conf(struct daemon *d)
 	schedule_reload_check(d);
 }
 
+/*
+ * Parse and set up a configuration.  A reload (check) is set up exactly as
+ * -validate sets it up: the manifest files are read (once: the running
+ * instances start with what was read), and every problem is logged; one
+ * refuses the reload.
+ */
 static struct server *build(struct daemon *d, const char *text, size_t len,
-	struct corefile **cfp, char *err, size_t errlen)
+	int check, struct corefile **cfp, char *err, size_t errlen)
 {
 	struct server_opts so = {
 		.default_port = d->o.dns_port, .metrics = d->metrics,
-		.table = d->o.table, .ntable = d->o.ntable,
+		.table = d->o.table, .ntable = d->o.ntable, .check = check,
 	};
 	struct corefile *cf;
 	struct server *s;
@@ -228,7 +234,7 @@ static int reload(struct daemon *d, int force)
 	/* remember it even if it fails: the same bad file is reported once */
 	d->conf_hash = h;
 	log_info("Reloading");
-	s = build(d, text, len, &cf, err, sizeof(err));
+	s = build(d, text, len, 1, &cf, err, sizeof(err));
 	free(text);
 	if (!s) {
 		log_error("plugin/reload: Corefile reload failed: %s; keeping the running configuration", err);
@@ -473,7 +479,7 @@ int daemon_run(const struct daemon_opts *o)
 	d.reload_failed = metrics_counter(d.metrics, "coredns_reload_failed_total",
 		"Counter of the number of failed reload attempts.");
 	d.conf_hash = hash_fnv1a(HASH_FNV1A_INIT, text, len);
-	d.srv = build(&d, text, len, &d.cf, err, sizeof(err));
+	d.srv = build(&d, text, len, 0, &d.cf, err, sizeof(err));
 	free(text);
 	if (!d.srv)
 		goto out;

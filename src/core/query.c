@@ -198,7 +198,8 @@ int query_process(const struct dispatch *d, struct dns_request *req)
 	req->key = k;
 	req->block = k->block;
 	req->zone_label = (unsigned int)(req->q.nlabels - k->z.nlabels);
-	return run_chain(d, req);
+	/* a plugin or a hook may drop the query: nothing to send */
+	return run_chain(d, req) && req->resp_len > 0;
 }
 
 /* Held copies: the request with its own packet and response buffers,

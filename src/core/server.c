@@ -310,6 +310,7 @@ static int block_plugins(struct server *s, struct server_block *b,
 {
 	struct plugin_ctx ctx = {
 		.block = &b->info, .process = &s->process, .validate = o->validate,
+		.check = o->validate || o->check,
 	};
 	size_t n = cb->ndirs ? cb->ndirs : 1;
 	int *order = calloc(n, sizeof(*order));
@@ -446,6 +447,10 @@ static void server_observe(void *arg, const struct dns_request *req)
 			if (s->ports[p] == req->server_port)
 				metrics_observe(s->dropped[p], req);
 	}
+	/* a dropped query (acl drop, rrl) counts as a request without a
+	 * response; the query log and errors see only what was answered */
+	if (req->resp_len < WIRE_HDR)
+		return;
 	for (size_t j = 0; b && j < b->nchain; j++)
 		if (b->chain[j].ops->observe)
 			b->chain[j].ops->observe(b->chain[j].state, req);

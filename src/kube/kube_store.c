@@ -126,61 +126,6 @@ static void store_del(struct kube_store *s, const char *key)
 	s->n--;
 }
 
-static char **strv_dup(char *const *v, size_t n)
-{
-	char **r = calloc(n ? n : 1, sizeof(*r));
-
-	if (!r)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(r[i] = strdup(v[i]))) {
-			while (i--)
-				free(r[i]);
-			free(r);
-			return NULL;
-		}
-	return r;
-}
-
-/* Deep copy of an entry; 0 or -1 (dst cleared). */
-static int entry_copy(struct se_entry *dst, const struct se_entry *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->resolution = src->resolution;
-	if ((src->ns && !(dst->ns = strdup(src->ns))) ||
-	    (src->name && !(dst->name = strdup(src->name))) ||
-	    (src->uid && !(dst->uid = strdup(src->uid))) ||
-	    (src->resource_version && !(dst->resource_version = strdup(src->resource_version))))
-		goto fail;
-	if (src->nhosts) {
-		if (!(dst->hosts = strv_dup(src->hosts, src->nhosts)))
-			goto fail;
-		dst->nhosts = src->nhosts;
-	}
-	if (src->naddrs) {
-		if (!(dst->addrs = malloc(src->naddrs * sizeof(*dst->addrs))))
-			goto fail;
-		memcpy(dst->addrs, src->addrs, src->naddrs * sizeof(*dst->addrs));
-		dst->naddrs = src->naddrs;
-	}
-	if (src->nstatus_addrs) {
-		dst->status_addrs = calloc(src->nstatus_addrs, sizeof(*dst->status_addrs));
-		if (!dst->status_addrs)
-			goto fail;
-		dst->nstatus_addrs = src->nstatus_addrs;
-		for (size_t i = 0; i < src->nstatus_addrs; i++) {
-			dst->status_addrs[i].addr = src->status_addrs[i].addr;
-			if (src->status_addrs[i].host &&
-			    !(dst->status_addrs[i].host = strdup(src->status_addrs[i].host)))
-				goto fail;
-		}
-	}
-	return 0;
-fail:
-	se_entry_clear(dst);
-	return -1;
-}
-
 static struct kube_obj *kobj_clone(const struct kube_obj *o)
 {
 	struct kube_obj *c = calloc(1, sizeof(*c));
@@ -189,7 +134,7 @@ static struct kube_obj *kobj_clone(const struct kube_obj *o)
 		return NULL;
 	c->valid = o->valid;
 	if (!(c->key = strdup(o->key)) || (o->rv && !(c->rv = strdup(o->rv))) ||
-	    (o->valid && entry_copy(&c->e, &o->e) < 0) ||
+	    (o->valid && se_entry_copy(&c->e, &o->e) < 0) ||
 	    (o->ns && !(c->ns = strdup(o->ns))) || (o->name && !(c->name = strdup(o->name))) ||
 	    (o->reason && !(c->reason = strdup(o->reason)))) {
 		kobj_free(c);
@@ -323,7 +268,7 @@ int kube_store_to_list(const struct kube_store *s, struct se_list *l)
 			struct se_entry e;
 			int rc;
 			if (o->valid) {
-				rc = entry_copy(&e, &o->e);
+				rc = se_entry_copy(&e, &o->e);
 				if (rc == 0 && (rc = se_list_push(l, &e)) < 0)
 					se_entry_clear(&e);
 			} else {

@@ -42,27 +42,32 @@ void fwd_ms_to_tv(long ms, struct timeval *tv)
 
 static void chan_destroy(struct fwd_chan *c);
 
-/*
- * Arm the channel's timer for c-ares's next timeout; a draining channel
- * with nothing in flight gets it at once, and the timer frees it.  Never
- * freed here: chan_schedule also runs inside c-ares callbacks of the same
- * channel (a send that fails at once calls back inside ares_send, and
- * ares_timeout already says "nothing in flight" there).
- */
-void fwd_chan_schedule(struct fwd_chan *c)
+/* Keep the channel's sweep armed while it has queries out (or must be
+ * freed): one timer per channel, never one per query. */
+static void chan_arm(struct fwd_chan *c)
 {
-	struct timeval tv, *tvp;
-	static const struct timeval zero = { 0, 0 };
+	struct timeval tv;
 
-	if (!c->ok)
+	if (!c->ok || evtimer_pending(c->timer, NULL))
 		return;
-	tvp = ares_timeout(c->ch, NULL, &tv);
-	if (tvp)
-		evtimer_add(c->timer, tvp);
-	else if (c->draining)
-		evtimer_add(c->timer, &zero);
-	else
-		evtimer_del(c->timer);
+	fwd_ms_to_tv(c->draining && !c->outstanding ? 0 : FWD_TICK_MS, &tv);
+	evtimer_add(c->timer, &tv);
+}
+
+void fwd_send(struct fwd_chan *c, struct fwd_try *t, const uint8_t *pkt,
+	size_t len, ares_callback cb)
+{
+	t->c = c;
+	t->live = 1;
+	c->outstanding++;
+	chan_arm(c);
+	ares_send(c->ch, pkt, (int)len, cb, t);
+}
+
+void fwd_came_back(struct fwd_try *t)
+{
+	t->live = 0;
+	t->c->outstanding--;
 }
 
 static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
@@ -71,18 +76,21 @@ static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
 
 	ares_process_fd(c->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
 		(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-	fwd_chan_schedule(c);
 }
 
+/*
+ * The sweep: c-ares's timeouts (its queries live `timeout` + one sweep;
+ * the query path has given up on them at `timeout` already), and a
+ * drained channel freed -- from the loop, never inside a c-ares callback
+ * (a send that fails at once calls back inside ares_send).
+ */
 static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_chan *c = arg;
-	struct timeval tv;
 
 	(void)fd;
 	(void)what;
-	/* from the loop, never inside c-ares: a drained channel goes here */
-	if (c->draining && !ares_timeout(c->ch, NULL, &tv)) {
+	if (c->draining && !c->outstanding) {
 		struct fwd_chan **pp = &c->u->draining;
 		while (*pp && *pp != c)
 			pp = &(*pp)->next;
@@ -92,7 +100,8 @@ static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	fwd_chan_schedule(c);
+	if (c->outstanding || c->draining)
+		chan_arm(c);
 }
 
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
@@ -147,7 +156,9 @@ static int chan_init(struct fwd_chan *c, struct fwd_upstream *u, int tcp)
 	for (int i = 0; i < FWD_SOCKS; i++)
 		c->socks[i].fd = -1;
 	o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_STAYOPEN | (tcp ? ARES_FLAG_USEVC : 0);
-	o.timeout = (int)u->f->timeout_ms;
+	/* the query path times a try out itself at `timeout`; c-ares keeps
+	 * it a sweep longer, for a late answer */
+	o.timeout = (int)(u->f->timeout_ms + FWD_TICK_MS);
 	o.tries = 1;
 	o.sock_state_cb = sock_state;
 	o.sock_state_cb_data = c;
@@ -206,7 +217,6 @@ struct fwd_chan *fwd_chan_current(struct fwd_upstream *u, int idx)
 {
 	struct fwd_chan *c = u->chan[idx], *n;
 	uint64_t now = query_now_ns();
-	struct timeval zero = { 0, 0 };
 
 	if (!u->f->expire_ms || now - c->born_ns < (uint64_t)u->f->expire_ms * 1000000u)
 		return c;
@@ -217,7 +227,8 @@ struct fwd_chan *fwd_chan_current(struct fwd_upstream *u, int idx)
 	c->draining = 1;
 	c->next = u->draining;
 	u->draining = c;
-	evtimer_add(c->timer, &zero);
+	evtimer_del(c->timer);
+	chan_arm(c);
 	u->chan[idx] = n;
 	return n;
 }
@@ -260,14 +271,16 @@ void fwd_up_ok(struct fwd_upstream *u, const char *how)
 	f->all_down_logged = 0;
 }
 
-static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf,
+	int alen)
 {
-	struct fwd_upstream *u = arg;
+	struct fwd_try *t = arg;
+	struct fwd_upstream *u = t->u;
 
 	(void)timeouts;
 	(void)abuf;
 	(void)alen;
-	u->probe_inflight = 0;
+	fwd_came_back(t);
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
 		return;
 	if (status == ARES_SUCCESS) {
@@ -292,7 +305,7 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	if (u->fails == 0)
 		return;                 /* answered since: stop probing */
 	hc_arm(u);                      /* probe until one is answered */
-	if (u->probe_inflight)
+	if (u->probe.live)
 		return;
 	memset(q, 0, WIRE_HDR);
 	q[0] = (uint8_t)fwd_rand(f);
@@ -306,10 +319,10 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	q[len++] = DNS_TYPE_NS;
 	q[len++] = 0;
 	q[len++] = DNS_CLASS_IN;
-	u->probe_inflight = 1;
 	c = fwd_chan_current(u, f->force_tcp ? CH_TCP : CH_UDP);
-	ares_send(c->ch, q, (int)len, on_probe, u);
-	fwd_chan_schedule(c);
+	u->probe.fq = NULL;
+	u->probe.u = u;
+	fwd_send(c, &u->probe, q, len, on_probe);
 }
 
 /* ---- life of an upstream ---- */

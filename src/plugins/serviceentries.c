@@ -417,7 +417,7 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	}
 	{
 		struct se_source_args sa = {
-			.label = p->zones[0].name, .validate = ctx->validate,
+			.label = p->zones[0].name, .check = ctx->check,
 			.update = on_update, .update_arg = p,
 		};
 		char serr[1024];

@@ -5,7 +5,8 @@
  * The order is CoreDNS's plugin.cfg (1.11): a server block sets up and
  * runs its plugins in this order whatever order the Corefile writes them
  * in.  `serviceentries` sits where CoreDNS compiles external backends,
- * beside `kubernetes`; `proxy` (removed from CoreDNS in 1.7) sits where
+ * beside `kubernetes`; `rrl` (external too) where its plugin.cfg entry
+ * puts it, before `acl`; `proxy` (removed from CoreDNS in 1.7) sits where
  * forward does, and `grpc` where it is; both read a line aimed at the
  * istio-coredns-plugin's 127.0.0.1:8053 as serviceentries (grpc_compat.h).
  *
@@ -16,6 +17,7 @@
 
 #include <stddef.h>
 
+extern const struct plugin_ops acl_plugin;
 extern const struct plugin_ops any_plugin;
 extern const struct plugin_ops bind_plugin;
 extern const struct plugin_ops cache_plugin;
@@ -33,6 +35,7 @@ extern const struct plugin_ops prometheus_plugin;
 extern const struct plugin_ops proxy_plugin;
 extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
+extern const struct plugin_ops rrl_plugin;
 extern const struct plugin_ops serviceentries_plugin;
 
 /* Why the cluster-DNS plugins are refused, and what to do instead. */
@@ -50,7 +53,7 @@ const struct plugin_entry plugin_table[] = {
 	{ "ready", &ready_plugin, NULL }, { "health", &health_plugin, NULL }, { "pprof", NULL, NULL },
 	{ "prometheus", &prometheus_plugin, NULL }, { "errors", &errors_plugin, NULL }, { "log", &log_plugin, NULL },
 	{ "dnstap", NULL, NULL }, { "local", NULL, NULL }, { "dns64", NULL, NULL },
-	{ "acl", NULL, NULL }, { "any", &any_plugin, NULL }, { "chaos", &chaos_plugin, NULL },
+	{ "rrl", &rrl_plugin, NULL }, { "acl", &acl_plugin, NULL }, { "any", &any_plugin, NULL }, { "chaos", &chaos_plugin, NULL },
 	{ "loadbalance", &loadbalance_plugin, NULL }, { "tsig", NULL, NULL }, { "cache", &cache_plugin, NULL },
 	{ "rewrite", NULL, NULL }, { "header", NULL, NULL }, { "dnssec", NULL, NULL },
 	{ "autopath", NULL, NOT_CLUSTER_DNS

@@ -142,14 +142,13 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int manifest_name(const char *name)
+int manifest_name(const char *name)
 {
 	return name[0] != '.' && (has_suffix(name, ".yaml") ||
 		has_suffix(name, ".yml") || has_suffix(name, ".json"));
 }
 
-/* The sorted manifest names in dir; -1 with err. */
-static int list_dir(const char *dir, char ***out, size_t *outn, char *err,
+int manifest_list_dir(const char *dir, char ***out, size_t *outn, char *err,
 	size_t errlen)
 {
 	char **names = NULL, **p;
@@ -217,7 +216,7 @@ int manifest_load_path(const char *path, struct se_list *out, char *err,
 	}
 	if (!S_ISDIR(st.st_mode))
 		return manifest_load_file(path, out, err, errlen);
-	if (list_dir(path, &names, &n, err, errlen) != 0)
+	if (manifest_list_dir(path, &names, &n, err, errlen) != 0)
 		return -1;
 	se_list_init(&tmp);
 	plen = strlen(path);

@@ -1,7 +1,8 @@
 /*
  * seentry.c -- Istio ServiceEntry objects from decoded JSON, with Istio's
- * validation rules (hosts, addresses, resolution), and the se_list that
- * manifest files and the Kubernetes client fill.
+ * validation rules (hosts, addresses, resolution), and se_list_add_json
+ * that manifest files and the Kubernetes client fill lists with (the
+ * lists themselves: selist.c).
  *
  * Everything here is a pure function of its input: no I/O apart from one
  * warning line per skipped entry (se_list_add_json).  Character classes are
@@ -239,26 +240,6 @@ const char *se_resolution_name(enum se_resolution r)
 	if ((size_t)r < NELEMS(se_resolution_names))
 		return se_resolution_names[r];
 	return "UNKNOWN";
-}
-
-void se_entry_clear(struct se_entry *e)
-{
-	size_t i;
-
-	if (e == NULL)
-		return;
-	free(e->ns);
-	free(e->name);
-	free(e->uid);
-	free(e->resource_version);
-	for (i = 0; i < e->nhosts; i++)
-		free(e->hosts[i]);
-	free(e->hosts);
-	free(e->addrs);
-	for (i = 0; i < e->nstatus_addrs; i++)
-		free(e->status_addrs[i].host);
-	free(e->status_addrs);
-	memset(e, 0, sizeof(*e));
 }
 
 /* NULL and JSON null both mean "not given". */
@@ -557,94 +538,6 @@ fail:
 	se_entry_clear(e);
 	errno = err;
 	return -1;
-}
-
-void se_list_init(struct se_list *l)
-{
-	memset(l, 0, sizeof(*l));
-}
-
-int se_list_push(struct se_list *l, struct se_entry *e)
-{
-	if (grow_array((void **)&l->items, &l->cap, l->n + 1, sizeof(*l->items)) < 0)
-		return -1;
-	l->items[l->n++] = *e;
-	memset(e, 0, sizeof(*e));
-	return 0;
-}
-
-static char *dup_or_null(const char *s, int *fail)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	d = strdup(s);
-	if (d == NULL)
-		*fail = 1;
-	return d;
-}
-
-int se_list_reject(struct se_list *l, const char *ns, const char *name,
-	const char *reason)
-{
-	struct se_reject r;
-	int fail = 0;
-
-	if (grow_array((void **)&l->rejects, &l->rejects_cap, l->nrejects + 1,
-		sizeof(*l->rejects)) < 0)
-		return -1;
-	r.ns = dup_or_null(ns, &fail);
-	r.name = dup_or_null(name, &fail);
-	r.reason = dup_or_null(reason, &fail);
-	if (fail) {
-		free(r.ns);
-		free(r.name);
-		free(r.reason);
-		return -1;
-	}
-	l->rejects[l->nrejects++] = r;
-	return 0;
-}
-
-int se_list_take(struct se_list *dst, struct se_list *src)
-{
-	/* Reserve both arrays first, so that a failure moves nothing. */
-	if (src->n > SIZE_MAX - dst->n || src->nrejects > SIZE_MAX - dst->nrejects
-	    || grow_array((void **)&dst->items, &dst->cap, dst->n + src->n,
-		sizeof(*dst->items)) < 0
-	    || grow_array((void **)&dst->rejects, &dst->rejects_cap,
-		dst->nrejects + src->nrejects, sizeof(*dst->rejects)) < 0)
-		return -1;
-	if (src->n > 0)
-		memcpy(dst->items + dst->n, src->items, src->n * sizeof(*src->items));
-	dst->n += src->n;
-	if (src->nrejects > 0)
-		memcpy(dst->rejects + dst->nrejects, src->rejects,
-			src->nrejects * sizeof(*src->rejects));
-	dst->nrejects += src->nrejects;
-	free(src->items);
-	free(src->rejects);
-	se_list_init(src);
-	return 0;
-}
-
-void se_list_free(struct se_list *l)
-{
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		se_entry_clear(&l->items[i]);
-	for (i = 0; i < l->nrejects; i++) {
-		free(l->rejects[i].ns);
-		free(l->rejects[i].name);
-		free(l->rejects[i].reason);
-	}
-	free(l->items);
-	free(l->rejects);
-	se_list_init(l);
 }
 
 /* A string member, or NULL if absent or of another type. */

@@ -4,8 +4,9 @@
 # ..vN, updated by swapping ..data).  While a bounded query loop runs
 # (UDP, and TCP every tenth query), the configuration is reloaded: on
 # SIGHUP, on a content change found by the reload timer, with a bad
-# Corefile (rejected, counted, the old one keeps serving), and with one
-# that fails to start.  Not one query may fail; an unchanged
+# Corefile (rejected, counted, the old one keeps serving), with one
+# that fails to start, and with one whose manifest files are missing
+# (checked as -validate checks it: rejected).  Not one query may fail; an unchanged
 # serviceentries directive keeps its registry (no re-read).  Then, on a
 # second server: `bind` added to and removed from a block whose port stays
 # in use (the old wildcard listener and the new specific one collide).
@@ -16,7 +17,7 @@ need dig curl python3
 pick_ports PORT H H2 M PB UB
 SE=$T_TMP/se.yaml
 CM=$T_TMP/cm
-plan 30
+plan 35
 
 cp "$TESTDATA/integration/bar.yaml" "$SE"
 mkdir -p "$CM"
@@ -138,6 +139,20 @@ like "$(grep 'reload failed' "$LOG" | tail -1)" "192\.0\.2\.77" "its error names
 is "$(ttl)" 42 "and the running configuration keeps serving"
 is "$(curl -s -m 1 "http://127.0.0.1:$H2/health")" OK "with its health listener"
 
+# 6. a Corefile whose manifest files are missing: checked as -validate
+# checks it (the files read, every problem reported), rejected, counted
+{ corefile "$H2" 42 log | sed "s|file $SE|file $T_TMP/missing-a.yaml $T_TMP/missing-b.yaml|"; } | version 7
+kill -HUP "$GD_PID"
+wait_until 5 failed 3
+ok $? "a Corefile whose manifest file is missing is rejected and counted"
+like "$(grep 'reload failed' "$LOG" | tail -1)" "Corefile:[0-9]+: serviceentries: .*missing-a\.yaml: No such file" \
+	"its error names FILE:LINE and the file"
+grep -q "missing-b\.yaml: No such file" "$LOG"
+ok $? "every problem is reported (the second missing file too)"
+is "$(ttl)" 42 "the running configuration keeps serving (no SERVFAIL)"
+"$GLOBALDNS" -validate -conf "$CM/Corefile" >/dev/null 2>&1
+is $? 1 "-validate rejects the same Corefile"
+
 touch "$T_TMP/stop"
 wait "$LOOP"
 read -r sent fails <"$T_TMP/loop.out"
@@ -147,7 +162,7 @@ is "$fails" 0 "no query failed during the reloads"
 kill -0 "$GD_PID"
 ok $? "the server is still running"
 
-# 6. bind added, then removed, on a port that stays in use
+# 7. bind added, then removed, on a port that stays in use
 start_upstream b "$UB" --a www.example.test=192.0.2.8 || exit 1
 bindconf() {  # bindconf [BIND-DIRECTIVE]
 	cat >"$T_TMP/Corefile.bind" <<EOF
@@ -179,18 +194,21 @@ wait_until 5 breloaded 2
 ok $? "bind removed again: the reload succeeds"
 is "$(q +short www.example.test)" "192.0.2.8" "answered on every address again"
 
-# 7. blocks told apart by bind only: a reload matches instances by bind
+# 8. blocks told apart by bind only: a reload matches instances by bind
 # too (ns.dns.<zone> answers the bind address; the two blocks' states
 # never cross when their order changes)
 if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.2", 0))' 2>/dev/null; then
 	stop_pid "$GD_PID"
 	PN=$(free_port)
-	twoconf() {  # twoconf FIRST-BIND SECOND-BIND: FIRST serves answers.yaml, SECOND bar.yaml
+	# answers.yaml's first entry alone: its invalid ones would refuse
+	# the reload, as -validate refuses them
+	sed '/^---/,$d' "$TESTDATA/integration/answers.yaml" >"$T_TMP/first.yaml"
+	twoconf() {  # twoconf FIRST-BIND SECOND-BIND: FIRST serves first.yaml, SECOND bar.yaml
 		cat >"$T_TMP/Corefile.two" <<EOF
 global:$PN {
     bind $1
     serviceentries {
-        file $TESTDATA/integration/answers.yaml
+        file $T_TMP/first.yaml
     }
 }
 global:$PN {
