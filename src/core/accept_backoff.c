@@ -18,6 +18,10 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
 #define LOG_EVERY_MS 60000
+/* Accepting again counts as recovered once no accept() has failed for
+ * this long: a listener that flaps at the edge of the limit (every
+ * descriptor freed is taken again at once) is one episode, one warning. */
+#define QUIET_MS 2000
 
 /* Every watched listener: libevent hands the error callback the
  * listener's own user data (the DNS listener, the evhttp), not ours. */
@@ -26,6 +30,21 @@ static struct accept_backoff *watched;
 static uint64_t now_ms(void)
 {
 	return query_now_ns() / 1000000u;
+}
+
+static void on_quiet(evutil_socket_t fd, short what, void *arg)
+{
+	struct accept_backoff *ab = arg;
+
+	(void)fd;
+	(void)what;
+	if (!ab->failing)
+		return;
+	log_info("%s: accepting connections again after %.1f s (%llu accept() calls failed)",
+		ab->what, (double)(now_ms() - ab->since_ms) / 1000.0,
+		(unsigned long long)ab->fails);
+	ab->failing = 0;
+	ab->fails = 0;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -57,6 +76,7 @@ static void on_error(struct evconnlistener *lis, void *arg)
 		return;
 	ab->errors++;
 	ab->fails++;
+	event_del(ab->quiet);
 	if (!ab->failing) {
 		ab->failing = 1;
 		ab->since_ms = ab->logged_ms = now;
@@ -88,8 +108,15 @@ int accept_backoff_init(struct accept_backoff *ab, struct event_base *base,
 	ab->lis = lis;
 	snprintf(ab->what, sizeof(ab->what), "%s", what);
 	ab->timer = evtimer_new(base, on_timer, ab);
-	if (!ab->timer)
+	ab->quiet = evtimer_new(base, on_quiet, ab);
+	if (!ab->timer || !ab->quiet) {
+		if (ab->timer)
+			event_free(ab->timer);
+		if (ab->quiet)
+			event_free(ab->quiet);
+		ab->timer = ab->quiet = NULL;
 		return -1;
+	}
 	evconnlistener_set_error_cb(lis, on_error);
 	ab->next = watched;
 	watched = ab;
@@ -105,18 +132,17 @@ void accept_backoff_free(struct accept_backoff *ab)
 		}
 	if (ab->timer)
 		event_free(ab->timer);
-	ab->timer = NULL;
+	if (ab->quiet)
+		event_free(ab->quiet);
+	ab->timer = ab->quiet = NULL;
 }
 
 void accept_backoff_ok(struct accept_backoff *ab)
 {
-	if (!ab->failing)
-		return;
-	log_info("%s: accepting connections again after %.1f s (%llu accept() calls failed)",
-		ab->what, (double)(now_ms() - ab->since_ms) / 1000.0,
-		(unsigned long long)ab->fails);
-	ab->failing = 0;
-	ab->fails = 0;
+	struct timeval tv = { QUIET_MS / 1000, (QUIET_MS % 1000) * 1000 };
+
+	if (ab->failing && !event_pending(ab->quiet, EV_TIMEOUT, NULL))
+		event_add(ab->quiet, &tv);
 }
 
 void accept_backoff_stop(struct accept_backoff *ab)
@@ -124,5 +150,7 @@ void accept_backoff_stop(struct accept_backoff *ab)
 	ab->stopped = 1;
 	if (ab->timer)
 		event_del(ab->timer);
+	if (ab->quiet)
+		event_del(ab->quiet);
 	evconnlistener_disable(ab->lis);
 }

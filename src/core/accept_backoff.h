@@ -22,6 +22,7 @@ struct evconnlistener;
 struct accept_backoff {
 	struct evconnlistener *lis;
 	struct event *timer;
+	struct event *quiet;            /* a recovery is logged once it lasts */
 	char what[96];                  /* "listen tcp 127.0.0.1:53" */
 	int stopped;                    /* the owner disabled it for good */
 	int failing;                    /* since the last successful accept */

@@ -97,6 +97,8 @@ wait "$HOLD"
 tcp_back() { [ "$(dig @127.0.0.1 -p "$PORT" +tcp +tries=1 +time=2 +short httpbin.bar.global A)" = 240.0.1.2 ]; }
 wait_until 10 tcp_back
 ok $? "after the clients close, TCP is answered again"
+# (logged once accepting has lasted 2 s: a flapping listener is one episode)
+wait_until 6 grep -q "listen tcp :$PORT: accepting connections again" "$T_TMP/fd.log"
 like "$(grep 'accepting connections again' "$T_TMP/fd.log")" "listen tcp :$PORT: accepting connections again after [0-9.]+ s \([0-9]+ accept\(\) calls failed\)" \
 	"the recovery is logged once"
 is "$(curl -s -m 3 "http://127.0.0.1:$HPORT/health")" OK "the HTTP endpoint answers again"
