@@ -50,7 +50,13 @@ cat >"$T_TMP/Corefile" <<EOF
 	}
 }
 EOF
-start_globaldns gd "$T_TMP/Corefile" || exit 1
+# started by hand: start_globaldns waits for an answer to ". SOA", which
+# this server forwards into the black hole
+"$GLOBALDNS" -conf "$T_TMP/Corefile" >"$T_TMP/gd.log" 2>&1 &
+GD_PID=$!
+T_PIDS="$T_PIDS $GD_PID"
+up() { [ "$(dig @127.0.0.1 -p "$PORT" +tries=1 +time=1 +short stable.t.global)" = 240.0.0.7 ]; }
+wait_until 10 up || { echo "# globaldns did not start"; sed 's/^/#   /' "$T_TMP/gd.log"; exit 1; }
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 metric() { curl -s "http://127.0.0.1:$MP/metrics" | awk -v m="$1" '$1 == m { s += $2 } END { print s + 0 }'; }
 
