@@ -10,10 +10,27 @@
  * answering while a large body downloads.
  *
  * A request either collects its whole body (up to max_body bytes) and
- * reports it at the end, or, for a streaming request (a watch), passes each
- * piece of a 2xx body to on_data as it arrives; a non-2xx body is always
- * collected, so an error Status can be read.  Completion callbacks run
- * from the loop, outside libcurl, so they may start or cancel requests.
+ * reports it at the end, or, for a streaming request (a watch, a list
+ * parsed as it arrives), passes each piece of a 2xx body to on_data; a
+ * non-2xx body is always collected, so an error Status can be read.
+ * Completion callbacks run from the loop, outside libcurl, so they may
+ * start or cancel requests.
+ *
+ * Liveness, as client-go's HTTP/2 transport and more: a request with
+ * read_idle_ms fails when no byte of it has arrived for that long (a
+ * stream that went quiet: past the API server's minute between
+ * bookmarks, a watch is dead).  A request with `health` set has its
+ * connection watched: when it is HTTP/2 and no byte has come in on it for
+ * HTTP_HEALTH_IDLE_MS, a probe (a GET of health_url with the request's own
+ * credentials, on the same connection, any HTTP answer will do) must be
+ * answered within HTTP_HEALTH_TIMEOUT_MS, or the connection is shut down:
+ * every stream on it fails (HTTP_ERR_DEAD) and new requests open a new
+ * connection.  (libcurl's own HTTP/2 PING, curl_easy_upkeep, neither works
+ * on multi handles nor waits for the answer.)
+ *
+ * Sockets are made close-on-exec (an exec credential plugin must not
+ * inherit them).  The proxy is always set explicitly: libcurl would
+ * otherwise read the proxy environment by its own rules.
  */
 #ifndef GLOBALDNS_HTTP_CLIENT_H
 #define GLOBALDNS_HTTP_CLIENT_H
@@ -33,8 +50,14 @@ enum http_error {
 	HTTP_ERR_TOO_BIG,       /* body over max_body */
 	HTTP_ERR_ABORTED,       /* on_data asked to stop */
 	HTTP_ERR_TRANSFER,      /* connection cut, bad chunking, bad gzip ... */
-	HTTP_ERR_NOMEM
+	HTTP_ERR_NOMEM,
+	HTTP_ERR_IDLE,          /* no byte for read_idle_ms */
+	HTTP_ERR_DEAD           /* its connection did not answer a health probe */
 };
+
+/* client-go's HTTP/2 health check: ReadIdleTimeout 30 s, PingTimeout 15 s */
+#define HTTP_HEALTH_IDLE_MS 30000L
+#define HTTP_HEALTH_TIMEOUT_MS 15000L
 
 struct http_result {
 	enum http_error error;
@@ -44,6 +67,7 @@ struct http_result {
 	const char *content_type;       /* "" when absent */
 	long retry_after;               /* Retry-After in seconds, -1 if absent */
 	const char *message;            /* libcurl's message for error != HTTP_OK */
+	int http_version;               /* 1 (1.0/1.1), 2, 0 if no answer */
 };
 
 /* TLS and credentials of a request; strings are copied by http_get. */
@@ -69,11 +93,20 @@ struct http_opts {
 	const char *bearer;             /* token, or NULL */
 	const char *username, *password;/* basic auth, or NULL */
 	const struct http_tls *tls;     /* may be NULL */
+	/* more header lines ("Name: value"), NULL-terminated; may be NULL */
+	const char *const *headers;
+	/* "" or NULL: no proxy (the environment is not read here); else a
+	 * proxy URL: http://, https:// (TLS to the proxy checked with the
+	 * request's CA, as Go does), socks5:// (names resolved by the proxy) */
+	const char *proxy;
+	int no_compression;             /* no Accept-Encoding: gzip */
 	long connect_timeout_ms;        /* TCP + TLS handshake */
-	long idle_timeout_s;            /* abort after this long without a byte; 0: none */
+	long read_idle_ms;              /* fail after this long without a byte; 0: never */
 	long total_timeout_ms;          /* 0: none */
 	size_t max_body;                /* collected body cap; 0: 64 MiB */
 	int stream;                     /* 2xx body goes to on_data */
+	int health;                     /* watch the connection (see above) */
+	const char *health_url;         /* what the probe asks; NULL: the URL's /version */
 };
 
 /*
@@ -103,6 +136,13 @@ struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 
 /* The status of the response head received so far, 0 before one. */
 long http_req_status(const struct http_req *r);
+
+/* The HTTP version of that response: 1, 2, or 0 before one. */
+int http_req_version(const struct http_req *r);
+
+/* Probes sent and connections found dead (for metrics and tests). */
+unsigned long http_client_probes(const struct http_client *c);
+unsigned long http_client_dead(const struct http_client *c);
 
 /* Stop a request without calling on_done; NULL is fine. */
 void http_cancel(struct http_req *r);

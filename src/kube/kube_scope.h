@@ -1,9 +1,15 @@
 /*
- * kube_scope.h -- the inside of the Kubernetes source, shared by its two
- * files: kube_source.c (the se_source: configuration, life cycle,
- * metrics, introspection) and kube_scope.c (per scope, the list/watch
- * state machine, back-off and recovery, and the coalesced rebuild that
- * hands whole lists to serviceentries).  kube.h has the design.
+ * kube_scope.h -- the inside of the Kubernetes source (kube.h has the
+ * design), shared by its files:
+ *
+ *   kube_share.c   the process-wide table of API clients and informers,
+ *                  found by key, counted, shared by every block
+ *   kube_scope.c   one informer's life: the watch, the streaming list,
+ *                  errors, back-off and recovery
+ *   kube_list.c    its paginated lists: pages parsed as they arrive,
+ *                  continue tokens, the full-list fallback, resync
+ *   kube_source.c  the se_source of one serviceentries block: its
+ *                  informers, the coalesced rebuild, metrics, introspection
  */
 #ifndef GLOBALDNS_KUBE_SCOPE_H
 #define GLOBALDNS_KUBE_SCOPE_H
@@ -26,82 +32,182 @@ extern const char *const kube_api_versions[];
 #define NVERSIONS 3
 
 struct kube_source;
+struct kscope;
+
+/* How a client talks: everything in its key but the connection itself. */
+struct kube_opts {
+	long timeout_ms, backoff_min_ms, backoff_max_ms;
+	long poll_ms;                   /* nowatch: the list period */
+	long resync_ms;                 /* 0: never re-list while watching */
+	long coalesce_ms;
+	size_t max_body;
+	int nowatch;
+	int vidx, version_fixed;        /* api_version */
+};
+
+/*
+ * One API server with one identity (server, TLS, credentials, proxy,
+ * headers) and one set of options: one HTTP client (so one HTTP/2
+ * connection), one kube_auth (one exec plugin run), API version
+ * discovery, and whether the server takes streaming lists.
+ */
+struct kube_client {
+	char *key;
+	unsigned refs;
+	struct event_base *base;
+	struct kube_client *next;       /* the process table */
+	struct kube_conn conn;          /* owned */
+	struct kube_opts o;
+	struct http_client *http;
+	struct kube_auth *auth;
+	char *label;                    /* the first block's, for log lines */
+	char *health_url;               /* SERVER/version */
+	int vidx;                       /* version in use */
+	unsigned fallback_logged;       /* bit i: "trying api_versions[i]" logged */
+	int stream_lists;               /* 1: try sendInitialEvents; 0: refused */
+	struct kscope *scopes;          /* its informers */
+};
 
 enum scope_state {
 	SC_IDLE,        /* not started */
-	SC_LIST,        /* a list page in flight */
-	SC_WATCH,       /* a watch stream open */
-	SC_WAIT,        /* timer armed: back-off or the next poll */
+	SC_LIST,        /* a paginated list without a watch */
+	SC_WATCH,       /* a watch stream open (maybe a streaming list) */
+	SC_WAIT,        /* timer armed: back-off, or the next poll */
 	SC_AUTH         /* waiting for an exec plugin */
 };
 
 enum scope_next { NEXT_LIST, NEXT_WATCH };
 
+/* A paginated list in progress (kube_list.c). */
+struct klist {
+	struct http_req *req;
+	struct kube_store pending;      /* what the pages gave so far */
+	struct kube_listscan scan;
+	char *cont;                     /* continue token of the next page */
+	int full;                       /* the one list without limit after a 410 */
+	int resync;                     /* beside a healthy watch (kube_list.c) */
+	struct kube_store touched;      /* resync: keys the watch changed meanwhile */
+	unsigned pages, empty_pages;
+	unsigned long page_items;
+	char err[300];                  /* why an item stopped the page */
+	double started;
+};
+
+/* One informer: a namespace (or all) of one client, shared by blocks. */
 struct kscope {
-	struct kube_source *src;
+	char *key;
+	unsigned refs;
+	struct kube_client *cl;
+	struct kscope *next;            /* the client's list */
 	char *ns;                       /* NULL: cluster-wide */
-	struct kube_store store, pending;
+	struct kube_store store;
 	int synced;
 	char *rv;                       /* resourceVersion to watch from */
-	char *cont;                     /* continue token of the list in progress */
 	enum scope_state state;
-	enum scope_next next;           /* what the timer / auth wait leads to */
+	enum scope_next next_step;      /* what the timer / auth wait leads to */
+	struct klist list;              /* a paginated list, when one runs */
+	/* the watch */
 	struct http_req *req;
 	int req_vidx;                   /* version the request used */
-	struct event *timer;            /* back-off, poll */
-	struct event *poll_timer;       /* re-list while watching */
-	struct event *recover_timer;    /* a failing watch that stays open recovers */
+	int initial;                    /* a streaming list: before the end bookmark */
+	struct kube_store initial_store;/* what its initial events gave */
 	struct kube_lines lines;
-	unsigned failures;              /* consecutive, for the back-off */
-	unsigned expired;               /* consecutive 410s on continue */
-	unsigned list_pages;            /* pages of the list in progress */
-	unsigned empty_pages;           /* consecutive empty continued pages */
-	size_t list_bytes;              /* bytes of the list in progress */
-	int auth_retried;               /* a 401 was answered with a re-read */
 	unsigned long watch_events;     /* on the current stream */
-	struct timespec watch_start;
-	double list_done_ms;            /* when the last list completed (now_ms) */
+	double watch_start;
+	double list_done_ms;            /* when the last list completed */
 	int watch_relist;               /* ERROR 410 seen: list again */
-	int safety_relist;              /* the list in progress is the periodic re-list */
 	char watch_err[300];            /* why on_data stopped the stream */
+	/* timers */
+	struct event *timer;            /* back-off, poll */
+	struct event *resync_timer;
+	struct event *recover_timer;    /* a failing watch that stays open recovers */
+	/* errors */
+	unsigned failures;              /* consecutive, for the back-off */
+	int auth_retried;               /* a 401 was answered with a re-read */
 	char errkey[96];                /* the failing state last logged */
+	char last_error[512];
 	int watch_failing;              /* errkey is a watch failure: lists do not clear it */
 	char origin[512];               /* URL without the query, for logs */
+	/* for the sources */
+	time_t last_success, last_attempt;
+	unsigned long syncs_ok, syncs_failed;
+	struct kube_stats stats;
+	struct kube_source **subs;      /* blocks that read it */
+	size_t nsubs, subs_cap;
 };
 
+/* One serviceentries block. */
 struct kube_source {
 	struct se_source base;
-	struct kube_conn conn;
 	char *label;
-	long poll_ms, timeout_ms, backoff_min_ms, backoff_max_ms, coalesce_ms;
-	size_t max_body;
-	int nowatch;
-	int vidx, version_fixed;
-	unsigned fallback_logged;       /* bit i: "trying api_versions[i]" logged */
+	struct kube_conn conn;          /* resolved at setup; given to the client */
+	struct kube_opts o;
+	char **ns;                      /* NULL-terminated; none: cluster-wide */
+	size_t nns;
 	struct event_base *evbase;
-	struct http_client *http;
-	struct kscope *scopes;
+	struct kscope **scopes;         /* from start */
 	size_t nscopes;
+	struct kube_client *cl;
 	struct event *rebuild_timer;
-	struct kube_stats stats;
-	struct kube_auth *auth;         /* from start */
+	double last_rebuild_ms;         /* time the last rebuild took */
+	unsigned long rebuilds;
+	size_t objects;
 };
 
+/* ---- kube_share.c ---- */
 
-/* Make the scope's timers on base; 0 or -1. */
-int kube_scope_init(struct kscope *sc, struct event_base *base);
-/* Begin: the first list. */
+/* The informers of ks (one per namespace), made or found; 0 or -1. */
+int kube_share_acquire(struct kube_source *ks, char *err, size_t errlen);
+/* Let go of them (the last user stops and frees each). */
+void kube_share_release(struct kube_source *ks);
+/* Tell the blocks that read sc: its store changed (delay: coalesce), or
+ * its state did (refresh their status). */
+void kube_share_changed(struct kscope *sc, int now);
+void kube_share_status(struct kscope *sc);
+
+/* ---- kube_scope.c ---- */
+
+int kube_scope_init(struct kscope *sc);
 void kube_scope_start(struct kscope *sc);
-/* Cancel what is in flight and free what the scope holds (not sc). */
 void kube_scope_clear(struct kscope *sc);
-/* The exec plugin of ks->auth finished (err NULL: a token is ready). */
+/* The exec plugin of a client finished (err NULL: a token is ready). */
 void kube_on_auth_done(void *arg, const char *err);
+/* Start a list: streaming if the server takes it, else paginated. */
+void kube_scope_list(struct kscope *sc);
+/* A list is whole: it becomes the store at rv; the watch follows. */
+void kube_scope_listed(struct kscope *sc, struct kube_store *st, const char *rv);
+/* A failure: log once per kind, back off; `then` is what comes after. */
+void kube_scope_fail(struct kscope *sc, const char *what, const char *msg,
+	long retry_after, enum scope_next then);
+/* An HTTP answer that is not 200; 1 if handled by a retry at once. */
+int kube_scope_status(struct kscope *sc, const char *what,
+	const struct http_result *res, enum scope_next then);
+void kube_scope_transport_msg(struct kscope *sc, const struct http_result *res,
+	char *msg, size_t msglen);
+/* Fill o with the client's settings and credentials; 0, 1 (wait for an
+ * exec plugin; `then` resumes), -1 (failed, handled). */
+int kube_scope_prepare(struct kscope *sc, struct http_opts *o, struct http_tls *tls,
+	enum scope_next then);
+void kube_scope_url(const struct kscope *sc, int vidx, char *out, size_t outlen);
+void kube_add_param(char *url, size_t urllen, const char *name, const char *value);
+void kube_count_http_error(struct kscope *sc, long code);
+
+/* ---- kube_list.c ---- */
+
+/* Begin a paginated list (resync: beside the watch, merged at the end). */
+void kube_list_start(struct kscope *sc, int resync);
+/* Stop the list in progress, dropping what it got. */
+void kube_list_cancel(struct kscope *sc);
+/* A watch event changed key: a resync list in progress must not undo it. */
+void kube_list_touch(struct kscope *sc, const cJSON *obj);
+
+/* ---- helpers ---- */
 
 /* The monotonic clock in ms; arm ev to fire in ms (0 or less: now). */
 double kube_now_ms(void);
 void kube_arm(struct event *ev, long ms);
-
 /* *dst = a copy of s (NULL too); on memory exhaustion the old value stays. */
 void kube_set_str(char **dst, const char *s);
+const char *kube_scope_name(const struct kscope *sc);
 
 #endif

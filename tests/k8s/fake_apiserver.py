@@ -452,7 +452,7 @@ class RequestLog:
         self.seq = 0
 
     FIELDS = ("method", "path", "kind", "auth", "auth_ok", "token", "user", "status", "fault",
-              "gzip", "accept", "accept_encoding", "user_agent")
+              "gzip", "accept", "accept_encoding", "user_agent", "impersonate")
 
     def add(self, **e):
         e = dict(dict.fromkeys(self.FIELDS), **e)
@@ -624,7 +624,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             method=self.command, path=self.path, kind=kind, auth=akind, auth_ok=user is not None,
             token=token, user=user, status=None, fault=None, gzip=False,
             accept=self.headers.get("Accept"), accept_encoding=self.headers.get("Accept-Encoding"),
-            user_agent=self.headers.get("User-Agent"))
+            user_agent=self.headers.get("User-Agent"),
+            impersonate={k: self.headers.get_all(k) for k in sorted(set(self.headers.keys()))
+                         if k.lower().startswith("impersonate-")} or None)
         if user is None:
             return self.send_status(status_obj(401, "Unauthorized", "Unauthorized"))
         fault = app.faults.take(kind, self.path)
@@ -1076,6 +1078,7 @@ class App:
         self.config["max_page"] = args.max_page
         self.config["bookmark_jitter"] = args.bookmark_jitter
         self.config["gzip_min"] = args.gzip_min
+        self.config["watch_list"] = not args.no_watch_list
         self.versions = set(args.versions.split(","))
         self.store = Store(self.config, args.initial_rv)
         token = args.token
@@ -1210,7 +1213,7 @@ class App:
         self.auth.rbac = {"mode": "allow", "namespaces": []}
         self.versions = set(ALL_VERSIONS)
         keep = {k: self.config[k] for k in ("bookmark_interval", "bookmark_jitter", "history_size",
-                                              "continue_ttl", "max_page", "gzip_min")}
+                                              "continue_ttl", "max_page", "gzip_min", "watch_list")}
         self.config.clear()
         self.config.update(DEFAULT_CONFIG, **keep)
         return {"reset": True, "resourceVersion": self.store.rv}
@@ -1335,6 +1338,8 @@ def main(argv=None):
                    help="up to this many seconds added to each bookmark interval")
     s.add_argument("--gzip-min", type=int, default=131072,
                    help="smallest body gzipped (the API server's 128 KiB)")
+    s.add_argument("--no-watch-list", action="store_true",
+                   help="sendInitialEvents answered 422, as with the WatchList feature gate off")
     s.add_argument("--http1", action="store_true",
                    help="no nghttpx in front: the client speaks HTTP/1.1 to the fake itself")
     s.add_argument("--history", type=int, default=1000)
