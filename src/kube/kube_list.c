@@ -65,8 +65,12 @@ void kube_list_start(struct kscope *sc, int resync)
 /* A resync that did not work: the watch and the store go on as they were. */
 static void resync_failed(struct kscope *sc, const char *msg)
 {
-	log_warning("plugin/serviceentries: %s: kubernetes %s: resync list failed: %s (the watch goes on; "
-		"trying again at the next resync)", sc->cl->label, kube_scope_name(sc), msg);
+	/* once per kind of failure, as note_error */
+	if (strncmp(sc->resync_errkey, msg, sizeof(sc->resync_errkey) - 1) != 0) {
+		log_warning("plugin/serviceentries: %s: kubernetes %s: resync list failed: %s (the watch goes on; "
+			"trying again at the next resync)", sc->cl->label, kube_scope_name(sc), msg);
+		snprintf(sc->resync_errkey, sizeof(sc->resync_errkey), "%s", msg);
+	}
 	kube_list_cancel(sc);
 	sc->syncs_failed++;
 	kube_arm(sc->resync_timer, sc->cl->o.resync_ms);
@@ -262,6 +266,7 @@ static void on_done(void *arg, const struct http_result *res)
 		}
 		log_debug("plugin/serviceentries: %s: kubernetes %s: resync: %zu objects listed, %zu changed by the watch meanwhile",
 			sc->cl->label, kube_scope_name(sc), l->pending.n, l->touched.n);
+		sc->resync_errkey[0] = '\0';
 		kube_scope_listed(sc, &l->pending, NULL);
 	} else {
 		kube_scope_listed(sc, &l->pending, rv->valuestring);

@@ -125,6 +125,7 @@ struct kscope {
 	unsigned failures;              /* consecutive, for the back-off */
 	int auth_retried;               /* a 401 was answered with a re-read */
 	char errkey[96];                /* the failing state last logged */
+	char resync_errkey[96];         /* the same for resync lists */
 	char last_error[512];
 	int watch_failing;              /* errkey is a watch failure: lists do not clear it */
 	char origin[512];               /* URL without the query, for logs */
