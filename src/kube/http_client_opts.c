@@ -94,6 +94,8 @@ static void set_proxy(struct http_req *r)
 		return;
 	}
 	curl_easy_setopt(e, CURLOPT_PROXY, r->proxy);
+	/* and libcurl's reading of NO_PROXY is off too: the choice is made */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 	if (strncasecmp(r->proxy, "https://", 8) == 0) {
 		if (r->insecure) {
 			curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);

@@ -395,6 +395,25 @@ def forbidden_status(user, verb, ns, name=None, message=None):
     return status_obj(403, "Forbidden", msg, details)
 
 
+def impersonation(headers):
+    """The Impersonate-* headers as the API server reads them (header names are
+    case-insensitive, and lowercase over HTTP/2; extra keys are %-unescaped)."""
+    from urllib.parse import unquote
+    out = {}
+    for k in sorted(set(headers.keys())):
+        lk = k.lower()
+        vals = headers.get_all(k)
+        if lk == "impersonate-user":
+            out["user"] = vals[0]
+        elif lk == "impersonate-uid":
+            out["uid"] = vals[0]
+        elif lk == "impersonate-group":
+            out.setdefault("groups", []).extend(vals)
+        elif lk.startswith("impersonate-extra-"):
+            out.setdefault("extra", {}).setdefault(unquote(lk[len("impersonate-extra-"):]), []).extend(vals)
+    return out or None
+
+
 # ---------------------------------------------------------------- faults / log
 
 class Faults:
@@ -625,8 +644,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             token=token, user=user, status=None, fault=None, gzip=False,
             accept=self.headers.get("Accept"), accept_encoding=self.headers.get("Accept-Encoding"),
             user_agent=self.headers.get("User-Agent"),
-            impersonate={k: self.headers.get_all(k) for k in sorted(set(self.headers.keys()))
-                         if k.lower().startswith("impersonate-")} or None)
+            impersonate=impersonation(self.headers))
         if user is None:
             return self.send_status(status_obj(401, "Unauthorized", "Unauthorized"))
         fault = app.faults.take(kind, self.path)
