@@ -50,6 +50,7 @@ other.global:$PORT {
 }
 EOF
 }
+reloaded() { [ "$(grep -c 'Running configuration' "$T_TMP/gd.log")" -gt "$N0" ]; }
 write_conf ""
 start_globaldns gd "$T_TMP/Corefile" || exit 1
 wait_a 10 svc.c.global 10.0.0.1
@@ -98,7 +99,7 @@ SEQ=$(fake_seq)
 N0=$(grep -c 'Running configuration' "$T_TMP/gd.log")
 sed -i "s/^b.global:$PORT {/b2.global:$PORT {/" "$T_TMP/Corefile"
 kill -HUP "$GD_PID"
-wait_until 10 test "$(grep -c 'Running configuration' "$T_TMP/gd.log")" -gt "$N0"
+wait_until 10 reloaded
 wait_a 5 svc.b2.global 10.0.0.4
 is "$(a svc.b2.global)" 10.0.0.4 "reload, a new block with the same settings: served"
 sleep 1
@@ -109,7 +110,7 @@ N0=$(grep -c 'Running configuration' "$T_TMP/gd.log")
 write_conf "backoff 300ms 2s"
 sed -i "s/^b.global:$PORT {/b2.global:$PORT {/" "$T_TMP/Corefile"
 kill -HUP "$GD_PID"
-wait_until 10 test "$(grep -c 'Running configuration' "$T_TMP/gd.log")" -gt "$N0"
+wait_until 10 reloaded
 wait_log 10 'sendInitialEvents' "$SEQ"
 sleep 1
 is "$(fake_log "$SEQ" | grep -cE ' list |sendInitialEvents' | tr -d ' ')" 1 \
