@@ -8,7 +8,7 @@
 # create-to-resolvable delay.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 26
+plan 28
 
 start_fake --no-watch-list || exit 1
 ctl bulk '{"count":1200}' >/dev/null
@@ -61,6 +61,20 @@ se default endless endless.default.global 10.5.9.1
 wait_a 10 endless.default.global 10.5.9.1
 is "$(a endless.default.global)" 10.5.9.1 "endless continue token: recovered after the fault"
 stop_pid "$GD_PID"
+
+# a server that streams lists: the same 1,200 entries through a watch
+# with sendInitialEvents, each event a line under max_body 4K
+ctl config '{"watch_list":true}' >/dev/null
+SEQ=$(fake_seq)
+PORT=$(free_port)
+kube_corefile "$T_TMP/Corefile.s" "kubeconfig $K8S/kubeconfig" "timeout 2s" "max_body 4K"
+start_globaldns gds "$T_TMP/Corefile.s" || exit 1
+wait_a 15 svc-01199.default.global 240.0.4.176
+like "$(grep 'names from' "$T_TMP/gds.log" | head -1)" "1201 names from 1201 entries" \
+	"a streaming list 180 times max_body: every entry"
+is "$(fake_log "$SEQ" | grep -cE ' list ')" 0 "... in one watch with sendInitialEvents, no page"
+stop_pid "$GD_PID"
+ctl config '{"watch_list":false}' >/dev/null
 
 # nothing served: one clear error, SERVFAIL stays until the CRD appears
 ctl versions '{"served":[]}' >/dev/null
