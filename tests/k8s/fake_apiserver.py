@@ -844,10 +844,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "e": store.continue_epoch, "t": time.time() if not cont else issued}
             meta["continue"] = base64.b64encode(dumps(tok).encode()).decode()
             meta["remainingItemCount"] = len(items) - end
+        tv = wants_table(self.headers.get("Accept"))
+        if not fault and not tv:
+            # the common case, fast: each object's JSON rendered once (cached)
+            body = b'{"apiVersion":%s,"items":[%s],"kind":"ServiceEntryList","metadata":%s}\n' % (
+                dumps(api_version).encode(),
+                b",".join(self.app.rendered(o, api_version) for o in items[pos:end]),
+                dumps(meta).encode())
+            return self.send_body(200, body)
         page = [self.render(o, api_version, fault, first=(i == 0))
                 for i, o in enumerate(items[pos:end])]
         body = {"apiVersion": api_version, "kind": "ServiceEntryList", "metadata": meta, "items": page}
-        tv = wants_table(self.headers.get("Accept"))
         if tv:
             self.entry["table"] = True
             body = table(tv, items[pos:end], meta, q.get("includeObject", "Metadata"))
@@ -943,6 +950,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return (ns is None or m["namespace"] == ns) and (name is None or m["name"] == name)
 
         def line(etype, o, first=False):
+            if not fault:
+                return b'{"type":"%s","object":%s}\n' % (etype.encode(), self.app.rendered(o, api_version))
             return event_line(etype, self.render(o, api_version, fault, first))
 
         sie = q.get("sendInitialEvents")
@@ -976,7 +985,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.write_chunk(event_line("ERROR", st, sort=False))
             self.end_stream()
             return
-        self.write_events([line("ADDED", o, i == 0) for i, o in enumerate(initial)], fault, state)
+        if len(initial) > 100 and not fault and self.app.config["chunk_mode"] == "event":
+            # a backlog goes out as the API server sends it: many events per
+            # write (it flushes only when no more events are queued)
+            buf, size = [], 0
+            for i, o in enumerate(initial):
+                b = line("ADDED", o, i == 0)
+                buf.append(b)
+                size += len(b)
+                if size >= 65536:
+                    self.write_chunk(b"".join(buf))
+                    buf, size = [], 0
+            self.write_chunk(b"".join(buf))
+            state["sent"] += len(initial)
+        else:
+            self.write_events([line("ADDED", o, i == 0) for i, o in enumerate(initial)], fault, state)
         if initial_events and bookmarks:
             # the end of the initial events: a bookmark with the annotation
             self.write_chunk(event_line("BOOKMARK", {
@@ -1108,6 +1131,19 @@ class App:
         self.log = RequestLog()
         self.protocol = "http/1.1"
         self.front = None
+        self.render_cache = {}
+
+    def rendered(self, obj, api_version):
+        """An object's JSON as served (sorted keys), rendered once per version:
+        stored objects are never changed, only replaced."""
+        m = obj["metadata"]
+        k = (m["namespace"], m["name"], m["resourceVersion"], api_version)
+        b = self.render_cache.get(k)
+        if b is None:
+            if len(self.render_cache) > 400000:
+                self.render_cache.clear()
+            b = self.render_cache[k] = dumps(dict(obj, apiVersion=api_version)).encode()
+        return b
 
     # every ctl_X(data, query) is the control endpoint /X (with - or / as _)
     def ctl_state(self, d, q):
@@ -1160,8 +1196,10 @@ class App:
                     "resolution": d.get("resolution", "STATIC"),
                     "addresses": [f"240.{(i + 1 >> 16) & 255}.{(i + 1 >> 8) & 255}.{(i + 1) & 255}"],
                     "ports": [{"name": "http", "number": 80, "protocol": "HTTP"}]}
-            self.store.put({"kind": "ServiceEntry", "spec": spec,
-                            "metadata": {"name": f"{prefix}-{i:05d}", "namespace": ns}})
+            o = self.store.put({"kind": "ServiceEntry", "spec": spec,
+                                "metadata": {"name": f"{prefix}-{i:05d}", "namespace": ns}})
+            # serialized once, ahead, as the watch cache keeps serialized objects
+            self.rendered(o, GROUP + "/v1")
         return {"created": n, "resourceVersion": self.store.rv}
 
     def ctl_fault(self, d, q):
