@@ -18,6 +18,7 @@
 #define _GNU_SOURCE 1
 #include "config.h"
 
+#include "http_client.h"
 #include "http_client_int.h"
 
 #include <errno.h>
@@ -196,7 +197,7 @@ struct http_client *http_client_new(struct event_base *base)
 	return c;
 }
 
-void http_req_free(struct http_req *r)
+static void http_req_free(struct http_req *r)
 {
 	struct http_client *c = r->c;
 
@@ -452,10 +453,50 @@ static struct sock_ev *sock_of(const struct http_req *r)
 	return NULL;
 }
 
+/* A new request on r's client asking r->health_url with r's credentials,
+ * TLS and proxy, for at most HTTP_HEALTH_TIMEOUT_MS; started, or NULL. */
+static struct http_req *clone_probe(const struct http_req *r, http_done_fn on_done)
+{
+	struct http_tls tls = {
+		.ca_file = r->ca_file, .ca_pem = r->ca_pem, .ca_pem_len = r->ca_pem_len,
+		.cert_file = r->cert_file, .key_file = r->key_file,
+		.cert_pem = r->cert_pem, .cert_pem_len = r->cert_pem_len,
+		.key_pem = r->key_pem, .key_pem_len = r->key_pem_len,
+		.insecure = r->insecure, .server_name = r->sni,
+	};
+	struct http_opts o = {
+		.url = r->health_url, .tls = &tls, .proxy = r->proxy, .no_compression = 1,
+		.connect_timeout_ms = r->connect_timeout_ms,
+		.total_timeout_ms = HTTP_HEALTH_TIMEOUT_MS, .max_body = 65536,
+	};
+	const char *hdrs[33];
+	char *user = NULL, *colon;
+	size_t n = 0;
+	struct http_req *p;
+
+	if (!r->health_url)
+		return NULL;
+	/* the same identity: bearer, basic auth, impersonation */
+	if (r->auth)
+		o.bearer = r->auth + strlen("Authorization: Bearer ");
+	for (const struct curl_slist *h = r->extra; h && n < 32; h = h->next)
+		hdrs[n++] = h->data;
+	hdrs[n] = NULL;
+	o.headers = hdrs;
+	if (r->userpwd && (user = strdup(r->userpwd)) && (colon = strchr(user, ':'))) {
+		*colon = '\0';
+		o.username = user;
+		o.password = colon + 1;
+	}
+	p = http_get(r->c, &o, NULL, on_done, NULL);
+	free(user);
+	return p;
+}
+
 /* Ask, on r's connection, for something any API server answers. */
 static void start_probe(struct http_req *r, struct sock_ev *se)
 {
-	struct http_req *p = http_req_clone_probe(r, on_probe_done);
+	struct http_req *p = clone_probe(r, on_probe_done);
 
 	if (!p)
 		return;

@@ -12,10 +12,11 @@
 #include <curl/curl.h>
 
 #include "globaldns/util.h"
-#include "http_client.h"
+#include "http_types.h"
 
 #define HTTP_DEFAULT_MAX_BODY (64u * 1024 * 1024)
 
+struct event_base;
 struct sock_ev;
 
 struct http_client {
@@ -69,14 +70,8 @@ double http_now_ms(void);
  * http_client.c; 0 or -1 (r then freed by the caller). */
 int http_req_setup(struct http_req *r, const struct http_opts *o);
 
-/* A new request on r's client asking r->health_url with r's credentials,
- * TLS and proxy, for at most HTTP_HEALTH_TIMEOUT_MS; started, or NULL. */
-struct http_req *http_req_clone_probe(const struct http_req *r, http_done_fn on_done);
-
 /* Free what http_req_setup copied (not the easy handle, not r). */
 void http_req_free_copies(struct http_req *r);
 
-/* Unlink and free r (its easy handle too), without calling on_done. */
-void http_req_free(struct http_req *r);
 
 #endif

@@ -1,8 +1,7 @@
 /*
  * http_client_opts.c -- what one request asks of libcurl (http_client.h):
  * the URL, TLS and credentials, header lines, the proxy, timeouts, and
- * the copies of every string libcurl keeps a pointer to.  Also the
- * health probe, a request made from another's settings.
+ * the copies of every string libcurl keeps a pointer to.
  */
 #define _GNU_SOURCE 1
 #include "config.h"
@@ -46,20 +45,28 @@ static int copy_tls(struct http_req *r, const struct http_tls *t)
 		dup_opt(&r->key_file, t->key_file) || dup_opt(&r->sni, t->server_name) ? -1 : 0;
 }
 
-static void set_tls(struct http_req *r)
+/* The request's CA and verification, for the server or (proxy) an https proxy. */
+static void set_ca(struct http_req *r, int proxy)
 {
 	CURL *e = r->easy;
 
 	if (r->insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+		curl_easy_setopt(e, proxy ? CURLOPT_PROXY_SSL_VERIFYPEER : CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, proxy ? CURLOPT_PROXY_SSL_VERIFYHOST : CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (r->ca_pem) {
 		struct curl_blob b = { r->ca_pem, r->ca_pem_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+		curl_easy_setopt(e, proxy ? CURLOPT_PROXY_CAINFO_BLOB : CURLOPT_CAINFO_BLOB, &b);
 	} else if (r->ca_file) {
-		curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+		curl_easy_setopt(e, proxy ? CURLOPT_PROXY_CAINFO : CURLOPT_CAINFO, r->ca_file);
 	}
+}
+
+static void set_tls(struct http_req *r)
+{
+	CURL *e = r->easy;
+
+	set_ca(r, 0);
 	if (r->cert_pem) {
 		struct curl_blob b = { r->cert_pem, r->cert_pem_len, CURL_BLOB_NOCOPY };
 		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
@@ -96,18 +103,8 @@ static void set_proxy(struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_PROXY, r->proxy);
 	/* and libcurl's reading of NO_PROXY is off too: the choice is made */
 	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-	if (strncasecmp(r->proxy, "https://", 8) == 0) {
-		if (r->insecure) {
-			curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
-			curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
-		}
-		if (r->ca_pem) {
-			struct curl_blob b = { r->ca_pem, r->ca_pem_len, CURL_BLOB_NOCOPY };
-			curl_easy_setopt(e, CURLOPT_PROXY_CAINFO_BLOB, &b);
-		} else if (r->ca_file) {
-			curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, r->ca_file);
-		}
-	}
+	if (strncasecmp(r->proxy, "https://", 8) == 0)
+		set_ca(r, 1);
 }
 
 /*
@@ -254,44 +251,6 @@ int http_req_setup(struct http_req *r, const struct http_opts *o)
 	set_tls(r);
 	set_proxy(r);
 	return 0;
-}
-
-struct http_req *http_req_clone_probe(const struct http_req *r, http_done_fn on_done)
-{
-	struct http_tls tls = {
-		.ca_file = r->ca_file, .ca_pem = r->ca_pem, .ca_pem_len = r->ca_pem_len,
-		.cert_file = r->cert_file, .key_file = r->key_file,
-		.cert_pem = r->cert_pem, .cert_pem_len = r->cert_pem_len,
-		.key_pem = r->key_pem, .key_pem_len = r->key_pem_len,
-		.insecure = r->insecure, .server_name = r->sni,
-	};
-	struct http_opts o = {
-		.url = r->health_url, .tls = &tls, .proxy = r->proxy, .no_compression = 1,
-		.connect_timeout_ms = r->connect_timeout_ms,
-		.total_timeout_ms = HTTP_HEALTH_TIMEOUT_MS, .max_body = 65536,
-	};
-	const char *hdrs[33];
-	char *user = NULL, *colon;
-	size_t n = 0;
-	struct http_req *p;
-
-	if (!r->health_url)
-		return NULL;
-	/* the same identity: bearer, basic auth, impersonation */
-	if (r->auth)
-		o.bearer = r->auth + strlen("Authorization: Bearer ");
-	for (const struct curl_slist *h = r->extra; h && n < 32; h = h->next)
-		hdrs[n++] = h->data;
-	hdrs[n] = NULL;
-	o.headers = hdrs;
-	if (r->userpwd && (user = strdup(r->userpwd)) && (colon = strchr(user, ':'))) {
-		*colon = '\0';
-		o.username = user;
-		o.password = colon + 1;
-	}
-	p = http_get(r->c, &o, NULL, on_done, NULL);
-	free(user);
-	return p;
 }
 
 void http_req_free_copies(struct http_req *r)

@@ -1,19 +1,63 @@
 /*
- * kube_execcred.c -- the ExecCredential an exec credential plugin prints
- * (kubeconfig.h): its token, client certificate and expiry.
+ * kube_execcred.c -- credential bytes (kubeconfig.h): the base64 of a
+ * kubeconfig's -data fields, and the ExecCredential an exec credential
+ * plugin prints (its token, client certificate and expiry).
  */
 #define _GNU_SOURCE 1
 
 #include "kubeconfig.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <ldns/ldns.h>
 
 #include "globaldns/util.h"
+
+/* ldns decodes (white space allowed); kubeconfigs written by hand may
+ * leave the '=' padding out, so it is added first. */
+char *kube_base64_decode(const char *text, size_t *outlen)
+{
+	size_t n = strlen(text), chars = 0;
+	char *padded = malloc(n + 4), *out = NULL;
+	ldns_rdf *rd = NULL;
+
+	if (!padded)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		chars += !isspace((unsigned char)text[i]);
+	memcpy(padded, text, n);
+	while (chars % 4 && text[0]) {
+		padded[n++] = '=';
+		chars++;
+	}
+	padded[n] = '\0';
+	if (ldns_str2rdf_b64(&rd, padded) == LDNS_STATUS_OK && (out = malloc(ldns_rdf_size(rd) + 1))) {
+		*outlen = ldns_rdf_size(rd);
+		memcpy(out, ldns_rdf_data(rd), *outlen);
+		out[*outlen] = '\0';
+	}
+	ldns_rdf_deep_free(rd);
+	free(padded);
+	return out;
+}
+
+int kube_json_str(const cJSON *o, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v))
+		return -1;
+	*out = v->valuestring;
+	return 1;
+}
 
 /* RFC 3339 "2006-01-02T15:04:05Z", fractions and offsets allowed. */
 static int parse_rfc3339(const char *s, long long *out)

@@ -12,7 +12,7 @@
  */
 #define _GNU_SOURCE 1
 
-#include "kube_scope.h"
+#include "kube_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +81,7 @@ static void fail(struct kscope *sc, const char *msg, long retry_after)
 	if (sc->list.resync)
 		resync_failed(sc, msg);
 	else
-		kube_scope_fail(sc, "list", msg, retry_after, NEXT_LIST);
+		sc->list.ops->fail(sc, "list", msg, retry_after);
 }
 
 static int on_item(void *arg, const char *text, size_t len)
@@ -143,8 +143,13 @@ static void request(struct kscope *sc)
 			resync_failed(sc, err[0] ? err : "credentials not ready");
 			return;
 		}
-	} else if (kube_scope_prepare(sc, &o, &tls, NEXT_LIST) != 0) {
-		return;
+	} else {
+		char err[300];
+		int rc = kube_prepare(sc, &o, &tls, NEXT_LIST, err, sizeof(err));
+		if (rc < 0)
+			l->ops->fail(sc, "credentials", err, -1);
+		if (rc != 0)
+			return;
 	}
 	kube_scope_url(sc, cl->vidx, url, sizeof(url));
 	snprintf(sc->origin, sizeof(sc->origin), "%.500s", url);
@@ -207,7 +212,7 @@ static void on_done(void *arg, const struct http_result *res)
 		return;
 	}
 	if (res->error != HTTP_OK) {
-		kube_scope_transport_msg(sc, res, msg, sizeof(msg));
+		kube_transport_msg(sc, res, msg, sizeof(msg));
 		fail(sc, msg, -1);
 		return;
 	}
@@ -231,7 +236,7 @@ static void on_done(void *arg, const struct http_result *res)
 			kube_status_summary(res->status, res->body, res->len, msg, sizeof(msg), &ra);
 			resync_failed(sc, msg);
 		} else {
-			kube_scope_status(sc, "list", res, NEXT_LIST);
+			l->ops->status(sc, res);
 		}
 		return;
 	}
@@ -267,9 +272,9 @@ static void on_done(void *arg, const struct http_result *res)
 		log_debug("plugin/serviceentries: %s: kubernetes %s: resync: %zu objects listed, %zu changed by the watch meanwhile",
 			sc->cl->label, kube_scope_name(sc), l->pending.n, l->touched.n);
 		sc->resync_errkey[0] = '\0';
-		kube_scope_listed(sc, &l->pending, NULL);
+		l->ops->listed(sc, &l->pending, NULL);
 	} else {
-		kube_scope_listed(sc, &l->pending, rv->valuestring);
+		l->ops->listed(sc, &l->pending, rv->valuestring);
 	}
 	cJSON_Delete(doc);
 	list_reset(l);

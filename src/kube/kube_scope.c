@@ -11,7 +11,7 @@
  */
 #define _GNU_SOURCE 1
 
-#include "kube_scope.h"
+#include "kube_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,89 +28,25 @@
 #define RELIST_MIN_GAP_MS 1000          /* a 410 sooner after a list backs off */
 #define INITIAL_EVENTS_END "k8s.io/initial-events-end"
 
-const char *const kube_api_versions[] = { "v1", "v1beta1", "v1alpha3" };
-
 static void start_watch(struct kscope *sc, int initial);
+static void scope_list(struct kscope *sc);
+static void scope_fail(struct kscope *sc, const char *what, const char *msg,
+	long retry_after, enum scope_next then);
 static void on_scope_timer(evutil_socket_t fd, short what, void *arg);
 static void on_resync_timer(evutil_socket_t fd, short what, void *arg);
 static void on_recover_timer(evutil_socket_t fd, short what, void *arg);
 
-/* ---- helpers ---- */
-
-double kube_now_ms(void)
+/* The blocks that read sc (kube_share.c set these). */
+static void tell_status(struct kscope *sc)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+	if (sc->status_changed)
+		sc->status_changed(sc);
 }
 
-void kube_arm(struct event *ev, long ms)
+static void tell_changed(struct kscope *sc, int now)
 {
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(ev, &tv);
-}
-
-void kube_set_str(char **dst, const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	if (s && !d)
-		return;                 /* out of memory: keep the old value */
-	free(*dst);
-	*dst = d;
-}
-
-const char *kube_scope_name(const struct kscope *sc)
-{
-	return sc->ns ? sc->ns : "all namespaces";
-}
-
-void kube_count_http_error(struct kscope *sc, long code)
-{
-	struct kube_stats *st = &sc->stats;
-
-	for (size_t i = 0; i < KUBE_STATS_CODES; i++) {
-		if (st->http_errors[i].code == code) {
-			st->http_errors[i].count++;
-			return;
-		}
-		if (st->http_errors[i].code == 0) {
-			st->http_errors[i].code = (int)code;
-			st->http_errors[i].count = 1;
-			return;
-		}
-	}
-	st->http_errors_other++;
-}
-
-void kube_scope_url(const struct kscope *sc, int vidx, char *out, size_t outlen)
-{
-	const struct kube_client *cl = sc->cl;
-
-	if (sc->ns)
-		snprintf(out, outlen, "%s/apis/networking.istio.io/%s/namespaces/%s/serviceentries",
-			cl->conn.server, kube_api_versions[vidx], sc->ns);
-	else
-		snprintf(out, outlen, "%s/apis/networking.istio.io/%s/serviceentries",
-			cl->conn.server, kube_api_versions[vidx]);
-}
-
-/* Append "&name=escaped(value)". */
-void kube_add_param(char *url, size_t urllen, const char *name, const char *value)
-{
-	char *esc = curl_easy_escape(NULL, value, 0);
-	size_t l = strlen(url);
-
-	if (!esc)
-		return;
-	snprintf(url + l, urllen - l, "%c%s=%s", strchr(url, '?') ? '&' : '?', name, esc);
-	curl_free(esc);
+	if (sc->changed)
+		sc->changed(sc, now);
 }
 
 /* ---- errors and back-off ---- */
@@ -136,7 +72,7 @@ static void note_error(struct kscope *sc, const char *what, const char *msg)
 	}
 	snprintf(sc->last_error, sizeof(sc->last_error), "kubernetes %s: %s: %s",
 		kube_scope_name(sc), what, msg);
-	kube_share_status(sc);
+	tell_status(sc);
 }
 
 static void scope_recovered(struct kscope *sc)
@@ -148,7 +84,7 @@ static void scope_recovered(struct kscope *sc)
 	}
 	sc->last_error[0] = '\0';
 	sc->failures = 0;
-	kube_share_status(sc);
+	tell_status(sc);
 }
 
 static long backoff(struct kscope *sc, long retry_after)
@@ -180,7 +116,7 @@ static void drop_stream(struct kscope *sc)
 	kube_lines_reset(&sc->lines);
 }
 
-void kube_scope_fail(struct kscope *sc, const char *what, const char *msg,
+static void scope_fail(struct kscope *sc, const char *what, const char *msg,
 	long retry_after, enum scope_next then)
 {
 	long delay;
@@ -199,35 +135,16 @@ void kube_scope_fail(struct kscope *sc, const char *what, const char *msg,
 		kube_scope_name(sc), sc->next_step == NEXT_WATCH ? "watch" : "list", delay);
 }
 
-void kube_scope_transport_msg(struct kscope *sc, const struct http_result *res,
-	char *msg, size_t msglen)
-{
-	if (res->error == HTTP_ERR_TOO_BIG) {
-		sc->stats.oversize++;
-		snprintf(msg, msglen, "answer larger than max_body (%zu bytes)", sc->cl->o.max_body);
-	} else {
-		sc->stats.transport_errors++;
-		snprintf(msg, msglen, "%s: %s",
-			res->error == HTTP_ERR_TIMEOUT ? "timeout" :
-			res->error == HTTP_ERR_IDLE ? "silent" :
-			res->error == HTTP_ERR_DEAD ? "connection dead" :
-			res->error == HTTP_ERR_TLS ? "TLS" :
-			res->error == HTTP_ERR_CONNECT ? "cannot connect" :
-			res->error == HTTP_ERR_NOMEM ? "out of memory" : "transfer failed",
-			res->message);
-	}
-}
-
 /* Go on with what next_step says. */
 static void scope_go(struct kscope *sc)
 {
 	if (sc->next_step == NEXT_WATCH && sc->rv && !sc->cl->o.nowatch)
 		start_watch(sc, 0);
 	else
-		kube_scope_list(sc);
+		scope_list(sc);
 }
 
-int kube_scope_status(struct kscope *sc, const char *what,
+static int scope_status(struct kscope *sc, const char *what,
 	const struct http_result *res, enum scope_next then)
 {
 	struct kube_client *cl = sc->cl;
@@ -245,7 +162,7 @@ int kube_scope_status(struct kscope *sc, const char *what,
 	}
 	if (res->status == 404 && !cl->o.version_fixed) {
 		if (sc->req_vidx != cl->vidx) {      /* another scope moved on already */
-			kube_scope_list(sc);
+			scope_list(sc);
 			return 1;
 		}
 		if (cl->vidx + 1 < NVERSIONS) {
@@ -255,11 +172,11 @@ int kube_scope_status(struct kscope *sc, const char *what,
 					cl->label, kube_api_versions[cl->vidx], kube_api_versions[cl->vidx + 1]);
 			cl->fallback_logged |= 1u << (cl->vidx + 1);
 			cl->vidx++;
-			kube_scope_list(sc);
+			scope_list(sc);
 			return 1;
 		}
 		cl->vidx = 0;
-		kube_scope_fail(sc, what, "no version of networking.istio.io serviceentries is served "
+		scope_fail(sc, what, "no version of networking.istio.io serviceentries is served "
 			"(tried v1, v1beta1, v1alpha3): is Istio's ServiceEntry CRD installed?", ra, NEXT_LIST);
 		return 0;
 	}
@@ -268,36 +185,7 @@ int kube_scope_status(struct kscope *sc, const char *what,
 	if (res->status == 401)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 			" (the token was re-read; check the service account / kubeconfig)");
-	kube_scope_fail(sc, what, msg, ra, then);
-	return 0;
-}
-
-/* ---- requests ---- */
-
-int kube_scope_prepare(struct kscope *sc, struct http_opts *o, struct http_tls *tls,
-	enum scope_next then)
-{
-	struct kube_client *cl = sc->cl;
-	char err[300];
-	int rc;
-
-	memset(o, 0, sizeof(*o));
-	o->connect_timeout_ms = cl->o.timeout_ms;
-	o->max_body = cl->o.max_body;
-	o->proxy = cl->conn.proxy;
-	o->no_compression = cl->conn.disable_compression;
-	o->headers = (const char *const *)cl->conn.headers;
-	o->health_url = cl->health_url;
-	rc = kube_auth_prepare(cl->auth, o, tls, err, sizeof(err));
-	if (rc > 0) {
-		sc->state = SC_AUTH;
-		sc->next_step = then;
-		return 1;
-	}
-	if (rc < 0) {
-		kube_scope_fail(sc, "credentials", err, -1, then);
-		return -1;
-	}
+	scope_fail(sc, what, msg, ra, then);
 	return 0;
 }
 
@@ -314,10 +202,13 @@ static void start_watch(struct kscope *sc, int initial)
 	struct kube_client *cl = sc->cl;
 	struct http_opts o;
 	struct http_tls tls;
-	char url[4096], num[32];
+	char url[4096], num[32], err[300];
 	long tmo = WATCH_MIN_TIMEOUT_S + random() % WATCH_MIN_TIMEOUT_S;
+	int rc = kube_prepare(sc, &o, &tls, initial ? NEXT_LIST : NEXT_WATCH, err, sizeof(err));
 
-	if (kube_scope_prepare(sc, &o, &tls, initial ? NEXT_LIST : NEXT_WATCH) != 0)
+	if (rc < 0)
+		scope_fail(sc, "credentials", err, -1, initial ? NEXT_LIST : NEXT_WATCH);
+	if (rc != 0)
 		return;
 	kube_scope_url(sc, cl->vidx, url, sizeof(url));
 	snprintf(sc->origin, sizeof(sc->origin), "%.500s", url);
@@ -349,7 +240,7 @@ static void start_watch(struct kscope *sc, int initial)
 	sc->req = http_get(cl->http, &o, on_watch_data, on_watch_done, sc);
 	sc->stats.requests++;
 	if (!sc->req) {
-		kube_scope_fail(sc, initial ? "list" : "watch",
+		scope_fail(sc, initial ? "list" : "watch",
 			"cannot start the request (out of memory?)", -1, initial ? NEXT_LIST : NEXT_WATCH);
 		return;
 	}
@@ -359,7 +250,7 @@ static void start_watch(struct kscope *sc, int initial)
 		kube_arm(sc->recover_timer, WATCH_QUICK_END_MS);
 }
 
-void kube_scope_list(struct kscope *sc)
+static void scope_list(struct kscope *sc)
 {
 	kube_list_cancel(sc);           /* a resync list beside the old watch */
 	if (sc->cl->o.nowatch || !sc->cl->stream_lists)
@@ -436,7 +327,7 @@ void kube_on_auth_done(void *arg, const char *err)
 		if (sc->state != SC_AUTH)
 			continue;
 		if (err)
-			kube_scope_fail(sc, "credentials", err, -1, sc->next_step);
+			scope_fail(sc, "credentials", err, -1, sc->next_step);
 		else
 			scope_go(sc);
 	}
@@ -452,7 +343,7 @@ static long jitter(long ms)
 	return ms - j + (long)((double)(2 * j) * ((double)random() / RAND_MAX));
 }
 
-void kube_scope_listed(struct kscope *sc, struct kube_store *st, const char *rv)
+static void scope_listed(struct kscope *sc, struct kube_store *st, const char *rv)
 {
 	struct kube_client *cl = sc->cl;
 	int resync = rv == NULL;
@@ -473,7 +364,7 @@ void kube_scope_listed(struct kscope *sc, struct kube_store *st, const char *rv)
 	/* a failing watch recovers when a stream delivers, not when a list works */
 	if (!sc->watch_failing)
 		scope_recovered(sc);
-	kube_share_changed(sc, 1);
+	tell_changed(sc, 1);
 	if (cl->o.resync_ms > 0 && !cl->o.nowatch)
 		kube_arm(sc->resync_timer, jitter(cl->o.resync_ms));
 	if (resync || sc->initial) {
@@ -544,7 +435,7 @@ static int apply_event(void *arg, const char *line, size_t len)
 				return -1;
 			}
 			sc->stats.streaming_lists++;
-			kube_scope_listed(sc, &sc->initial_store, rv);
+			scope_listed(sc, &sc->initial_store, rv);
 			break;
 		}
 		if (rv)
@@ -557,7 +448,7 @@ static int apply_event(void *arg, const char *line, size_t len)
 			sc->stats.watch_events++;
 			if (rv)
 				kube_set_str(&sc->rv, rv);
-			kube_share_changed(sc, 0);
+			tell_changed(sc, 0);
 		}
 		break;
 	case KUBE_EV_ADDED:
@@ -585,7 +476,7 @@ static int apply_event(void *arg, const char *line, size_t len)
 			kube_list_touch(sc, obj);
 			sc->stats.watch_events++;
 			kube_set_str(&sc->rv, rv);
-			kube_share_changed(sc, 0);
+			tell_changed(sc, 0);
 		}
 		break;
 	}
@@ -623,14 +514,14 @@ static void watch_expired(struct kscope *sc)
 	kube_count_http_error(sc, 410);
 	sc->stats.relists++;
 	if (kube_now_ms() - sc->list_done_ms < RELIST_MIN_GAP_MS) {
-		kube_scope_fail(sc, "watch", "resource version too old (410) right after a list", -1,
+		scope_fail(sc, "watch", "resource version too old (410) right after a list", -1,
 			NEXT_LIST);
 		return;
 	}
 	log_debug("plugin/serviceentries: %s: kubernetes %s: watch: resource version too old; listing again",
 		sc->cl->label, kube_scope_name(sc));
 	drop_stream(sc);
-	kube_scope_list(sc);
+	scope_list(sc);
 }
 
 /* A streaming list ended before its last initial event. */
@@ -643,7 +534,7 @@ static void initial_done(struct kscope *sc, const struct http_result *res)
 		return;
 	}
 	if (sc->watch_err[0]) {
-		kube_scope_fail(sc, "list", sc->watch_err, -1, NEXT_LIST);
+		scope_fail(sc, "list", sc->watch_err, -1, NEXT_LIST);
 		return;
 	}
 	if (res->error == HTTP_OK && (res->status == 422 || res->status == 400)) {
@@ -654,14 +545,14 @@ static void initial_done(struct kscope *sc, const struct http_result *res)
 		return;
 	}
 	if (res->error == HTTP_OK && res->status != 200) {
-		kube_scope_status(sc, "list", res, NEXT_LIST);
+		scope_status(sc, "list", res, NEXT_LIST);
 		return;
 	}
 	if (res->error == HTTP_OK)
 		snprintf(msg, sizeof(msg), "the streaming list ended before its initial events did");
 	else
-		kube_scope_transport_msg(sc, res, msg, sizeof(msg));
-	kube_scope_fail(sc, "list", msg, -1, NEXT_LIST);
+		kube_transport_msg(sc, res, msg, sizeof(msg));
+	scope_fail(sc, "list", msg, -1, NEXT_LIST);
 }
 
 static void on_watch_done(void *arg, const struct http_result *res)
@@ -682,7 +573,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 		return;
 	}
 	if (sc->watch_err[0]) {
-		kube_scope_fail(sc, "watch", sc->watch_err, -1, NEXT_WATCH);
+		scope_fail(sc, "watch", sc->watch_err, -1, NEXT_WATCH);
 		return;
 	}
 	if (res->error == HTTP_OK && res->status != 200) {
@@ -690,14 +581,14 @@ static void on_watch_done(void *arg, const struct http_result *res)
 			watch_expired(sc);
 			return;
 		}
-		kube_scope_status(sc, "watch", res, NEXT_WATCH);
+		scope_status(sc, "watch", res, NEXT_WATCH);
 		return;
 	}
 	sc->auth_retried = 0;
 	kube_lines_reset(&sc->lines);
 	if (res->error == HTTP_ERR_TOO_BIG) {
-		kube_scope_transport_msg(sc, res, msg, sizeof(msg));
-		kube_scope_fail(sc, "watch", msg, -1, NEXT_WATCH);
+		kube_transport_msg(sc, res, msg, sizeof(msg));
+		scope_fail(sc, "watch", msg, -1, NEXT_WATCH);
 		return;
 	}
 	sc->stats.watch_restarts++;
@@ -711,7 +602,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 		 */
 		if (res->error == HTTP_ERR_IDLE)
 			sc->stats.watch_idle++;
-		kube_scope_transport_msg(sc, res, msg, sizeof(msg));
+		kube_transport_msg(sc, res, msg, sizeof(msg));
 		note_error(sc, "watch", msg);
 		sc->watch_failing = 1;
 		start_watch(sc, 0);
@@ -727,7 +618,7 @@ static void on_watch_done(void *arg, const struct http_result *res)
 		long delay;
 		if (res->error != HTTP_OK) {
 			/* cannot connect, TLS, cut at once: an error, logged once, until an event applies */
-			kube_scope_transport_msg(sc, res, msg, sizeof(msg));
+			kube_transport_msg(sc, res, msg, sizeof(msg));
 			note_error(sc, "watch", msg);
 			sc->watch_failing = 1;
 		}
@@ -749,10 +640,28 @@ static void on_watch_done(void *arg, const struct http_result *res)
 
 /* ---- life of an informer ---- */
 
+/* what its paginated lists (kube_list.c) report */
+static void list_fail(struct kscope *sc, const char *what, const char *msg, long retry_after)
+{
+	scope_fail(sc, what, msg, retry_after, NEXT_LIST);
+}
+
+static int list_status(struct kscope *sc, const struct http_result *res)
+{
+	return scope_status(sc, "list", res, NEXT_LIST);
+}
+
+static const struct klist_ops list_ops = {
+	.listed = scope_listed,
+	.fail = list_fail,
+	.status = list_status,
+};
+
 int kube_scope_init(struct kscope *sc)
 {
 	struct event_base *base = sc->cl->base;
 
+	sc->list.ops = &list_ops;
 	sc->timer = evtimer_new(base, on_scope_timer, sc);
 	sc->resync_timer = evtimer_new(base, on_resync_timer, sc);
 	sc->recover_timer = evtimer_new(base, on_recover_timer, sc);
@@ -762,7 +671,7 @@ int kube_scope_init(struct kscope *sc)
 void kube_scope_start(struct kscope *sc)
 {
 	sc->next_step = NEXT_LIST;
-	kube_scope_list(sc);
+	scope_list(sc);
 }
 
 void kube_scope_clear(struct kscope *sc)

@@ -7,7 +7,9 @@
  * by path, PEM data by a hash), the proxy, the extra headers, and the
  * options (timeouts, limits, back-off, api_version, watch or poll,
  * resync).  An informer's key adds its namespace.  Blocks that configure
- * the same find the same: one list and one watch for all of them.
+ * the same find the same: one list and one watch for all of them, and
+ * each is told when an informer changes (a coalesced rebuild) or its
+ * state does (the block's status: synced, errors, counts).
  *
  * The table is a module-level list, not something in the core: a source
  * is started with the event base only, every block of a process runs on
@@ -15,7 +17,7 @@
  * new blocks before it frees the old ones, so an informer whose settings
  * did not change is found running, with its store and its watch.
  */
-#include "kube_scope.h"
+#include "kube_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,48 @@ static void unsubscribe(struct kscope *sc, const struct kube_source *ks)
 		}
 }
 
+/* The store of sc changed: the blocks that read it rebuild (coalesced, and
+ * never more often than a rebuild takes: half the time at most goes to
+ * rebuilding however fast changes come). */
+static void share_changed(struct kscope *sc, int now)
+{
+	for (size_t i = 0; i < sc->nsubs; i++) {
+		struct kube_source *ks = sc->subs[i];
+		long ms = now ? 0 : ks->o.coalesce_ms;
+		if (!now && ks->last_rebuild_ms > (double)ms)
+			ms = (long)ks->last_rebuild_ms;
+		if (now || !event_pending(ks->rebuild_timer, EV_TIMEOUT, NULL))
+			kube_arm(ks->rebuild_timer, ms);
+	}
+}
+
+/* The generic status of a block from its informers. */
+static void refresh_status(struct kube_source *ks)
+{
+	struct se_source_status *st = &ks->base.status;
+
+	st->last_success = st->last_attempt = 0;
+	st->syncs_ok = st->syncs_failed = 0;
+	st->last_error[0] = '\0';
+	for (size_t i = 0; i < ks->nscopes; i++) {
+		const struct kscope *sc = ks->scopes[i];
+		if (sc->last_success > st->last_success)
+			st->last_success = sc->last_success;
+		if (sc->last_attempt > st->last_attempt)
+			st->last_attempt = sc->last_attempt;
+		st->syncs_ok += sc->syncs_ok;
+		st->syncs_failed += sc->syncs_failed;
+		if (!st->last_error[0] && sc->last_error[0])
+			snprintf(st->last_error, sizeof(st->last_error), "%s", sc->last_error);
+	}
+}
+
+static void share_status(struct kscope *sc)
+{
+	for (size_t i = 0; i < sc->nsubs; i++)
+		refresh_status(sc->subs[i]);
+}
+
 /* Find or make (and start) the informer of cl for ns. */
 static struct kscope *scope_get(struct kube_client *cl, const char *ns, int *made)
 {
@@ -188,6 +232,8 @@ static struct kscope *scope_get(struct kube_client *cl, const char *ns, int *mad
 		return NULL;
 	sc->cl = cl;
 	sc->refs = 1;
+	sc->changed = share_changed;
+	sc->status_changed = share_status;
 	sc->stats.api_version = "";
 	kube_lines_init(&sc->lines, cl->o.max_body);
 	if (!(sc->key = strdup(want)) || (ns && !(sc->ns = strdup(ns))) ||
@@ -247,8 +293,8 @@ int kube_share_acquire(struct kube_source *ks, char *err, size_t errlen)
 		if (made)
 			kube_scope_start(sc);
 		else if (sc->synced)
-			kube_share_changed(sc, 1);      /* serve what it holds, now */
-		kube_share_status(sc);
+			share_changed(sc, 1);      /* serve what it holds, now */
+		share_status(sc);
 	}
 	return 0;
 }

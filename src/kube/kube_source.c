@@ -7,7 +7,7 @@
  */
 #define _GNU_SOURCE 1
 
-#include "kube_scope.h"
+#include "kube_int.h"
 
 #include <malloc.h>
 #include <stddef.h>
@@ -97,48 +97,6 @@ nomem:
 		ks->label);
 	se_list_free(&l);
 	kube_arm(ks->rebuild_timer, 1000);
-}
-
-/* The store of sc changed: the blocks that read it rebuild (coalesced, and
- * never more often than a rebuild takes: half the time at most goes to
- * rebuilding however fast changes come). */
-void kube_share_changed(struct kscope *sc, int now)
-{
-	for (size_t i = 0; i < sc->nsubs; i++) {
-		struct kube_source *ks = sc->subs[i];
-		long ms = now ? 0 : ks->o.coalesce_ms;
-		if (!now && ks->last_rebuild_ms > (double)ms)
-			ms = (long)ks->last_rebuild_ms;
-		if (now || !event_pending(ks->rebuild_timer, EV_TIMEOUT, NULL))
-			kube_arm(ks->rebuild_timer, ms);
-	}
-}
-
-/* The generic status of a block from its informers. */
-static void refresh_status(struct kube_source *ks)
-{
-	struct se_source_status *st = &ks->base.status;
-
-	st->last_success = st->last_attempt = 0;
-	st->syncs_ok = st->syncs_failed = 0;
-	st->last_error[0] = '\0';
-	for (size_t i = 0; i < ks->nscopes; i++) {
-		const struct kscope *sc = ks->scopes[i];
-		if (sc->last_success > st->last_success)
-			st->last_success = sc->last_success;
-		if (sc->last_attempt > st->last_attempt)
-			st->last_attempt = sc->last_attempt;
-		st->syncs_ok += sc->syncs_ok;
-		st->syncs_failed += sc->syncs_failed;
-		if (!st->last_error[0] && sc->last_error[0])
-			snprintf(st->last_error, sizeof(st->last_error), "%s", sc->last_error);
-	}
-}
-
-void kube_share_status(struct kscope *sc)
-{
-	for (size_t i = 0; i < sc->nsubs; i++)
-		refresh_status(sc->subs[i]);
 }
 
 /* ---- life cycle ---- */

@@ -74,34 +74,6 @@ void kube_conn_clear(struct kube_conn *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* ldns decodes (white space allowed); kubeconfigs written by hand may
- * leave the '=' padding out, so it is added first. */
-char *kube_base64_decode(const char *text, size_t *outlen)
-{
-	size_t n = strlen(text), chars = 0;
-	char *padded = malloc(n + 4), *out = NULL;
-	ldns_rdf *rd = NULL;
-
-	if (!padded)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		chars += !isspace((unsigned char)text[i]);
-	memcpy(padded, text, n);
-	while (chars % 4 && text[0]) {
-		padded[n++] = '=';
-		chars++;
-	}
-	padded[n] = '\0';
-	if (ldns_str2rdf_b64(&rd, padded) == LDNS_STATUS_OK && (out = malloc(ldns_rdf_size(rd) + 1))) {
-		*outlen = ldns_rdf_size(rd);
-		memcpy(out, ldns_rdf_data(rd), *outlen);
-		out[*outlen] = '\0';
-	}
-	ldns_rdf_deep_free(rd);
-	free(padded);
-	return out;
-}
-
 static int read_all(const char *path, size_t max, char **out, size_t *outlen,
 	char *err, size_t errlen)
 {
@@ -266,19 +238,6 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 	cJSON_Delete(docs);
 	s->n++;
 	return 0;
-}
-
-int kube_json_str(const cJSON *o, const char *key, const char **out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	*out = NULL;
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsString(v))
-		return -1;
-	*out = v->valuestring;
-	return 1;
 }
 
 /*

@@ -1,18 +1,22 @@
 /*
- * kube_scope.h -- the inside of the Kubernetes source (kube.h has the
- * design), shared by its files:
+ * kube_int.h -- the inside of the Kubernetes source (kube.h has the
+ * design): its structures, shared by its files, each calling only those
+ * below it:
  *
+ *   kube_source.c  the se_source of one serviceentries block: its
+ *                  informers, the coalesced rebuild, metrics, introspection
  *   kube_share.c   the process-wide table of API clients and informers,
- *                  found by key, counted, shared by every block
+ *                  found by key, counted, shared by every block; tells the
+ *                  blocks when an informer changed (sc->changed)
  *   kube_scope.c   one informer's life: the watch, the streaming list,
  *                  errors, back-off and recovery
  *   kube_list.c    its paginated lists: pages parsed as they arrive,
- *                  continue tokens, the full-list fallback, resync
- *   kube_source.c  the se_source of one serviceentries block: its
- *                  informers, the coalesced rebuild, metrics, introspection
+ *                  continue tokens, the full-list fallback, resync; it
+ *                  reports to kube_scope.c through sc->list.ops
+ *   kube_util.c    what they all use: URLs, timers, request settings
  */
-#ifndef GLOBALDNS_KUBE_SCOPE_H
-#define GLOBALDNS_KUBE_SCOPE_H
+#ifndef GLOBALDNS_KUBE_INT_H
+#define GLOBALDNS_KUBE_INT_H
 
 #include <stddef.h>
 #include <time.h>
@@ -27,8 +31,7 @@
 #include "kube_watch.h"
 #include "kubeconfig.h"
 
-/* The ServiceEntry API versions, newest first: tried in this order. */
-extern const char *const kube_api_versions[];
+/* The ServiceEntry API versions (kube_api_versions), newest first: tried in this order. */
 #define NVERSIONS 3
 
 struct kube_source;
@@ -78,8 +81,19 @@ enum scope_state {
 
 enum scope_next { NEXT_LIST, NEXT_WATCH };
 
+/* What a paginated list reports to its informer (kube_scope.c). */
+struct klist_ops {
+	/* whole: st becomes the store at rv (NULL: a resync, the watch goes on) */
+	void (*listed)(struct kscope *sc, struct kube_store *st, const char *rv);
+	/* failed: log once, back off, list again */
+	void (*fail)(struct kscope *sc, const char *what, const char *msg, long retry_after);
+	/* answered, not 200: 1 if handled by a retry at once */
+	int (*status)(struct kscope *sc, const struct http_result *res);
+};
+
 /* A paginated list in progress (kube_list.c). */
 struct klist {
+	const struct klist_ops *ops;
 	struct http_req *req;
 	struct kube_store pending;      /* what the pages gave so far */
 	struct kube_listscan scan;
@@ -135,6 +149,10 @@ struct kscope {
 	struct kube_stats stats;
 	struct kube_source **subs;      /* blocks that read it */
 	size_t nsubs, subs_cap;
+	/* set by kube_share.c: its store changed (now: rebuild at once, else
+	 * coalesced), or its state did (the blocks' status) */
+	void (*changed)(struct kscope *sc, int now);
+	void (*status_changed)(struct kscope *sc);
 };
 
 /* One serviceentries block. */
@@ -161,37 +179,14 @@ struct kube_source {
 int kube_share_acquire(struct kube_source *ks, char *err, size_t errlen);
 /* Let go of them (the last user stops and frees each). */
 void kube_share_release(struct kube_source *ks);
-/* Tell the blocks that read sc: its store changed (delay: coalesce), or
- * its state did (refresh their status). */
-void kube_share_changed(struct kscope *sc, int now);
-void kube_share_status(struct kscope *sc);
 
 /* ---- kube_scope.c ---- */
 
 int kube_scope_init(struct kscope *sc);
 void kube_scope_start(struct kscope *sc);
 void kube_scope_clear(struct kscope *sc);
-/* The exec plugin of a client finished (err NULL: a token is ready). */
+/* The exec plugin of a client (arg) finished (err NULL: a token is ready). */
 void kube_on_auth_done(void *arg, const char *err);
-/* Start a list: streaming if the server takes it, else paginated. */
-void kube_scope_list(struct kscope *sc);
-/* A list is whole: it becomes the store at rv; the watch follows. */
-void kube_scope_listed(struct kscope *sc, struct kube_store *st, const char *rv);
-/* A failure: log once per kind, back off; `then` is what comes after. */
-void kube_scope_fail(struct kscope *sc, const char *what, const char *msg,
-	long retry_after, enum scope_next then);
-/* An HTTP answer that is not 200; 1 if handled by a retry at once. */
-int kube_scope_status(struct kscope *sc, const char *what,
-	const struct http_result *res, enum scope_next then);
-void kube_scope_transport_msg(struct kscope *sc, const struct http_result *res,
-	char *msg, size_t msglen);
-/* Fill o with the client's settings and credentials; 0, 1 (wait for an
- * exec plugin; `then` resumes), -1 (failed, handled). */
-int kube_scope_prepare(struct kscope *sc, struct http_opts *o, struct http_tls *tls,
-	enum scope_next then);
-void kube_scope_url(const struct kscope *sc, int vidx, char *out, size_t outlen);
-void kube_add_param(char *url, size_t urllen, const char *name, const char *value);
-void kube_count_http_error(struct kscope *sc, long code);
 
 /* ---- kube_list.c ---- */
 
@@ -199,10 +194,12 @@ void kube_count_http_error(struct kscope *sc, long code);
 void kube_list_start(struct kscope *sc, int resync);
 /* Stop the list in progress, dropping what it got. */
 void kube_list_cancel(struct kscope *sc);
-/* A watch event changed key: a resync list in progress must not undo it. */
+/* A watch event changed obj's key: a resync list in progress must not undo it. */
 void kube_list_touch(struct kscope *sc, const cJSON *obj);
 
-/* ---- helpers ---- */
+/* ---- kube_util.c ---- */
+
+extern const char *const kube_api_versions[];
 
 /* The monotonic clock in ms; arm ev to fire in ms (0 or less: now). */
 double kube_now_ms(void);
@@ -210,5 +207,16 @@ void kube_arm(struct event *ev, long ms);
 /* *dst = a copy of s (NULL too); on memory exhaustion the old value stays. */
 void kube_set_str(char **dst, const char *s);
 const char *kube_scope_name(const struct kscope *sc);
+/* The informer's URL for API version vidx; append "&name=escaped(value)". */
+void kube_scope_url(const struct kscope *sc, int vidx, char *out, size_t outlen);
+void kube_add_param(char *url, size_t urllen, const char *name, const char *value);
+void kube_count_http_error(struct kscope *sc, long code);
+/* Why a request failed below HTTP (counted in the stats). */
+void kube_transport_msg(struct kscope *sc, const struct http_result *res,
+	char *msg, size_t msglen);
+/* o and tls with the client's settings and credentials: 0; 1 (an exec
+ * plugin runs: state SC_AUTH, `then` resumes); -1 with err. */
+int kube_prepare(struct kscope *sc, struct http_opts *o, struct http_tls *tls,
+	enum scope_next then, char *err, size_t errlen);
 
 #endif
