@@ -17,6 +17,10 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
 # speaks HTTP/1.1 only, where a real one speaks HTTP/2.
 TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy"
+# kubectl against the fake API server (tests/k8s/selftest.sh): Debian's
+# kubernetes-client, unless a kubectl is there already (another package's
+# /usr/bin/kubectl would make its install fail)
+command -v kubectl >/dev/null 2>&1 || TEST_DEPS="$TEST_DEPS kubernetes-client"
 
 missing() {
 	for p in "$@"; do

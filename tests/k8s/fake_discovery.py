@@ -22,7 +22,7 @@ PRINTER_COLUMNS = [
     {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0},
     {"name": "Hosts", "type": "string", "format": "", "description": "The hosts associated with the ServiceEntry", "priority": 0},
     {"name": "Location", "type": "string", "format": "", "description": "Whether the service is external to the mesh or part of the mesh (MESH_EXTERNAL or MESH_INTERNAL)", "priority": 0},
-    {"name": "Resolution", "type": "string", "format": "", "description": "Service resolution mode for the hosts (NONE, STATIC, or DNS)", "priority": 0},
+    {"name": "Resolution", "type": "string", "format": "", "description": "Service discovery mode for the hosts", "priority": 0},
     {"name": "Age", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0},
 ]
 
