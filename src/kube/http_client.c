@@ -8,74 +8,77 @@
  * some milliseconds; one libevent timer does that.  After every action the
  * finished transfers are collected (curl_multi_info_read) and their
  * completion callbacks run, outside libcurl.
+ *
+ * A one-second tick, while requests are in flight, enforces read_idle_ms
+ * and runs the HTTP/2 health check (http_client.h): each socket keeps when
+ * it last became readable (libevent says so; any frame counts, the answer
+ * to a probe too), each request when its last byte came.  The options of
+ * a request (TLS, proxy, headers) are set in http_client_opts.c.
  */
+#define _GNU_SOURCE 1
 #include "config.h"
 
 #include "http_client.h"
+#include "http_client_int.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "globaldns/util.h"
-
-
-#define HTTP_DEFAULT_MAX_BODY (64u * 1024 * 1024)
-
-struct http_client {
-	struct event_base *base;
-	CURLM *multi;
-	struct event *timer;
-	struct http_req *reqs;          /* every request in flight */
-	size_t nreqs;
-	int in_check;
-};
-
-struct http_req {
-	struct http_client *c;
-	struct http_req *prev, *next;
-	CURL *easy;
-	struct curl_slist *headers;
-	struct strbuf body;             /* capped at the body limit */
-	int stream, too_big, aborted;
-	long status;                    /* of the current response head */
-	long retry_after;
-	char content_type[128];
-	http_data_fn on_data;
-	http_done_fn on_done;
-	void *arg;
-	char errbuf[CURL_ERROR_SIZE];
-	/* copies of what libcurl keeps pointers to */
-	char *url, *auth, *userpwd, *ca_file, *cert_file, *key_file, *sni;
-	struct curl_slist *connect_to;  /* tls-server-name: the name -> the URL's host */
-	char *ca_pem, *cert_pem, *key_pem;
-	size_t ca_pem_len, cert_pem_len, key_pem_len;
-};
+#define TICK_MS 1000
 
 struct sock_ev {
 	struct event *ev;
 	struct http_client *c;
+	struct sock_ev *next;
+	curl_socket_t fd;
+	unsigned long id;
+	long lport;                     /* its local port, 0 until known */
+	double last_read;               /* when it last became readable */
+	int probing;                    /* a probe is out for it */
 };
 
 static int curl_users;
 
 static void check_done(struct http_client *c);
 
+double http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static struct sock_ev *sock_by_id(const struct http_client *c, unsigned long id)
+{
+	for (struct sock_ev *se = c->socks; se; se = se->next)
+		if (se->id == id)
+			return se;
+	return NULL;
+}
+
 static void on_socket_ready(evutil_socket_t fd, short what, void *arg)
 {
-	struct http_client *c = arg;
+	struct sock_ev *se = arg;
+	struct http_client *c = se->c;
 	int flags = 0, running;
 
-	if (what & EV_READ)
+	if (what & EV_READ) {
 		flags |= CURL_CSELECT_IN;
+		se->last_read = http_now_ms();
+	}
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
+	/* se may be freed inside: use nothing of it after this */
 	curl_multi_socket_action(c->multi, fd, flags, &running);
 	check_done(c);
 }
@@ -91,6 +94,17 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	check_done(c);
 }
 
+static void sock_forget(struct http_client *c, struct sock_ev *se)
+{
+	for (struct sock_ev **p = &c->socks; *p; p = &(*p)->next)
+		if (*p == se) {
+			*p = se->next;
+			break;
+		}
+	event_free(se->ev);
+	free(se);
+}
+
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 	void *socketp)
 {
@@ -101,9 +115,8 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		if (se) {
-			event_free(se->ev);
-			free(se);
 			curl_multi_assign(c->multi, s, NULL);
+			sock_forget(c, se);
 		}
 		return 0;
 	}
@@ -116,15 +129,20 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 		if (!se)
 			return -1;
 		se->c = c;
-		se->ev = event_new(c->base, s, kind, on_socket_ready, c);
+		se->fd = s;
+		se->id = ++c->next_sock_id;
+		se->last_read = http_now_ms();
+		se->ev = event_new(c->base, s, kind, on_socket_ready, se);
 		if (!se->ev) {
 			free(se);
 			return -1;
 		}
+		se->next = c->socks;
+		c->socks = se;
 		curl_multi_assign(c->multi, s, se);
 	} else {
 		event_del(se->ev);
-		if (event_assign(se->ev, c->base, s, kind, on_socket_ready, c) < 0)
+		if (event_assign(se->ev, c->base, s, kind, on_socket_ready, se) < 0)
 			return -1;
 	}
 	return event_add(se->ev, NULL) < 0 ? -1 : 0;
@@ -143,6 +161,16 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	return evtimer_add(c->timer, &tv);
 }
 
+static void arm_tick(struct http_client *c)
+{
+	struct timeval tv = { TICK_MS / 1000, (TICK_MS % 1000) * 1000 };
+
+	if (!evtimer_pending(c->tick, NULL))
+		evtimer_add(c->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
 struct http_client *http_client_new(struct event_base *base)
 {
 	struct http_client *c = calloc(1, sizeof(*c));
@@ -157,7 +185,8 @@ struct http_client *http_client_new(struct event_base *base)
 	c->base = base;
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, on_timeout, c);
-	if (!c->multi || !c->timer) {
+	c->tick = evtimer_new(base, on_tick, c);
+	if (!c->multi || !c->timer || !c->tick) {
 		http_client_free(c);
 		return NULL;
 	}
@@ -168,7 +197,7 @@ struct http_client *http_client_new(struct event_base *base)
 	return c;
 }
 
-static void req_free(struct http_req *r)
+static void http_req_free(struct http_req *r)
 {
 	struct http_client *c = r->c;
 
@@ -183,19 +212,8 @@ static void req_free(struct http_req *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	c->nreqs--;
-	curl_slist_free_all(r->headers);
-	curl_slist_free_all(r->connect_to);
+	http_req_free_copies(r);
 	free(r->body.p);
-	free(r->url);
-	free(r->auth);
-	free(r->userpwd);
-	free(r->ca_file);
-	free(r->cert_file);
-	free(r->key_file);
-	free(r->sni);
-	free(r->ca_pem);
-	free(r->cert_pem);
-	free(r->key_pem);
 	free(r);
 }
 
@@ -204,11 +222,15 @@ void http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	while (c->reqs)
-		req_free(c->reqs);
+		http_req_free(c->reqs);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
+	while (c->socks)        /* normally gone with the multi */
+		sock_forget(c, c->socks);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->tick)
+		event_free(c->tick);
 	free(c);
 	if (--curl_users == 0)
 		curl_global_cleanup();
@@ -217,6 +239,16 @@ void http_client_free(struct http_client *c)
 size_t http_client_active(const struct http_client *c)
 {
 	return c ? c->nreqs : 0;
+}
+
+unsigned long http_client_probes(const struct http_client *c)
+{
+	return c ? c->probes : 0;
+}
+
+unsigned long http_client_dead(const struct http_client *c)
+{
+	return c ? c->dead : 0;
 }
 
 static int append(struct http_req *r, const char *data, size_t n)
@@ -231,6 +263,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct http_req *r = userp;
 	size_t n = size * nmemb;
 
+	r->last_rx = http_now_ms();
 	if (r->stream && r->status >= 200 && r->status < 300) {
 		if (r->on_data(r->arg, data, n) < 0) {
 			r->aborted = 1;
@@ -241,23 +274,30 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	return append(r, data, n) < 0 ? 0 : n;
 }
 
-/* Header lines: status line (a new response), Content-Type, Retry-After. */
 long http_req_status(const struct http_req *r)
 {
 	return r ? r->status : 0;
 }
 
+int http_req_version(const struct http_req *r)
+{
+	return r ? r->version : 0;
+}
+
+/* Header lines: status line (a new response), Content-Type, Retry-After. */
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_req *r = userp;
 	size_t n = size * nmemb, vl;
 	const char *v;
 
+	r->last_rx = http_now_ms();
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		const char *sp = memchr(data, ' ', n);
 		r->status = 0;
 		r->retry_after = -1;
 		r->content_type[0] = '\0';
+		r->version = n > 5 && data[5] == '2' ? 2 : 1;
 		if (sp && (size_t)(sp - data) + 4 <= n)
 			r->status = strtol(sp + 1, NULL, 10);
 		return n;
@@ -299,6 +339,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 
 static enum http_error map_error(const struct http_req *r, CURLcode rc)
 {
+	if (r->failed)
+		return (enum http_error)r->failed;
 	if (rc == CURLE_OK)
 		return HTTP_OK;
 	if (r->too_big)
@@ -334,6 +376,36 @@ static enum http_error map_error(const struct http_req *r, CURLcode rc)
 	}
 }
 
+/* Report the end of r (outside libcurl) and free it. */
+static void finish(struct http_req *r, CURLcode rc)
+{
+	struct http_client *c = r->c;
+	struct http_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.error = map_error(r, rc);
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
+	res.body = r->body.p ? r->body.p : "";
+	res.len = r->body.len;
+	res.content_type = r->content_type;
+	res.retry_after = r->retry_after;
+	res.http_version = r->version;
+	res.message = res.error == HTTP_OK ? ""
+		: r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+	if (res.error == HTTP_ERR_TOO_BIG)
+		res.message = "body larger than the configured cap";
+	if (res.error == HTTP_ERR_IDLE)
+		res.message = "no data for longer than the read deadline";
+	if (res.error == HTTP_ERR_DEAD)
+		res.message = "the connection went silent and did not answer a health probe";
+	/* take it off the multi first so on_done may start new transfers */
+	curl_multi_remove_handle(c->multi, r->easy);
+	r->on_done(r->arg, &res);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	http_req_free(r);
+}
+
 static void check_done(struct http_client *c)
 {
 	CURLMsg *m;
@@ -342,157 +414,162 @@ static void check_done(struct http_client *c)
 	/* a completion callback may free or start requests: collect in a loop */
 	while ((m = curl_multi_info_read(c->multi, &left))) {
 		struct http_req *r = NULL;
-		struct http_result res;
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		if (!r)
-			continue;
-		memset(&res, 0, sizeof(res));
-		res.error = map_error(r, m->data.result);
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
-		res.body = r->body.p ? r->body.p : "";
-		res.len = r->body.len;
-		res.content_type = r->content_type;
-		res.retry_after = r->retry_after;
-		res.message = res.error == HTTP_OK ? ""
-			: r->errbuf[0] ? r->errbuf : curl_easy_strerror(m->data.result);
-		if (res.error == HTTP_ERR_TOO_BIG)
-			res.message = "body larger than the configured cap";
-		/* take it off the multi first so on_done may start new transfers */
-		curl_multi_remove_handle(c->multi, r->easy);
-		r->on_done(r->arg, &res);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-		req_free(r);
+		if (r)
+			finish(r, m->data.result);
 	}
 }
 
-static char *dupn(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
+/* ---- liveness: read deadlines, the HTTP/2 health check ---- */
 
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
+static void on_probe_done(void *arg, const struct http_result *res);
+
+/*
+ * The socket r's transfer runs on, or NULL.  libcurl 7.88 tells the
+ * socket of a transfer only once it is done (CURLINFO_ACTIVESOCKET), but
+ * its local port while it runs, multiplexed ones too: matched with the
+ * local port of each socket it asked us to watch.
+ */
+static struct sock_ev *sock_of(const struct http_req *r)
+{
+	long lport = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_LOCAL_PORT, &lport) != CURLE_OK || lport <= 0)
+		return NULL;
+	for (struct sock_ev *se = r->c->socks; se; se = se->next) {
+		if (!se->lport) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			if (getsockname(se->fd, (struct sockaddr *)&ss, &sl) == 0)
+				se->lport = ss.ss_family == AF_INET6
+					? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					: ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+		if (se->lport == lport)
+			return se;
 	}
-	return d;
+	return NULL;
 }
 
-static int copy_tls(struct http_req *r, const struct http_tls *t)
+/* A new request on r's client asking r->health_url with r's credentials,
+ * TLS and proxy, for at most HTTP_HEALTH_TIMEOUT_MS; started, or NULL. */
+static struct http_req *clone_probe(const struct http_req *r, http_done_fn on_done)
 {
-	if (t->ca_pem && !(r->ca_pem = dupn(t->ca_pem, r->ca_pem_len = t->ca_pem_len)))
-		return -1;
-	if (t->cert_pem && !(r->cert_pem = dupn(t->cert_pem, r->cert_pem_len = t->cert_pem_len)))
-		return -1;
-	if (t->key_pem && !(r->key_pem = dupn(t->key_pem, r->key_pem_len = t->key_pem_len)))
-		return -1;
-	if (t->ca_file && !(r->ca_file = strdup(t->ca_file)))
-		return -1;
-	if (t->cert_file && !(r->cert_file = strdup(t->cert_file)))
-		return -1;
-	if (t->key_file && !(r->key_file = strdup(t->key_file)))
-		return -1;
-	if (t->server_name && !(r->sni = strdup(t->server_name)))
-		return -1;
-	return 0;
+	struct http_tls tls = {
+		.ca_file = r->ca_file, .ca_pem = r->ca_pem, .ca_pem_len = r->ca_pem_len,
+		.cert_file = r->cert_file, .key_file = r->key_file,
+		.cert_pem = r->cert_pem, .cert_pem_len = r->cert_pem_len,
+		.key_pem = r->key_pem, .key_pem_len = r->key_pem_len,
+		.insecure = r->insecure, .server_name = r->sni,
+	};
+	struct http_opts o = {
+		.url = r->health_url, .tls = &tls, .proxy = r->proxy, .no_compression = 1,
+		.connect_timeout_ms = r->connect_timeout_ms,
+		.total_timeout_ms = HTTP_HEALTH_TIMEOUT_MS, .max_body = 65536,
+	};
+	const char *hdrs[33];
+	char *user = NULL, *colon;
+	size_t n = 0;
+	struct http_req *p;
+
+	if (!r->health_url)
+		return NULL;
+	/* the same identity: bearer, basic auth, impersonation */
+	if (r->auth)
+		o.bearer = r->auth + strlen("Authorization: Bearer ");
+	for (const struct curl_slist *h = r->extra; h && n < 32; h = h->next)
+		hdrs[n++] = h->data;
+	hdrs[n] = NULL;
+	o.headers = hdrs;
+	if (r->userpwd && (user = strdup(r->userpwd)) && (colon = strchr(user, ':'))) {
+		*colon = '\0';
+		o.username = user;
+		o.password = colon + 1;
+	}
+	p = http_get(r->c, &o, NULL, on_done, NULL);
+	free(user);
+	return p;
 }
 
-static void set_tls(struct http_req *r, const struct http_tls *t)
+/* Ask, on r's connection, for something any API server answers. */
+static void start_probe(struct http_req *r, struct sock_ev *se)
 {
-	CURL *e = r->easy;
+	struct http_req *p = clone_probe(r, on_probe_done);
 
-	if (t->insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (r->ca_pem) {
-		struct curl_blob b = { r->ca_pem, r->ca_pem_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-	} else if (r->ca_file) {
-		curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
-	}
-	if (r->cert_pem) {
-		struct curl_blob b = { r->cert_pem, r->cert_pem_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-	} else if (r->cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, r->cert_file);
-	}
-	if (r->key_pem) {
-		struct curl_blob b = { r->key_pem, r->key_pem_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	} else if (r->key_file) {
-		curl_easy_setopt(e, CURLOPT_SSLKEY, r->key_file);
-	}
-	if (r->connect_to)
-		curl_easy_setopt(e, CURLOPT_CONNECT_TO, r->connect_to);
+	if (!p)
+		return;
+	p->arg = p;
+	p->is_probe = 1;
+	p->probe_sock = se->id;
+	se->probing = 1;
+	r->c->probes++;
 }
 
 /*
- * tls-server-name: send this name as SNI and verify the certificate
- * against it, while connecting to the URL's host.  libcurl 7.88 has no
- * option for that, so the URL is rewritten to name the server name,
- * CURLOPT_CONNECT_TO maps "name:port" back to the real host and port, and
- * an explicit Host header keeps what the original URL would have sent.
- * Only for https URLs whose host differs.  0, or -1 (out of memory, or a
- * name that cannot be a URL host).
+ * A connection that did not answer: shut it down.  libcurl then sees the
+ * end of it and fails every stream on it; those the owner asked to watch
+ * say why (HTTP_ERR_DEAD).
  */
-static int apply_server_name(struct http_req *r)
+static void kill_connection(struct http_client *c, struct sock_ev *se)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *given = NULL, *url = NULL;
-	char *line = NULL;
-	struct curl_slist *h;
-	size_t n;
-	int rc = -1;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-		goto out;
-	if (strcasecmp(scheme, "https") != 0 || strcasecmp(host, r->sni) == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_PORT, &given, 0) != CURLUE_OK)
-		given = NULL;           /* the scheme's default: no port in Host */
-	if (curl_url_set(u, CURLUPART_HOST, r->sni, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
-		goto out;
-	n = strlen(r->sni) + strlen(host) + 2 * strlen(port) + 8;
-	if (!(line = malloc(n)))
-		goto out;
-	snprintf(line, n, "%s:%s:%s:%s", r->sni, port, host, port);
-	if (!(r->connect_to = curl_slist_append(NULL, line)))
-		goto out;
-	snprintf(line, n, "Host: %s%s%s", host, given ? ":" : "", given ? given : "");
-	if (!(h = curl_slist_append(r->headers, line)))
-		goto out;
-	r->headers = h;
-	free(r->url);
-	if (!(r->url = strdup(url)))
-		goto out;
-	rc = 0;
-out:
-	free(line);
-	curl_free(url);
-	curl_free(given);
-	curl_free(port);
-	curl_free(host);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return rc;
+	for (struct http_req *r = c->reqs; r; r = r->next)
+		if (!r->is_probe && sock_of(r) == se)
+			r->failed = HTTP_ERR_DEAD;
+	c->dead++;
+	shutdown(se->fd, SHUT_RDWR);
 }
+
+static void on_probe_done(void *arg, const struct http_result *res)
+{
+	struct http_req *self = arg;
+	struct http_client *c = self->c;
+	struct sock_ev *se = sock_by_id(c, self->probe_sock);
+
+	if (!se)
+		return;         /* the connection is gone anyway */
+	se->probing = 0;
+	if (res->error == HTTP_OK)
+		return;         /* any answer: it lives (its bytes moved last_read) */
+	/* no answer in time, and nothing else came meanwhile either */
+	if (http_now_ms() - se->last_read >= HTTP_HEALTH_TIMEOUT_MS)
+		kill_connection(c, se);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client *c = arg;
+	double now = http_now_ms();
+	struct http_req *r, *next;
+
+	(void)fd;
+	(void)what;
+	for (r = c->reqs; r; r = next) {
+		next = r->next;
+		if (r->read_idle_ms > 0 && now - r->last_rx >= (double)r->read_idle_ms) {
+			r->failed = HTTP_ERR_IDLE;
+			/* finish may free any request: start over */
+			finish(r, CURLE_OPERATION_TIMEDOUT);
+			next = c->reqs;
+			continue;
+		}
+		if (r->health && r->version == 2 && !r->is_probe) {
+			struct sock_ev *se = sock_of(r);
+			if (se && !se->probing && now - se->last_read >= HTTP_HEALTH_IDLE_MS)
+				start_probe(r, se);
+		}
+	}
+	if (c->nreqs)
+		arm_tick(c);
+}
+
+/* ---- requests ---- */
 
 struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 	http_data_fn on_data, http_done_fn on_done, void *arg)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
-	struct curl_slist *h;
-	CURL *e;
 
 	if (!r)
 		return NULL;
@@ -508,74 +585,26 @@ struct http_req *http_get(struct http_client *c, const struct http_opts *o,
 	r->on_done = on_done;
 	r->arg = arg;
 	r->retry_after = -1;
-	if (!(r->url = strdup(o->url)))
+	r->last_rx = http_now_ms();
+	r->read_idle_ms = o->read_idle_ms;
+	r->health = o->health;
+	if (http_req_setup(r, o) < 0)
 		goto fail;
-	if (o->tls && copy_tls(r, o->tls) < 0)
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
 		goto fail;
-	if (!(h = curl_slist_append(NULL, "Accept: application/json")))
-		goto fail;
-	r->headers = h;
-	if (r->sni && apply_server_name(r) < 0)
-		goto fail;
-	if (o->bearer) {
-		size_t n = strlen(o->bearer) + 32;
-		if (!(r->auth = malloc(n)))
-			goto fail;
-		snprintf(r->auth, n, "Authorization: Bearer %s", o->bearer);
-		if (!(h = curl_slist_append(r->headers, r->auth)))
-			goto fail;
-		r->headers = h;
-	}
-	if (!(e = r->easy = curl_easy_init()))
-		goto fail;
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "globaldns/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/* HTTP/2 (curl's default over TLS, as the API server speaks it):
-	 * requests started together wait for the first connection and share
-	 * it as streams, one connection per server as client-go keeps */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-	if (o->connect_timeout_ms > 0)
-		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-	if (o->total_timeout_ms > 0)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
-	if (o->idle_timeout_s > 0) {
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->idle_timeout_s);
-	}
-	if (o->username && o->password) {
-		size_t n = strlen(o->username) + strlen(o->password) + 2;
-		if (!(r->userpwd = malloc(n)))
-			goto fail;
-		snprintf(r->userpwd, n, "%s:%s", o->username, o->password);
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERPWD, r->userpwd);
-	}
-	if (o->tls)
-		set_tls(r, o->tls);
-	if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
-		goto fail;
+	arm_tick(c);
 	return r;
 fail:
-	req_free(r);
+	http_req_free(r);
 	return NULL;
 }
 
 void http_cancel(struct http_req *r)
 {
 	if (r)
-		req_free(r);
+		http_req_free(r);
 }

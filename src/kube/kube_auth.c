@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/readfile.h"
+#include "globaldns/util.h"
 
 extern char **environ;
 
@@ -47,7 +49,11 @@ struct kube_auth {
 	/* token from a file */
 	char *file_token;
 	time_t file_token_read;
-	char file_token_err[256];
+	char file_token_err[512];
+	/* an inline kubeconfig token, re-read when the kubeconfig changes */
+	char *kc_token;
+	time_t kc_checked;
+	char *kc_stamp;                 /* mtimes and sizes of the files, as text */
 	/* exec plugin */
 	char *exec_token, *exec_cert, *exec_key;
 	long long exec_expires;
@@ -371,6 +377,12 @@ static int exec_start(struct kube_auth *a)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* nothing of the daemon's but stdin, stdout, stderr: listening and
+	 * API sockets, the event loop's descriptors, log files stay ours
+	 * (close-on-exec covers what we open; this covers the rest) */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	/* the child starts with default signal handling (SIGPIPE ignored by
 	 * the server would otherwise be inherited) and nothing blocked */
 	posix_spawnattr_init(&attr);
@@ -422,6 +434,69 @@ fail:
 	free(info);
 	a->exec_failures++;
 	return -1;
+}
+
+/* "mtime size" of each kubeconfig file, to see that one changed. */
+static char *kc_files_stamp(const char *paths)
+{
+	struct strbuf b = { .max = 4096 };
+	char *list = strdup(paths), *save = NULL;
+
+	if (!list)
+		return NULL;
+	for (char *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		struct stat st;
+		if (stat(p, &st) == 0)
+			strbuf_printf(&b, "%lld.%09ld/%lld;", (long long)st.st_mtim.tv_sec,
+				st.st_mtim.tv_nsec, (long long)st.st_size);
+		else
+			strbuf_printf(&b, "-;");
+	}
+	free(list);
+	return b.p;
+}
+
+/*
+ * The inline token of the kubeconfig, re-read when its files changed (at
+ * most every TOKEN_REREAD_S, or now if force).  1 if the token changed;
+ * a kubeconfig that no longer loads keeps the token (said once).
+ */
+static int reread_kubeconfig(struct kube_auth *a, int force)
+{
+	const struct kube_conn *c = a->conn;
+	struct kube_conn fresh;
+	char err[512], *stamp;
+	int changed = 0;
+
+	if (!force && time(NULL) - a->kc_checked < TOKEN_REREAD_S)
+		return 0;
+	a->kc_checked = time(NULL);
+	stamp = kc_files_stamp(c->kubeconfig_paths);
+	if (!force && stamp && a->kc_stamp && strcmp(stamp, a->kc_stamp) == 0) {
+		free(stamp);
+		return 0;
+	}
+	free(a->kc_stamp);
+	a->kc_stamp = stamp;
+	memset(&fresh, 0, sizeof(fresh));
+	if (kubeconfig_load(c->kubeconfig_paths, c->kubeconfig_context, &fresh, err, sizeof(err)) < 0) {
+		if (strcmp(a->file_token_err, err) != 0)
+			log_warning("plugin/serviceentries: %s: kubeconfig: %s (keeping the previous token)",
+				a->label, err);
+		snprintf(a->file_token_err, sizeof(a->file_token_err), "%s", err);
+		return 0;
+	}
+	a->file_token_err[0] = '\0';
+	if (fresh.token && strcmp(fresh.token, a->kc_token ? a->kc_token : c->token) != 0) {
+		log_info("plugin/serviceentries: %s: the kubeconfig's token changed; using the new one",
+			a->label);
+		free(a->kc_token);
+		a->kc_token = fresh.token;
+		fresh.token = NULL;
+		changed = 1;
+	}
+	kube_conn_clear(&fresh);
+	return changed;
 }
 
 /* Re-read the token file now; 1 if the token changed. */
@@ -476,7 +551,9 @@ int kube_auth_prepare(struct kube_auth *a, struct http_opts *o,
 		}
 		o->bearer = a->file_token;
 	} else if (c->token) {
-		o->bearer = c->token;
+		if (c->kubeconfig_paths)
+			reread_kubeconfig(a, 0);
+		o->bearer = a->kc_token ? a->kc_token : c->token;
 	} else if (c->exec) {
 		if (a->exec_token || a->exec_cert) {
 			/* a fresh credential is used at least once, even if it looks expired */
@@ -508,6 +585,8 @@ int kube_auth_refresh(struct kube_auth *a)
 {
 	if (a->conn->token_file)
 		return reread_token(a);
+	if (a->conn->token && a->conn->kubeconfig_paths)
+		return reread_kubeconfig(a, 1);
 	if (a->conn->exec) {
 		free(a->exec_token);
 		free(a->exec_cert);
@@ -551,6 +630,8 @@ void kube_auth_free(struct kube_auth *a)
 	free(a->exec_cert);
 	free(a->exec_key);
 	free(a->file_token);
+	free(a->kc_token);
+	free(a->kc_stamp);
 	free(a->label);
 	free(a);
 }

@@ -5,7 +5,9 @@
  * Per request, kube_auth_prepare fills the TLS settings and the identity
  * of an http_opts:
  *   - a fixed token, basic auth, or client certificates (files or PEM)
- *     pass straight through;
+ *     pass straight through; a token written in a kubeconfig is read
+ *     again when the kubeconfig's files change (looked at every minute)
+ *     and at once after a 401, as kubectl reads it on every run;
  *   - a token file (a service account's, or kubeconfig tokenFile) is
  *     re-read at most every minute (bound tokens rotate) and at once after
  *     a 401; an unreadable file keeps the previous token;
@@ -13,7 +15,8 @@
  *     stdout read through a libevent event, a 30 s limit, 1 MiB of output
  *     at most); its ExecCredential (a token and/or client certificate) is
  *     used until 10 s before its expirationTimestamp, then the plugin runs
- *     again.  While it runs, prepare answers "wait", and the owner's
+ *     again.  The plugin inherits stdin (/dev/null), stdout (the pipe)
+ *     and stderr, and no other descriptor of the daemon.  While it runs, prepare answers "wait", and the owner's
  *     callback says when it is done.
  * Everything runs on the event loop; nothing blocks but the final
  * waitpid of a plugin that has closed its stdout (polled, WNOHANG).

@@ -4,9 +4,13 @@
  * kube_source_conf (kube.h).
  *
  *   kubeconfig PATH [CONTEXT]   endpoint URL        namespaces NS...
- *   api_version VERSION         poll DURATION       nowatch
- *   timeout DURATION            max_body SIZE       backoff MIN [MAX]
- *   sa_dir DIR                  tls_ca PATH         token_file PATH
+ *   api_version VERSION         resync DURATION     nowatch
+ *   poll DURATION               timeout DURATION    max_body SIZE
+ *   backoff MIN [MAX]           sa_dir DIR          tls_ca PATH
+ *   token_file PATH
+ *
+ * `poll` is the list period of `nowatch`; given without `nowatch` it is
+ * the old periodic re-list, now `resync` (said once at setup).
  *
  * A block without any source property reads the Kubernetes API: this is
  * the default kind.
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "globaldns/corefile.h"
+#include "globaldns/log.h"
 #include "globaldns/source.h"
 #include "globaldns/util.h"
 #include "kube.h"
@@ -28,7 +33,7 @@ struct kube_conf {
 };
 
 static const char *const kube_props[] = {
-	"kubeconfig", "endpoint", "namespaces", "api_version", "poll", "nowatch",
+	"kubeconfig", "endpoint", "namespaces", "api_version", "poll", "nowatch", "resync",
 	"timeout", "max_body", "backoff", "sa_dir", "tls_ca", "token_file", NULL,
 };
 
@@ -168,13 +173,15 @@ static int kc_prop(void *conf, const struct cf_directive *c, char *err,
 		errf(err, errlen, "%s: needs one value", n);
 		return -1;
 	}
-	if (strcmp(n, "poll") == 0 || strcmp(n, "timeout") == 0) {
+	if (strcmp(n, "poll") == 0 || strcmp(n, "timeout") == 0 || strcmp(n, "resync") == 0) {
 		if (cf_parse_duration_ms(c->args[0], &ms) < 0 || ms < 100 || ms > 86400000L) {
 			errf(err, errlen, "%s: \"%s\": not a duration from 100ms to 24h", n, c->args[0]);
 			return -1;
 		}
 		if (n[0] == 'p')
 			k->poll_ms = ms;
+		else if (n[0] == 'r')
+			k->resync_ms = ms;
 		else
 			k->timeout_ms = ms;
 		return 0;
@@ -221,6 +228,16 @@ static struct se_source *kc_create(const void *conf,
 	char kerr[768];
 
 	k.label = a->label;
+	if (k.poll_ms && !k.nowatch) {
+		/* the old periodic re-list while watching: resync does that now */
+		if (!k.resync_ms)
+			k.resync_ms = k.poll_ms;
+		log_warning("plugin/serviceentries: %s: poll without nowatch is deprecated: "
+			"nothing is re-listed on a timer unless asked; taken as \"resync %lds\" "
+			"(write resync, or drop it: the watch is kept alive and resumed without lists)",
+			a->label, k.resync_ms / 1000);
+		k.poll_ms = 0;
+	}
 	s = kube_source_new(&k, a->update, a->update_arg, kerr, sizeof(kerr));
 	if (!s)
 		errf(err, errlen, "kubernetes: %s", kerr);

@@ -1,12 +1,15 @@
 /*
- * kube_source.c -- the Kubernetes API source as an se_source (source.h):
- * which API server and credentials (kubeconfig.h), its life cycle, the
- * rebuild that hands the scopes' objects to serviceentries as one list,
- * and its own metrics and /registry fields.  The list/watch state machine
- * of each scope is kube_scope.c's; kube.h has the design.
+ * kube_source.c -- the Kubernetes API source of one serviceentries block
+ * as an se_source (source.h): which API server and credentials
+ * (kubeconfig.h, kube_proxy.h), its informers (shared, kube_share.c), the
+ * rebuild that hands their objects to serviceentries as one list, and its
+ * own metrics and /registry fields.  kube.h has the design.
  */
-#include "kube_scope.h"
+#define _GNU_SOURCE 1
 
+#include "kube_int.h"
+
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
+#include "kube_proxy.h"
 
 static int ks_start(struct se_source *s, struct event_base *base);
 static void ks_free(struct se_source *s);
@@ -34,14 +38,14 @@ static const struct se_source_ops kube_source_ops = {
 	.introspect = ks_introspect,
 };
 
-/* ---- rebuild: the scopes' objects as one list ---- */
+/* ---- rebuild: the informers' objects as one list ---- */
 
 static int all_synced(const struct kube_source *ks)
 {
 	for (size_t i = 0; i < ks->nscopes; i++)
-		if (!ks->scopes[i].synced)
+		if (!ks->scopes[i]->synced)
 			return 0;
-	return 1;
+	return ks->nscopes > 0;
 }
 
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
@@ -49,53 +53,66 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 	struct kube_source *ks = arg;
 	struct se_list l;
 	double t0 = kube_now_ms();
-	size_t objects = 0;
+	size_t objects = 0, valid = 0, rejected = 0;
 
 	(void)fd;
 	(void)what;
 	if (!all_synced(ks))
 		return;
 	se_list_init(&l);
+	/* sized once: a registry keeps this list, so no slack is left in it */
 	for (size_t i = 0; i < ks->nscopes; i++) {
-		const struct kube_store *s = &ks->scopes[i].store;
-		objects += s->n;
-		if (kube_store_to_list(s, &l) < 0) {
-			log_error("plugin/serviceentries: %s: out of memory building the entry list; keeping the previous registry",
-				ks->label);
-			se_list_free(&l);
-			kube_arm(ks->rebuild_timer, 1000);
-			return;
-		}
+		size_t v, r;
+		kube_store_counts(&ks->scopes[i]->store, &v, &r);
+		valid += v;
+		rejected += r;
 	}
-	ks->stats.objects = objects;
-	ks->stats.rebuilds++;
+	if ((valid && !(l.items = malloc(valid * sizeof(*l.items)))) ||
+	    (rejected && !(l.rejects = malloc(rejected * sizeof(*l.rejects)))))
+		goto nomem;
+	l.cap = valid;
+	l.rejects_cap = rejected;
+	for (size_t i = 0; i < ks->nscopes; i++) {
+		const struct kube_store *s = &ks->scopes[i]->store;
+		objects += s->n;
+		if (kube_store_to_list(s, &l) < 0)
+			goto nomem;
+	}
+	ks->objects = objects;
+	ks->rebuilds++;
 	ks->base.status.synced = 1;
 	ks->base.update(ks->base.update_arg, &l);
 	se_list_free(&l);
-	ks->stats.last_rebuild_ms = kube_now_ms() - t0;
+	/*
+	 * The old registry is gone: give its pages back.  glibc keeps freed
+	 * small chunks in its heap, and raises its mmap threshold after big
+	 * frees, so without this the peak of two registries (the old one and
+	 * the one being built) would stay in RSS for ever.
+	 */
+	malloc_trim(0);
+	ks->last_rebuild_ms = kube_now_ms() - t0;
+	return;
+nomem:
+	log_error("plugin/serviceentries: %s: out of memory building the entry list; keeping the previous registry",
+		ks->label);
+	se_list_free(&l);
+	kube_arm(ks->rebuild_timer, 1000);
 }
-
 
 /* ---- life cycle ---- */
 
 static int ks_start(struct se_source *s, struct event_base *base)
 {
 	struct kube_source *ks = (struct kube_source *)s;
+	char err[256];
 
 	ks->evbase = base;
-	ks->http = http_client_new(base);
-	ks->rebuild_timer = evtimer_new(base, on_rebuild, ks);
-	ks->auth = kube_auth_new(base, &ks->conn, ks->label, kube_on_auth_done, ks);
-	if (!ks->http || !ks->rebuild_timer || !ks->auth)
+	if (!(ks->rebuild_timer = evtimer_new(base, on_rebuild, ks)))
 		return -1;
-	for (size_t i = 0; i < ks->nscopes; i++)
-		if (kube_scope_init(&ks->scopes[i], base) < 0)
-			return -1;
-	log_info("plugin/serviceentries: %s: reading ServiceEntries from %s (%s%s%s)",
-		ks->label, ks->conn.server, ks->conn.origin ? ks->conn.origin : "no credentials",
-		ks->nowatch ? ", polling" : "", ks->version_fixed ? "" : "");
-	for (size_t i = 0; i < ks->nscopes; i++)
-		kube_scope_start(&ks->scopes[i]);
+	if (kube_share_acquire(ks, err, sizeof(err)) < 0) {
+		log_error("plugin/serviceentries: %s: %s", ks->label, err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -105,14 +122,14 @@ static void ks_free(struct se_source *s)
 
 	if (!ks)
 		return;
-	for (size_t i = 0; i < ks->nscopes; i++)
-		kube_scope_clear(&ks->scopes[i]);
-	free(ks->scopes);
-	http_client_free(ks->http);
-	kube_auth_free(ks->auth);
+	if (ks->cl || ks->scopes)
+		kube_share_release(ks);
 	if (ks->rebuild_timer)
 		event_free(ks->rebuild_timer);
 	kube_conn_clear(&ks->conn);
+	for (size_t i = 0; i < ks->nns; i++)
+		free(ks->ns[i]);
+	free(ks->ns);
 	free(ks->label);
 	free(ks);
 }
@@ -143,11 +160,42 @@ static int resolve_conn(const struct kube_source_conf *conf, struct kube_conn *c
 	return 0;
 }
 
+static int options(struct kube_source *ks, const struct kube_source_conf *conf,
+	char *err, size_t errlen)
+{
+	struct kube_opts *o = &ks->o;
+
+	o->poll_ms = conf->poll_ms > 0 ? conf->poll_ms : KUBE_DEFAULT_POLL_MS;
+	o->resync_ms = conf->resync_ms > 0 ? conf->resync_ms : 0;
+	o->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : KUBE_DEFAULT_TIMEOUT_MS;
+	o->max_body = conf->max_body ? conf->max_body : KUBE_DEFAULT_MAX_BODY;
+	o->backoff_min_ms = conf->backoff_min_ms > 0 ? conf->backoff_min_ms : KUBE_DEFAULT_BACKOFF_MIN_MS;
+	o->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : KUBE_DEFAULT_BACKOFF_MAX_MS;
+	if (o->backoff_max_ms < o->backoff_min_ms)
+		o->backoff_max_ms = o->backoff_min_ms;
+	o->coalesce_ms = conf->coalesce_ms > 0 ? conf->coalesce_ms : KUBE_DEFAULT_COALESCE_MS;
+	o->nowatch = conf->nowatch;
+	if (conf->api_version) {
+		int found = 0;
+		for (int i = 0; i < NVERSIONS; i++)
+			if (strcmp(conf->api_version, kube_api_versions[i]) == 0) {
+				o->vidx = i;
+				found = 1;
+			}
+		if (!found) {
+			snprintf(err, errlen, "api_version \"%s\": not one of v1, v1beta1, v1alpha3",
+				conf->api_version);
+			return -1;
+		}
+		o->version_fixed = 1;
+	}
+	return 0;
+}
+
 struct se_source *kube_source_new(const struct kube_source_conf *conf,
 	se_update_fn update, void *arg, char *err, size_t errlen)
 {
 	struct kube_source *ks = calloc(1, sizeof(*ks));
-	size_t nsc;
 
 	if (!ks) {
 		snprintf(err, errlen, "out of memory");
@@ -156,33 +204,9 @@ struct se_source *kube_source_new(const struct kube_source_conf *conf,
 	ks->base.ops = &kube_source_ops;
 	ks->base.update = update;
 	ks->base.update_arg = arg;
-	ks->poll_ms = conf->poll_ms > 0 ? conf->poll_ms : KUBE_DEFAULT_POLL_MS;
-	ks->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : KUBE_DEFAULT_TIMEOUT_MS;
-	ks->max_body = conf->max_body ? conf->max_body : KUBE_DEFAULT_MAX_BODY;
-	ks->backoff_min_ms = conf->backoff_min_ms > 0 ? conf->backoff_min_ms : KUBE_DEFAULT_BACKOFF_MIN_MS;
-	ks->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : KUBE_DEFAULT_BACKOFF_MAX_MS;
-	if (ks->backoff_max_ms < ks->backoff_min_ms)
-		ks->backoff_max_ms = ks->backoff_min_ms;
-	ks->coalesce_ms = conf->coalesce_ms > 0 ? conf->coalesce_ms : KUBE_DEFAULT_COALESCE_MS;
-	ks->nowatch = conf->nowatch;
-	ks->stats.api_version = "";
 	if (!(ks->label = strdup(conf->label ? conf->label : "serviceentries")))
 		goto nomem;
-	if (conf->api_version) {
-		int found = 0;
-		for (int i = 0; i < NVERSIONS; i++)
-			if (strcmp(conf->api_version, kube_api_versions[i]) == 0) {
-				ks->vidx = i;
-				found = 1;
-			}
-		if (!found) {
-			snprintf(err, errlen, "api_version \"%s\": not one of v1, v1beta1, v1alpha3",
-				conf->api_version);
-			goto fail;
-		}
-		ks->version_fixed = 1;
-	}
-	if (resolve_conn(conf, &ks->conn, err, errlen) < 0)
+	if (options(ks, conf, err, errlen) < 0 || resolve_conn(conf, &ks->conn, err, errlen) < 0)
 		goto fail;
 	if (conf->endpoint) {
 		size_t l;
@@ -207,16 +231,15 @@ struct se_source *kube_source_new(const struct kube_source_conf *conf,
 		ks->conn.token = NULL;
 		kube_set_str(&ks->conn.token_file, conf->token_file);
 	}
-	nsc = conf->nnamespaces ? conf->nnamespaces : 1;
-	if (!(ks->scopes = calloc(nsc, sizeof(*ks->scopes))))
-		goto nomem;
-	ks->nscopes = nsc;
-	for (size_t i = 0; i < nsc; i++) {
-		struct kscope *sc = &ks->scopes[i];
-		sc->src = ks;
-		kube_lines_init(&sc->lines, ks->max_body);
-		if (conf->nnamespaces && !(sc->ns = strdup(conf->namespaces[i])))
+	/* which proxy: the cluster's proxy-url, else the environment as Go reads it */
+	if (kube_proxy_resolve(&ks->conn, err, errlen) < 0)
+		goto fail;
+	if (conf->nnamespaces) {
+		if (!(ks->ns = calloc(conf->nnamespaces + 1, sizeof(*ks->ns))))
 			goto nomem;
+		for (size_t i = 0; i < conf->nnamespaces; i++, ks->nns++)
+			if (!(ks->ns[i] = strdup(conf->namespaces[i])))
+				goto nomem;
 	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	return &ks->base;
@@ -229,22 +252,61 @@ fail:
 
 /* ---- metrics and introspection ---- */
 
+/* The counters of a block: its informers' (shared ones counted for
+ * each block that reads them). */
+static void sum_stats(const struct kube_source *ks, struct kube_stats *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->api_version = "";
+	for (size_t i = 0; i < ks->nscopes; i++) {
+		const struct kube_stats *s = &ks->scopes[i]->stats;
+#define SUM(f) t->f += s->f
+		SUM(requests); SUM(lists); SUM(relists); SUM(list_pages); SUM(watches);
+		SUM(streaming_lists); SUM(full_lists); SUM(watch_idle); SUM(watch_restarts);
+		SUM(watch_events); SUM(bookmarks); SUM(transport_errors); SUM(decode_errors);
+		SUM(oversize);
+#undef SUM
+		for (size_t c = 0; c < KUBE_STATS_CODES && s->http_errors[c].code; c++) {
+			size_t j;
+			for (j = 0; j < KUBE_STATS_CODES && t->http_errors[j].code &&
+			     t->http_errors[j].code != s->http_errors[c].code; j++)
+				;
+			if (j == KUBE_STATS_CODES) {
+				t->http_errors_other += s->http_errors[c].count;
+				continue;
+			}
+			t->http_errors[j].code = s->http_errors[c].code;
+			t->http_errors[j].count += s->http_errors[c].count;
+		}
+		t->http_errors_other += s->http_errors_other;
+		if (s->api_version[0])
+			t->api_version = s->api_version;
+		if (s->last_sync > t->last_sync)
+			t->last_sync = s->last_sync;
+	}
+}
+
 /* Its own counters (kube.h): watch restarts and API errors by code into
  * the globaldns_source_* families, the rest as globaldns_kubernetes_*. */
 static void ks_collect(struct se_source *s, struct metrics_out *o,
 	const char *zone)
 {
-	const struct kube_stats *ks = &((const struct kube_source *)s)->stats;
+	const struct kube_source *src = (const struct kube_source *)s;
+	struct kube_stats st, *ks = &st;
 	static const struct { const char *name, *help; size_t off; } c[] = {
 		{ "globaldns_kubernetes_requests_total", "HTTP requests to the Kubernetes API.", offsetof(struct kube_stats, requests) },
-		{ "globaldns_kubernetes_lists_total", "Complete lists of ServiceEntries.", offsetof(struct kube_stats, lists) },
-		{ "globaldns_kubernetes_relists_total", "Lists restarted (410 Gone, poll, watch errors).", offsetof(struct kube_stats, relists) },
+		{ "globaldns_kubernetes_lists_total", "Complete lists of ServiceEntries (paginated or streaming).", offsetof(struct kube_stats, lists) },
+		{ "globaldns_kubernetes_relists_total", "Lists after the first (410 Gone, resync).", offsetof(struct kube_stats, relists) },
+		{ "globaldns_kubernetes_streaming_lists_total", "Lists done as a watch with sendInitialEvents.", offsetof(struct kube_stats, streaming_lists) },
+		{ "globaldns_kubernetes_full_lists_total", "Full lists without limit after an expired continue token.", offsetof(struct kube_stats, full_lists) },
 		{ "globaldns_kubernetes_watch_events_total", "Watch events applied (ADDED, MODIFIED, DELETED).", offsetof(struct kube_stats, watch_events) },
+		{ "globaldns_kubernetes_watch_silent_total", "Watches given up after no byte for the read deadline.", offsetof(struct kube_stats, watch_idle) },
 		{ "globaldns_kubernetes_transport_errors_total", "Connections, TLS handshakes and streams that failed or timed out.", offsetof(struct kube_stats, transport_errors) },
 		{ "globaldns_kubernetes_decode_errors_total", "API bodies or events that were not the JSON expected.", offsetof(struct kube_stats, decode_errors) },
 	};
 	char num[32];
 
+	sum_stats(src, &st);
 	metrics_out_family(o, "globaldns_source_watch_restarts_total", METRICS_COUNTER,
 		"Kubernetes watches restarted (expired, closed or failed).");
 	metrics_out_family(o, "globaldns_source_api_errors_total", METRICS_COUNTER,
@@ -268,9 +330,17 @@ static void ks_collect(struct se_source *s, struct metrics_out *o,
 		metrics_out_sample(o, c[i].name, "",
 			(double)*(const unsigned long *)((const char *)ks + c[i].off), "zone", zone, NULL);
 	}
+	metrics_out_family(o, "globaldns_kubernetes_health_probes_total", METRICS_COUNTER,
+		"HTTP/2 health probes sent on a connection silent for 30 s.");
+	metrics_out_sample(o, "globaldns_kubernetes_health_probes_total", "",
+		(double)http_client_probes(src->cl ? src->cl->http : NULL), "zone", zone, NULL);
+	metrics_out_family(o, "globaldns_kubernetes_dead_connections_total", METRICS_COUNTER,
+		"Connections shut down after a health probe went unanswered.");
+	metrics_out_sample(o, "globaldns_kubernetes_dead_connections_total", "",
+		(double)http_client_dead(src->cl ? src->cl->http : NULL), "zone", zone, NULL);
 	metrics_out_family(o, "globaldns_kubernetes_objects", METRICS_GAUGE,
 		"ServiceEntries held from the Kubernetes API.");
-	metrics_out_sample(o, "globaldns_kubernetes_objects", "", (double)ks->objects,
+	metrics_out_sample(o, "globaldns_kubernetes_objects", "", (double)src->objects,
 		"zone", zone, NULL);
 }
 
@@ -278,10 +348,37 @@ static void ks_collect(struct se_source *s, struct metrics_out *o,
 static void ks_introspect(struct se_source *s, cJSON *obj)
 {
 	const struct kube_source *ks = (const struct kube_source *)s;
+	struct kube_stats st;
+	cJSON *arr;
 
-	cJSON_AddNumberToObject(obj, "watch_restarts", (double)ks->stats.watch_restarts);
-	cJSON_AddStringToObject(obj, "server", ks->conn.server ? ks->conn.server : "");
-	cJSON_AddStringToObject(obj, "api_version", ks->stats.api_version);
-	cJSON_AddNumberToObject(obj, "objects", (double)ks->stats.objects);
+	sum_stats(ks, &st);
+	cJSON_AddNumberToObject(obj, "watch_restarts", (double)st.watch_restarts);
+	cJSON_AddStringToObject(obj, "server", ks->cl ? ks->cl->conn.server : ks->conn.server ? ks->conn.server : "");
+	cJSON_AddStringToObject(obj, "api_version", st.api_version);
+	cJSON_AddNumberToObject(obj, "objects", (double)ks->objects);
+	cJSON_AddNumberToObject(obj, "last_rebuild_ms", ks->last_rebuild_ms);
+	if (ks->cl) {
+		cJSON_AddStringToObject(obj, "proxy", ks->cl->conn.proxy ? ks->cl->conn.proxy : "");
+		cJSON_AddStringToObject(obj, "lists", ks->cl->o.nowatch ? "poll" :
+			ks->cl->stream_lists ? "streaming" : "paginated");
+	}
+	arr = cJSON_AddArrayToObject(obj, "informers");
+	for (size_t i = 0; arr && i < ks->nscopes; i++) {
+		const struct kscope *sc = ks->scopes[i];
+		cJSON *x = cJSON_CreateObject();
+		if (!x)
+			break;
+		if (sc->ns)
+			cJSON_AddStringToObject(x, "namespace", sc->ns);
+		else
+			cJSON_AddNullToObject(x, "namespace");
+		cJSON_AddNumberToObject(x, "blocks", (double)sc->nsubs);
+		cJSON_AddBoolToObject(x, "synced", sc->synced);
+		cJSON_AddStringToObject(x, "resource_version", sc->rv ? sc->rv : "");
+		cJSON_AddNumberToObject(x, "objects", (double)sc->store.n);
+		cJSON_AddNumberToObject(x, "store_bytes", (double)kube_store_bytes(&sc->store));
+		cJSON_AddNumberToObject(x, "lists", (double)sc->stats.lists);
+		cJSON_AddNumberToObject(x, "watches", (double)sc->stats.watches);
+		cJSON_AddItemToArray(arr, x);
+	}
 }
-

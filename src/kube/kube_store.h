@@ -2,11 +2,14 @@
  * kube_store.h -- the ServiceEntries of one Kubernetes scope, by
  * "namespace/name", as the list/watch machinery in kube_scope.c keeps them.
  *
- * Each object is held already checked: either a valid se_entry or the
+ * Each object is held already checked: either a valid entry or the
  * reason it was rejected (so a rebuild reports it again without
- * re-parsing).  An object whose resourceVersion is unchanged from the one
- * in a `known` store is copied from there instead of parsed (and logged)
- * again, so a periodic re-list of an unchanged cluster is cheap and quiet.
+ * re-parsing).  Objects are compact (one allocation each: the key, the
+ * resourceVersion, the hosts and addresses packed; what a registry needs
+ * and nothing else), immutable and counted: an object whose
+ * resourceVersion is unchanged from the one in a `known` store is shared
+ * with it instead of parsed (and logged) again, so a re-list of an
+ * unchanged cluster costs a table, not a second copy.
  *
  * A store is a plain struct the caller embeds; all zero is an empty store.
  * Only `n` is meant to be read from outside.
@@ -23,8 +26,8 @@
 struct kube_obj;
 
 struct kube_store {
-	struct kube_obj **b;            /* hash buckets (private) */
-	size_t nb;                      /* number of buckets, a power of two (private) */
+	struct kube_obj **t;            /* open addressing, linear probing (private) */
+	size_t mask;                    /* slots - 1, slots a power of two (private) */
 	size_t n;                       /* objects held */
 };
 
@@ -39,7 +42,7 @@ void kube_store_move(struct kube_store *dst, struct kube_store *src);
  * and store it under its namespace/name, replacing what s held there.
  * Problems are logged by se_list_add_json prefixed with origin (an API
  * URL).  If known (may be s itself, or NULL) holds the same key at the
- * same resourceVersion, that object is copied instead of parsing again.
+ * same resourceVersion, that object is shared instead of parsing again.
  * Returns 1 stored; 0 skipped (no metadata.name, or not a ServiceEntry:
  * nothing changed in s); -1 out of memory (s unchanged).  obj is not kept.
  */
@@ -50,11 +53,33 @@ int kube_store_put_json(struct kube_store *s, const cJSON *obj,
 void kube_store_del_json(struct kube_store *s, const cJSON *obj);
 
 /*
+ * Record obj's namespace/name in s as touched (a key without contents,
+ * for kube_store_overlay); 0 or -1 out of memory.
+ */
+int kube_store_touch_json(struct kube_store *s, const cJSON *obj);
+
+/*
+ * For every key in touched: dst gets what live holds under it, or loses
+ * it if live holds nothing (the newer state wins over a list that ran
+ * meanwhile).  0, or -1 out of memory (dst then partly updated).
+ */
+int kube_store_overlay(struct kube_store *dst, const struct kube_store *live,
+	const struct kube_store *touched);
+
+/*
  * Append a copy of every object to l: valid ones with se_list_push,
- * rejected ones with se_list_reject.  0, or -1 out of memory (l then
- * holds part of the store; the caller frees it).
+ * rejected ones with se_list_reject.  The copies hold what a registry
+ * reads (namespace, name, hosts, addresses, resolution; no uid, no
+ * resourceVersion).  0, or -1 out of memory (l then holds part of the
+ * store; the caller frees it).
  */
 int kube_store_to_list(const struct kube_store *s, struct se_list *l);
+
+/* Valid entries and rejects held (to size a list before filling it). */
+void kube_store_counts(const struct kube_store *s, size_t *valid, size_t *rejected);
+
+/* Bytes the store holds (objects and table), for introspection. */
+size_t kube_store_bytes(const struct kube_store *s);
 
 /* metadata.<key> of obj (namespace, name, resourceVersion) if a string, else NULL. */
 const char *kube_store_meta(const cJSON *obj, const char *key);

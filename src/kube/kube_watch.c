@@ -244,3 +244,168 @@ cJSON *kube_list_parse(const char *body, size_t len, const cJSON **items,
 	}
 	return doc;
 }
+
+/* ---- list bodies parsed as they arrive ---- */
+
+void kube_listscan_init(struct kube_listscan *s, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->max = max ? max : KUBE_DEFAULT_MAX_BODY;
+}
+
+void kube_listscan_free(struct kube_listscan *s)
+{
+	free(s->rest);
+	free(s->item);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Append one byte to a capped buffer; 0 or -1. */
+static int buf_put(char **b, size_t *len, size_t *cap, size_t max, char c)
+{
+	if (*len + 1 >= *cap) {
+		size_t n = *cap ? *cap * 2 : 4096;
+		char *nb;
+		if (*len + 1 > max)
+			return -1;
+		if (n > max + 1)
+			n = max + 1;
+		if (!(nb = realloc(*b, n)))
+			return -1;
+		*b = nb;
+		*cap = n;
+	}
+	(*b)[(*len)++] = c;
+	return 0;
+}
+
+static int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Strings, escapes and nesting after c. */
+static void lex(struct kube_listscan *s, char c)
+{
+	if (s->in_str) {
+		if (s->esc)
+			s->esc = 0;
+		else if (c == '\\')
+			s->esc = 1;
+		else if (c == '"')
+			s->in_str = 0;
+		return;
+	}
+	if (c == '"')
+		s->in_str = 1;
+	else if (c == '{' || c == '[')
+		s->depth++;
+	else if (c == '}' || c == ']')
+		s->depth--;
+}
+
+/* An element of items is whole: hand it over. */
+static int emit_item(struct kube_listscan *s, kube_item_fn fn, void *arg)
+{
+	int rc;
+
+	s->items++;
+	rc = fn(arg, s->item, s->ilen);
+	s->ilen = 0;
+	s->item_kind = 0;
+	return rc < 0 ? -2 : 0;
+}
+
+/* One byte inside the items array. */
+static int scan_item(struct kube_listscan *s, char c, kube_item_fn fn, void *arg)
+{
+	int rc;
+
+	if (s->item_kind == 's' && (c == ',' || c == ']' || is_ws(c))) {
+		if ((rc = emit_item(s, fn, arg)) < 0)
+			return rc;
+	}
+	if (!s->item_kind) {                    /* between elements, at depth 2 */
+		if (is_ws(c) || c == ',')
+			return 0;
+		if (c == ']') {
+			s->depth = 1;
+			s->in_items = 0;
+			return buf_put(&s->rest, &s->rlen, &s->rcap, s->max, c);
+		}
+		s->item_kind = c == '{' || c == '[' || c == '"' ? c : 's';
+	}
+	if (buf_put(&s->item, &s->ilen, &s->icap, s->max, c) < 0)
+		return -1;
+	if (s->item_kind == 's')
+		return 0;
+	lex(s, c);
+	if (!s->in_str && s->depth == 2 && !(s->item_kind == '"' && s->ilen == 1))
+		return emit_item(s, fn, arg);
+	return 0;
+}
+
+/* One byte outside the items: kept, and the keys of the top level followed. */
+static int scan_rest(struct kube_listscan *s, char c)
+{
+	int was_str = s->in_str, depth = s->depth;
+
+	if (buf_put(&s->rest, &s->rlen, &s->rcap, s->max, c) < 0)
+		return -1;
+	lex(s, c);
+	if (depth == 0 && c == '{') {
+		s->want_key = 1;
+		return 0;
+	}
+	if (depth != 1)
+		return 0;
+	if (was_str) {
+		if (s->in_key) {
+			if (!s->in_str)
+				s->in_key = 0;
+			else if (s->keylen < sizeof(s->key) - 1)
+				s->key[s->keylen++] = c;
+			else
+				s->keylen = sizeof(s->key);     /* too long: not "items" */
+		}
+		return 0;
+	}
+	if (c == '"' && s->want_key) {
+		s->want_key = 0;
+		s->in_key = 1;
+		s->keylen = 0;
+	} else if (c == ':') {
+		s->in_value = 1;
+	} else if (c == ',') {
+		s->want_key = 1;
+		s->in_value = 0;
+	} else if (s->in_value && !is_ws(c)) {
+		s->in_value = 0;
+		if (c == '[' && s->keylen == 5 && memcmp(s->key, "items", 5) == 0)
+			s->in_items = 1;        /* depth is 2 now */
+	}
+	return 0;
+}
+
+int kube_listscan_feed(struct kube_listscan *s, const char *data, size_t len,
+	kube_item_fn fn, void *arg)
+{
+	for (size_t i = 0; i < len; i++) {
+		int rc = s->in_items ? scan_item(s, data[i], fn, arg) : scan_rest(s, data[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+cJSON *kube_listscan_finish(struct kube_listscan *s, const cJSON **cont,
+	const cJSON **rv, char *err, size_t errlen)
+{
+	const cJSON *items;
+
+	if (s->in_items || s->depth != 0 || s->in_str) {
+		snprintf(err, errlen, "the answer is not JSON (cut short)");
+		return NULL;
+	}
+	return kube_list_parse(s->rest ? s->rest : "", s->rlen, &items, cont, rv, err, errlen);
+}

@@ -72,6 +72,49 @@ cJSON *kube_list_parse(const char *body, size_t len, const cJSON **items,
 	const cJSON **cont, const cJSON **rv, char *err, size_t errlen);
 
 /*
+ * A list body parsed as it arrives, so that a page of any size costs its
+ * largest item, not the page: each element of the top-level "items"
+ * array goes to fn as soon as it is whole (its JSON text, to be parsed on
+ * its own); everything else (apiVersion, kind, metadata with continue and
+ * resourceVersion) is kept, with the items array left empty, for
+ * kube_listscan_finish.  Only the JSON lexical structure is tracked here
+ * (strings, escapes, nesting): cJSON parses every piece.  An item or the
+ * rest over max bytes is an error.  The struct is the caller's (embed it).
+ */
+struct kube_listscan {
+	size_t max;
+	char *rest, *item;
+	size_t rlen, rcap, ilen, icap;
+	unsigned long items;            /* elements handed to fn */
+	int depth, in_str, esc;
+	int in_items;                   /* inside the top-level items array */
+	int item_kind;                  /* the element being read: '{', '[', '"', 's' (scalar), 0 none */
+	int want_key, in_key, in_value; /* key tracking at depth 1 */
+	char key[16];
+	size_t keylen;
+};
+typedef int (*kube_item_fn)(void *arg, const char *item, size_t len);
+
+/* Empty scanner; max as kube_lines_init. */
+void kube_listscan_init(struct kube_listscan *s, size_t max);
+
+/* Feed len bytes; 0, -1 (an item or the rest over the cap, out of
+ * memory) or -2 (fn returned -1). */
+int kube_listscan_feed(struct kube_listscan *s, const char *data, size_t len,
+	kube_item_fn fn, void *arg);
+
+/*
+ * The end of the body: the rest as a list (kube_list_parse: *items is the
+ * empty array, *cont and *rv point into the document; caller frees it),
+ * or NULL with what is wrong in err.
+ */
+cJSON *kube_listscan_finish(struct kube_listscan *s, const cJSON **cont,
+	const cJSON **rv, char *err, size_t errlen);
+
+/* Free the buffers; s may be initialised again. */
+void kube_listscan_free(struct kube_listscan *s);
+
+/*
  * Summarise an error answer: the Status' message (and reason), or the
  * start of a text body.  *retry_after is set from details.retryAfterSeconds
  * if present (else left; retry_after may be NULL).  Writes

@@ -64,35 +64,14 @@ void kube_conn_clear(struct kube_conn *k)
 	free(k->exec_config);
 	free(k->namespace);
 	free(k->origin);
+	free(k->proxy_url);
+	for (size_t i = 0; i < k->nheaders; i++)
+		free(k->headers[i]);
+	free(k->headers);
+	free(k->kubeconfig_paths);
+	free(k->kubeconfig_context);
+	free(k->proxy);
 	memset(k, 0, sizeof(*k));
-}
-
-/* ldns decodes (white space allowed); kubeconfigs written by hand may
- * leave the '=' padding out, so it is added first. */
-char *kube_base64_decode(const char *text, size_t *outlen)
-{
-	size_t n = strlen(text), chars = 0;
-	char *padded = malloc(n + 4), *out = NULL;
-	ldns_rdf *rd = NULL;
-
-	if (!padded)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		chars += !isspace((unsigned char)text[i]);
-	memcpy(padded, text, n);
-	while (chars % 4 && text[0]) {
-		padded[n++] = '=';
-		chars++;
-	}
-	padded[n] = '\0';
-	if (ldns_str2rdf_b64(&rd, padded) == LDNS_STATUS_OK && (out = malloc(ldns_rdf_size(rd) + 1))) {
-		*outlen = ldns_rdf_size(rd);
-		memcpy(out, ldns_rdf_data(rd), *outlen);
-		out[*outlen] = '\0';
-	}
-	ldns_rdf_deep_free(rd);
-	free(padded);
-	return out;
 }
 
 static int read_all(const char *path, size_t max, char **out, size_t *outlen,
@@ -261,20 +240,6 @@ static int load_one(struct kset *s, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* A string member: 0 (absent or null: *out NULL), 1 found, -1 wrong type. */
-static int str_of(const cJSON *o, const char *key, const char **out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	*out = NULL;
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsString(v))
-		return -1;
-	*out = v->valuestring;
-	return 1;
-}
-
 /*
  * Find the named entry of a kubeconfig list ("clusters", "users",
  * "contexts") in file order; its inner object (key "cluster", ...) and the
@@ -298,7 +263,7 @@ static int find_named(const struct kset *s, const char *list, const char *inner,
 		cJSON_ArrayForEach(it, arr) {
 			const char *n;
 			const cJSON *o;
-			if (!cJSON_IsObject(it) || str_of(it, "name", &n) < 0) {
+			if (!cJSON_IsObject(it) || kube_json_str(it, "name", &n) < 0) {
 				errf(err, errlen, "%s: %s: an element is not a mapping with a name",
 					s->files[i].path, list);
 				return -1;
@@ -338,7 +303,7 @@ static char *resolve_path(const struct kfile *f, const char *p)
 static int text_of(const cJSON *o, const char *key, const struct kfile *f,
 	const char **v, char *err, size_t errlen)
 {
-	if (str_of(o, key, v) < 0) {
+	if (kube_json_str(o, key, v) < 0) {
 		errf(err, errlen, "%s: \"%s\" is not a string", f->path, key);
 		return -1;
 	}
@@ -426,7 +391,7 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	if (!e)
 		goto nomem;
 	k->exec = e;
-	if (!cJSON_IsObject(x) || str_of(x, "command", &cmd) < 0 || !cmd || !*cmd) {
+	if (!cJSON_IsObject(x) || kube_json_str(x, "command", &cmd) < 0 || !cmd || !*cmd) {
 		errf(err, errlen, "%s: user exec: \"command\" missing or not a string", f->path);
 		return -1;
 	}
@@ -437,14 +402,14 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 		e->command = strdup(cmd);
 	if (!e->command)
 		goto nomem;
-	if (str_of(x, "apiVersion", &api) < 0) {
+	if (kube_json_str(x, "apiVersion", &api) < 0) {
 		errf(err, errlen, "%s: user exec: \"apiVersion\" is not a string", f->path);
 		return -1;
 	}
 	if (!(e->api_version = strdup(api ? api : "client.authentication.k8s.io/v1")))
 		goto nomem;
 	/* no terminal here: a plugin that must ask the user cannot run */
-	if (str_of(x, "interactiveMode", &mode) < 0 || (mode && strcmp(mode, "Never") != 0
+	if (kube_json_str(x, "interactiveMode", &mode) < 0 || (mode && strcmp(mode, "Never") != 0
 	    && strcmp(mode, "IfAvailable") != 0 && strcmp(mode, "Always") != 0)) {
 		errf(err, errlen, "%s: user exec: \"interactiveMode\" must be Never, IfAvailable or Always",
 			f->path);
@@ -477,8 +442,8 @@ static int parse_exec(const cJSON *x, const struct kfile *f, struct kube_conn *k
 	cJSON_ArrayForEach(it, env) {
 		const char *n, *v;
 		size_t l;
-		if (!cJSON_IsObject(it) || str_of(it, "name", &n) <= 0 ||
-		    str_of(it, "value", &v) < 0 || !*n || strchr(n, '=')) {
+		if (!cJSON_IsObject(it) || kube_json_str(it, "name", &n) <= 0 ||
+		    kube_json_str(it, "value", &v) < 0 || !*n || strchr(n, '=')) {
 			errf(err, errlen, "%s: user exec: \"env\" elements need a name and a string value", f->path);
 			return -1;
 		}
@@ -498,24 +463,38 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 	char *err, size_t errlen)
 {
 	const cJSON *ins = cJSON_GetObjectItemCaseSensitive(c, "insecure-skip-tls-verify");
+	const cJSON *dc = cJSON_GetObjectItemCaseSensitive(c, "disable-compression");
 	const cJSON *ext;
 	size_t l;
 
 	if (string_field(c, "server", f, &k->server, err, errlen) < 0 ||
 	    path_field(c, "certificate-authority", f, &k->ca_file, err, errlen) < 0 ||
 	    data_field(c, "certificate-authority-data", f, &k->ca_pem, &k->ca_pem_len, err, errlen) < 0 ||
-	    string_field(c, "tls-server-name", f, &k->tls_server_name, err, errlen) < 0)
+	    string_field(c, "tls-server-name", f, &k->tls_server_name, err, errlen) < 0 ||
+	    string_field(c, "proxy-url", f, &k->proxy_url, err, errlen) < 0)
 		return -1;
 	if (ins && !cJSON_IsNull(ins) && !cJSON_IsBool(ins)) {
 		errf(err, errlen, "%s: \"insecure-skip-tls-verify\" is not a boolean", f->path);
 		return -1;
 	}
+	if (dc && !cJSON_IsNull(dc) && !cJSON_IsBool(dc)) {
+		errf(err, errlen, "%s: \"disable-compression\" is not a boolean", f->path);
+		return -1;
+	}
 	k->insecure = cJSON_IsTrue(ins);
+	k->disable_compression = cJSON_IsTrue(dc);
+	/* client-go's parseProxyURL: http, https or socks5 */
+	if (k->proxy_url && *k->proxy_url && strncmp(k->proxy_url, "http://", 7) != 0 &&
+	    strncmp(k->proxy_url, "https://", 8) != 0 && strncmp(k->proxy_url, "socks5://", 9) != 0) {
+		errf(err, errlen, "%s: proxy-url \"%.200s\": unsupported scheme, must be http, https, or socks5",
+			f->path, k->proxy_url);
+		return -1;
+	}
 	/* extensions: [{name, extension}]; the exec one goes to exec plugins */
 	cJSON_ArrayForEach(ext, cJSON_GetObjectItemCaseSensitive(c, "extensions")) {
 		const char *name;
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(ext, "extension");
-		if (str_of(ext, "name", &name) <= 0 || strcmp(name, "client.authentication.k8s.io/exec") != 0
+		if (kube_json_str(ext, "name", &name) <= 0 || strcmp(name, "client.authentication.k8s.io/exec") != 0
 		    || !v || k->exec_config)
 			continue;
 		if (!(k->exec_config = cJSON_PrintUnformatted(v))) {
@@ -537,6 +516,104 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 	if (k->ca_pem) {                /* -data beats the path */
 		free(k->ca_file);
 		k->ca_file = NULL;
+	}
+	return 0;
+}
+
+/* One Impersonate-* header line; 0 or -1. */
+static int add_header(struct kube_conn *k, const char *name, const char *value,
+	const struct kfile *f, char *err, size_t errlen)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char **h;
+
+	if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n")) {
+		errf(err, errlen, "%s: user impersonation: a value holds a line break (CR or LF)", f->path);
+		return -1;
+	}
+	if (!(h = realloc(k->headers, (k->nheaders + 2) * sizeof(*h))))
+		goto nomem;
+	k->headers = h;
+	if (!(h[k->nheaders] = malloc(n)))
+		goto nomem;
+	snprintf(h[k->nheaders], n, "%s: %s", name, value);
+	h[++k->nheaders] = NULL;
+	return 0;
+nomem:
+	errf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* A list of strings; 0 (absent or null), 1, -1 (not one). */
+static int str_list(const cJSON *o, const char *key, const cJSON **arr)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+
+	*arr = NULL;
+	if (!a || cJSON_IsNull(a))
+		return 0;
+	if (!cJSON_IsArray(a))
+		return -1;
+	cJSON_ArrayForEach(it, a)
+		if (!cJSON_IsString(it))
+			return -1;
+	*arr = a;
+	return 1;
+}
+
+/*
+ * The user's as, as-uid, as-groups and as-user-extra: the headers
+ * client-go's impersonating round tripper adds (Impersonate-User,
+ * -Uid, one Impersonate-Group per group, one Impersonate-Extra-KEY per
+ * value, the key %-escaped where a header name cannot hold a byte).
+ */
+static int impersonation(const cJSON *u, const struct kfile *f, struct kube_conn *k,
+	char *err, size_t errlen)
+{
+	const char *as, *uid;
+	const cJSON *groups, *extra, *kv, *it;
+
+	if (kube_json_str(u, "as", &as) < 0 || kube_json_str(u, "as-uid", &uid) < 0 ||
+	    str_list(u, "as-groups", &groups) < 0) {
+		errf(err, errlen, "%s: user \"as\", \"as-uid\" or \"as-groups\" is malformed", f->path);
+		return -1;
+	}
+	extra = cJSON_GetObjectItemCaseSensitive(u, "as-user-extra");
+	if (extra && !cJSON_IsNull(extra) && !cJSON_IsObject(extra)) {
+		errf(err, errlen, "%s: user \"as-user-extra\" is not a map", f->path);
+		return -1;
+	}
+	if (!(as && *as) && !(uid && *uid) && !groups && !cJSON_GetArraySize(extra))
+		return 0;
+	/* client-go: the user header marks impersonation; it goes even empty */
+	if (add_header(k, "Impersonate-User", as ? as : "", f, err, errlen) < 0)
+		return -1;
+	if (uid && *uid && add_header(k, "Impersonate-Uid", uid, f, err, errlen) < 0)
+		return -1;
+	cJSON_ArrayForEach(it, groups)
+		if (add_header(k, "Impersonate-Group", it->valuestring, f, err, errlen) < 0)
+			return -1;
+	cJSON_ArrayForEach(kv, extra) {
+		char name[512];
+		size_t o = (size_t)snprintf(name, sizeof(name), "Impersonate-Extra-");
+		const cJSON *vals;
+		if (str_list(extra, kv->string, &vals) < 0) {
+			errf(err, errlen, "%s: user \"as-user-extra\": \"%.100s\" is not a list of strings",
+				f->path, kv->string);
+			return -1;
+		}
+		for (const unsigned char *c = (const unsigned char *)kv->string; *c && o + 4 < sizeof(name); c++) {
+			/* net/http's token bytes stay, '%' and the rest are %-escaped */
+			if ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			    (*c != '%' && strchr("!#$&'*+-.^_`|~", *c)))
+				name[o++] = (char)*c;
+			else
+				o += (size_t)snprintf(name + o, sizeof(name) - o, "%%%02X", *c);
+		}
+		name[o] = '\0';
+		cJSON_ArrayForEach(it, vals)
+			if (add_header(k, name, it->valuestring, f, err, errlen) < 0)
+				return -1;
 	}
 	return 0;
 }
@@ -586,7 +663,7 @@ static int fill_user(const cJSON *u, const struct kfile *f, struct kube_conn *k,
 	x = cJSON_GetObjectItemCaseSensitive(u, "exec");
 	if (x && !cJSON_IsNull(x) && parse_exec(x, f, k, err, errlen) < 0)
 		return -1;
-	return 0;
+	return impersonation(u, f, k, err, errlen);
 }
 
 int kubeconfig_load(const char *paths, const char *context,
@@ -622,7 +699,7 @@ int kubeconfig_load(const char *paths, const char *context,
 		goto fail;
 	}
 	for (size_t i = 0; i < s.n && !cur; i++) {
-		if (s.files[i].doc && str_of(s.files[i].doc, "current-context", &cur) < 0) {
+		if (s.files[i].doc && kube_json_str(s.files[i].doc, "current-context", &cur) < 0) {
 			errf(err, errlen, "%s: \"current-context\" is not a string", s.files[i].path);
 			goto fail;
 		}
@@ -644,8 +721,8 @@ int kubeconfig_load(const char *paths, const char *context,
 		errf(err, errlen, "%s: context \"%s\" not found", cfile && cur != context ? cfile : paths, cur);
 		goto fail;
 	}
-	if (str_of(ctx, "cluster", &cname) < 0 || str_of(ctx, "user", &uname) < 0 ||
-	    str_of(ctx, "namespace", &ns) < 0) {
+	if (kube_json_str(ctx, "cluster", &cname) < 0 || kube_json_str(ctx, "user", &uname) < 0 ||
+	    kube_json_str(ctx, "namespace", &ns) < 0) {
 		errf(err, errlen, "%s: context \"%s\": a field is not a string", cf->path, cur);
 		goto fail;
 	}
@@ -675,6 +752,9 @@ int kubeconfig_load(const char *paths, const char *context,
 	}
 	if (ns && *ns && !(c.namespace = strdup(ns)))
 		goto nomem;
+	/* an inline token is re-read from here when the files change */
+	if (c.token && (!(c.kubeconfig_paths = strdup(paths)) || !(c.kubeconfig_context = strdup(cur))))
+		goto nomem;
 	snprintf(buf, sizeof(buf), "kubeconfig %s, context %s", paths, cur);
 	if (!(c.origin = strdup(buf)))
 		goto nomem;
@@ -690,99 +770,5 @@ fail:
 	free(list);
 	free(home_cfg);
 	kube_conn_clear(&c);
-	return -1;
-}
-
-/* RFC 3339 "2006-01-02T15:04:05Z", fractions and offsets allowed. */
-static int parse_rfc3339(const char *s, long long *out)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0;
-	long long t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || !n)
-		return -1;
-	s += n;
-	if (*s == '.') {
-		s++;
-		while (*s >= '0' && *s <= '9')
-			s++;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = (long long)timegm(&tm);
-	if (*s == 'Z' || *s == 'z') {
-		s++;
-	} else if (*s == '+' || *s == '-') {
-		int oh, om;
-		int sign = *s == '-' ? -1 : 1;
-		if (sscanf(s + 1, "%2d:%2d", &oh, &om) != 2)
-			return -1;
-		t -= sign * (oh * 3600LL + om * 60LL);
-		s += 6;
-	} else {
-		return -1;
-	}
-	if (*s)
-		return -1;
-	*out = t;
-	return 0;
-}
-
-int kube_exec_credential_parse(const char *json, size_t len, char **token,
-	long long *expires, char **cert, char **key, char *err, size_t errlen)
-{
-	cJSON *doc = cJSON_ParseWithLength(json, len);
-	const cJSON *st;
-	const char *kind, *tok, *exp, *cd, *kd;
-
-	*token = *cert = *key = NULL;
-	*expires = 0;
-	if (!cJSON_IsObject(doc)) {
-		errf(err, errlen, "exec plugin output is not a JSON object");
-		goto fail;
-	}
-	if (str_of(doc, "kind", &kind) <= 0 || strcmp(kind, "ExecCredential") != 0) {
-		errf(err, errlen, "exec plugin output is not an ExecCredential");
-		goto fail;
-	}
-	st = cJSON_GetObjectItemCaseSensitive(doc, "status");
-	if (!cJSON_IsObject(st) || str_of(st, "token", &tok) < 0 ||
-	    str_of(st, "expirationTimestamp", &exp) < 0 ||
-	    str_of(st, "clientCertificateData", &cd) < 0 ||
-	    str_of(st, "clientKeyData", &kd) < 0) {
-		errf(err, errlen, "exec plugin output: \"status\" missing or malformed");
-		goto fail;
-	}
-	if ((!tok || !*tok) && (!cd || !kd)) {
-		errf(err, errlen, "exec plugin output: no status.token (nor a client certificate and key)");
-		goto fail;
-	}
-	if (tok && strpbrk(tok, "\r\n")) {
-		errf(err, errlen, "exec plugin output: status.token holds a line break (CR or LF)");
-		goto fail;
-	}
-	if (exp && *exp && parse_rfc3339(exp, expires) < 0) {
-		errf(err, errlen, "exec plugin output: expirationTimestamp \"%.40s\" is not RFC 3339", exp);
-		goto fail;
-	}
-	if ((tok && *tok && !(*token = strdup(tok))) || (cd && !(*cert = strdup(cd))) ||
-	    (kd && !(*key = strdup(kd)))) {
-		errf(err, errlen, "out of memory");
-		goto fail;
-	}
-	cJSON_Delete(doc);
-	return 0;
-fail:
-	free(*token);
-	free(*cert);
-	free(*key);
-	*token = *cert = *key = NULL;
-	cJSON_Delete(doc);
 	return -1;
 }

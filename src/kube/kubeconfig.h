@@ -17,9 +17,12 @@
  *
  * Supported user fields: token, tokenFile, client-certificate(-data),
  * client-key(-data), username/password, exec (command, args, env,
- * apiVersion).  Cluster fields: server, certificate-authority(-data),
- * insecure-skip-tls-verify, tls-server-name.  auth-provider is not
- * supported (removed from kubectl in 1.26): an error says so.
+ * apiVersion, provideClusterInfo, interactiveMode), impersonation (as,
+ * as-uid, as-groups, as-user-extra: the Impersonate-* headers client-go
+ * sends).  Cluster fields: server, certificate-authority(-data),
+ * insecure-skip-tls-verify, tls-server-name, proxy-url (http, https,
+ * socks5), disable-compression.  auth-provider is not supported (removed
+ * from kubectl in 1.26): an error says so.
  */
 #ifndef GLOBALDNS_KUBECONFIG_H
 #define GLOBALDNS_KUBECONFIG_H
@@ -59,6 +62,16 @@ struct kube_conn {
 	                                 * as JSON text: spec.cluster.config */
 	char *namespace;                /* the context's namespace, or NULL */
 	char *origin;                   /* "in-cluster" or "kubeconfig FILE, context NAME" */
+	/* the cluster's proxy-url (http, https or socks5), or NULL */
+	char *proxy_url;
+	int disable_compression;        /* the cluster's disable-compression */
+	/* impersonation (the user's as, as-uid, as-groups, as-user-extra)
+	 * as header lines, NULL-terminated; NULL if none */
+	char **headers;
+	size_t nheaders;
+	/* where an inline token came from (re-read when the file changes) */
+	char *kubeconfig_paths, *kubeconfig_context;
+	char *proxy;                    /* resolved (kube_proxy.h): "" none, or a URL */
 };
 
 void kube_conn_clear(struct kube_conn *k);
@@ -94,8 +107,13 @@ char *kube_base64_decode(const char *text, size_t *outlen);
  */
 char *kube_read_token(const char *path, char *err, size_t errlen);
 
+/* A string member of a JSON object: 0 (absent or null: *out NULL), 1
+ * found, -1 of another type. */
+struct cJSON;
+int kube_json_str(const struct cJSON *o, const char *key, const char **out);
+
 /*
- * Parse an ExecCredential (the output of an exec plugin): status.token
+ * Parse an ExecCredential (the output of an exec plugin; kube_execcred.c): status.token
  * into *token (new string) and status.expirationTimestamp (RFC 3339) into
  * *expires (0 if absent).  status.clientCertificateData/clientKeyData go
  * to *cert / *key (new strings, may stay NULL).  Returns 0, or -1 with err.

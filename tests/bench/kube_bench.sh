@@ -2,10 +2,15 @@
 # kube_bench.sh -- the Kubernetes source against the fake API server with
 # N ServiceEntries (default 10,000); prints a table, asserts nothing.
 #   1. registry_build: parse / decode / build of N entries (C, in-process)
-#   2. start to first answer: 20 list pages over TLS, then the registry
-#   3. create-to-resolvable with a watch, N entries held (each change
+#   2. kube_mem: bytes per name in the informer's store and in the
+#      registry snapshot (100,000 entries)
+#   3. start to first answer (a streaming list over HTTP/2), then the registry
+#   4. create-to-resolvable with a watch, N entries held (each change
 #      rebuilds the whole registry, coalesced)
-#   4. the same with `nowatch` and `poll 2s`
+#   5. the same with `nowatch` and `poll 2s`
+# The API's cost per replica (bytes and requests a minute, idle and under
+# changes, latency, RSS, re-lists) is tests/bench/kube_api_bench.py's
+# (about 20 minutes for 10,000 and 100,000 entries).
 # Usage: tests/bench/kube_bench.sh BUILD-DIR [N]
 set -eu
 B=${1:?usage: kube_bench.sh BUILD-DIR [N]}
@@ -14,6 +19,9 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 FAKE=$TOP/tests/k8s/fake_apiserver.py
 [ -x "$B/tests/bench/registry_build" ] || make -C "$B" tests/bench/registry_build >/dev/null
 "$B/tests/bench/registry_build" "$N"
+echo
+[ -x "$B/tests/bench/kube_mem" ] || make -C "$B" tests/bench/kube_mem >/dev/null
+"$B/tests/bench/kube_mem" 100000
 echo
 
 tmp=$(mktemp -d)

@@ -1,8 +1,9 @@
 # lib_kube.sh -- helpers for tests of the Kubernetes source against the
 # fake API server (tests/k8s/fake_apiserver.py).  Source after lib.sh.
 #
-#   start_fake [ARGS...]     start the fake in $K8S (HTTPS on 127.0.0.1), wait
-#                            until ready (10 s at most); sets FAKE_PID
+#   start_fake [ARGS...]     start the fake in $K8S (HTTPS on 127.0.0.1: HTTP/2
+#                            through nghttpx unless --http1), wait until ready
+#                            (15 s at most); sets FAKE_PID
 #   ctl ENDPOINT [JSON]      the control interface (prints the reply)
 #   se NS NAME HOST ADDR...  create or replace a STATIC ServiceEntry
 #   del NS NAME              delete one
@@ -17,11 +18,12 @@ K8S=$T_TMP/k8s
 need python3 openssl dig curl
 
 start_fake() {
-	python3 "$FAKE" serve --dir "$K8S" "$@" >"$T_TMP/fake.log" 2>&1 &
+	local log="$T_TMP/fake-${K8S##*/}.log"
+	python3 "$FAKE" serve --dir "$K8S" "$@" >"$log" 2>&1 &
 	FAKE_PID=$!
 	T_PIDS="$T_PIDS $FAKE_PID"
-	for _ in $(seq 1 100); do [ -f "$K8S/ready" ] && return 0; sleep 0.1; done
-	echo "# the fake API server did not start"; sed 's/^/#   /' "$T_TMP/fake.log"
+	for _ in $(seq 1 150); do [ -f "$K8S/ready" ] && return 0; sleep 0.1; done
+	echo "# the fake API server did not start"; sed 's/^/#   /' "$log"
 	return 1
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fake Kubernetes API server serving Istio ServiceEntries, for globaldns tests.
 
-Faithful to /work/shared/K8S-API.md (the contract).  Standard library only.
+Faithful to /work/shared/K8S-API.md (the contract).  Standard library only,
+plus nghttpx (Debian's nghttp2-proxy) in front for HTTP/2 (fake_front.py).
 
     fake_apiserver.py serve --dir DIR [--port N] [--control-port N] ...
     fake_apiserver.py ctl DIR ENDPOINT [JSON|@file|-]
@@ -16,6 +17,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import secrets
 import select
 import signal
@@ -27,6 +29,10 @@ import threading
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_discovery import PUBLIC, discovery, table, wants_table  # noqa: E402
+from fake_front import Front, H2Proxy  # noqa: E402
 
 GROUP = "networking.istio.io"
 ALL_VERSIONS = ("v1", "v1beta1", "v1alpha3")
@@ -41,14 +47,16 @@ WRONG_SPEC = {"hosts_number": ("hosts", 42), "hosts_item_number": ("hosts", [42]
               "addresses_number": ("addresses", 7), "resolution_number": ("resolution", 3)}
 TRUE_WORDS = ("1", "t", "T", "true", "TRUE", "True")
 DEFAULT_CONFIG = {
-    "bookmark_interval": 5.0,    # seconds between BOOKMARK events
+    "bookmark_interval": 60.0,   # seconds between BOOKMARK events (the watch cache's minute)
+    "bookmark_jitter": 1.0,      # up to this many seconds more (the cacher's 1 s buckets)
+    "watch_list": True,          # sendInitialEvents accepted (the WatchList feature gate)
     "max_page": 0,               # cap on list page size (0 = none)
     "continue_ttl": 300.0,       # seconds before a continue token expires
     "history_size": 1000,        # watch events kept
     "chunk_mode": "event",       # event | split | pack | mixed
     "split_delay": 0.05,         # delay between the two halves (split/mixed)
     "pack": 3,                   # events per chunk (pack/mixed)
-    "gzip_min": 0,               # gzip bodies >= this many bytes if accepted
+    "gzip_min": 131072,          # gzip bodies >= this many bytes if accepted (the API server's 128 KiB)
     "user": DEFAULT_USER,        # user name of token holders (RBAC messages)
     "watch_timeout": 1800,       # watch length when timeoutSeconds is absent
 }
@@ -76,6 +84,59 @@ def status_obj(code, reason, message, details=None):
         st["details"] = details
     st["code"] = code
     return st
+
+
+def invalid_options(errors):
+    """422 Invalid for ListOptions, as handlers/get.go words it."""
+    causes = [{"reason": "FieldValueForbidden" if kind == "Forbidden" else "FieldValueNotSupported",
+               "message": f"{kind}: {msg}", "field": field} for field, kind, msg in errors]
+    text = "; ".join(f"{field}: {kind}: {msg}" for field, kind, msg in errors)
+    if len(errors) > 1:
+        text = "[" + ", ".join(f"{field}: {kind}: {msg}" for field, kind, msg in errors) + "]"
+    return status_obj(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: {text}',
+                      {"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes})
+
+
+def validate_list_options(q, watch, config):
+    """ValidateListOptions (apimachinery meta/internalversion/validation): a Status or None."""
+    errs = []
+    match = q.get("resourceVersionMatch", "")
+    sie = q.get("sendInitialEvents")
+    if watch:
+        if sie is not None:
+            if match != "NotOlderThan":
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+            if not config.get("watch_list", True):
+                errs.append(("sendInitialEvents", "Forbidden",
+                             "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"))
+        if match:
+            if sie is None:
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+            if match != "NotOlderThan":
+                errs.append(("resourceVersionMatch", "Unsupported value",
+                             f'"{match}": supported values: "NotOlderThan"'))
+            if q.get("continue"):
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             "resourceVersionMatch is forbidden when continue is provided"))
+    else:
+        if match:
+            if not q.get("resourceVersion"):
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+            if q.get("continue"):
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             "resourceVersionMatch is forbidden when continue is provided"))
+            if match not in ("Exact", "NotOlderThan"):
+                errs.append(("resourceVersionMatch", "Unsupported value",
+                             f'"{match}": supported values: "Exact", "NotOlderThan", ""'))
+            if match == "Exact" and q.get("resourceVersion") == "0":
+                errs.append(("resourceVersionMatch", "Forbidden",
+                             'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+        if sie is not None:
+            errs.append(("sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list"))
+    return invalid_options(errs) if errs else None
 
 
 # ---------------------------------------------------------------- certificates
@@ -334,6 +395,25 @@ def forbidden_status(user, verb, ns, name=None, message=None):
     return status_obj(403, "Forbidden", msg, details)
 
 
+def impersonation(headers):
+    """The Impersonate-* headers as the API server reads them (header names are
+    case-insensitive, and lowercase over HTTP/2; extra keys are %-unescaped)."""
+    from urllib.parse import unquote
+    out = {}
+    for k in sorted(set(headers.keys())):
+        lk = k.lower()
+        vals = headers.get_all(k)
+        if lk == "impersonate-user":
+            out["user"] = vals[0]
+        elif lk == "impersonate-uid":
+            out["uid"] = vals[0]
+        elif lk == "impersonate-group":
+            out.setdefault("groups", []).extend(vals)
+        elif lk.startswith("impersonate-extra-"):
+            out.setdefault("extra", {}).setdefault(unquote(lk[len("impersonate-extra-"):]), []).extend(vals)
+    return out or None
+
+
 # ---------------------------------------------------------------- faults / log
 
 class Faults:
@@ -391,7 +471,7 @@ class RequestLog:
         self.seq = 0
 
     FIELDS = ("method", "path", "kind", "auth", "auth_ok", "token", "user", "status", "fault",
-              "gzip", "accept", "accept_encoding", "user_agent")
+              "gzip", "accept", "accept_encoding", "user_agent", "impersonate")
 
     def add(self, **e):
         e = dict(dict.fromkeys(self.FIELDS), **e)
@@ -428,19 +508,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         app = self.server.app
         self.dead, self.peercert = True, None
-        hit = app.faults.take("all", "", tls=True)
-        if hit:  # accept TCP, never do the TLS handshake
-            app.log.add(method=None, path=None, kind="tls", status=0, fault="hang_tls")
-            time.sleep(float(hit.get("seconds", 30)))
-        else:
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.request.settimeout(10)
-            try:
-                self.request.do_handshake()
-                self.peercert = self.request.getpeercert() or None
-                self.dead = False
-            except (OSError, ssl.SSLError):
-                pass
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request.settimeout(10)
+        try:
+            self.request.do_handshake()
+            self.peercert = self.request.getpeercert() or None
+            self.dead = False
+        except (OSError, ssl.SSLError):
+            pass
         super().setup()
 
     def handle(self):
@@ -545,6 +620,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [p for p in url.path.split("/") if p]
+        if (url.path.rstrip("/") or "/") in PUBLIC:   # system:public-info-viewer: no credentials needed
+            self.entry = app.log.add(method=self.command, path=self.path, kind="discovery",
+                                     user_agent=self.headers.get("User-Agent"),
+                                     accept=self.headers.get("Accept"))
+            doc = discovery(url.path, app.versions)
+            if isinstance(doc, str):
+                return self.send_body(200, doc.encode(), ctype="text/plain; charset=utf-8")
+            return self.send_json(200, doc, sort=False)
         # /apis/networking.istio.io/V/serviceentries | .../namespaces/NS/serviceentries[/NAME]
         route = None
         if len(parts) >= 4 and parts[0] == "apis" and parts[1] == GROUP:
@@ -560,7 +643,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             method=self.command, path=self.path, kind=kind, auth=akind, auth_ok=user is not None,
             token=token, user=user, status=None, fault=None, gzip=False,
             accept=self.headers.get("Accept"), accept_encoding=self.headers.get("Accept-Encoding"),
-            user_agent=self.headers.get("User-Agent"))
+            user_agent=self.headers.get("User-Agent"),
+            impersonate=impersonation(self.headers))
         if user is None:
             return self.send_status(status_obj(401, "Unauthorized", "Unauthorized"))
         fault = app.faults.take(kind, self.path)
@@ -569,6 +653,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.apply_early_fault(fault, route, kind, user):
                 return
         if route is None:
+            doc = discovery(url.path, app.versions)
+            if doc is not None:
+                self.entry["kind"] = "discovery"
+                return self.send_json(200, doc, sort=False)
             return self.not_found_plain()
         version, ns, name = route
         verb = "watch" if watch else "get" if name else "list"
@@ -578,6 +666,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if version not in app.versions:
             return self.not_found_plain()
         api_version = GROUP + "/" + version
+        invalid = validate_list_options(q, watch, app.config)
+        if invalid:
+            return self.send_status(invalid)
         if watch:
             return self.serve_watch(api_version, ns, name, q, fault or {})
         if name:
@@ -684,6 +775,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_status(status_obj(
                 404, "NotFound", f'serviceentries.{GROUP} "{name}" not found',
                 {"name": name, "group": GROUP, "kind": "serviceentries"}))
+        tv = wants_table(self.headers.get("Accept"))
+        if tv:
+            return self.send_json(200, table(tv, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}))
         self.send_json(200, self.render(obj, api_version, fault, first=True), fault=fault)
 
     def serve_list(self, api_version, ns, q, fault):
@@ -727,6 +821,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          "retryAfterSeconds": 1}))
             list_rv, keys, items = store.snapshot(ns)
             pos = 0
+            if rv_param and rv_param != "0" and q.get("resourceVersionMatch") == "Exact" and int(rv_param) != list_rv:
+                # no MVCC here: only the current state can be read exactly
+                return self.send_status(status_obj(
+                    410, "Expired", f"too old resource version: {rv_param} ({list_rv})"))
             if rv_param == "0":
                 limit = 0
         n = len(items) - pos
@@ -746,9 +844,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "e": store.continue_epoch, "t": time.time() if not cont else issued}
             meta["continue"] = base64.b64encode(dumps(tok).encode()).decode()
             meta["remainingItemCount"] = len(items) - end
+        tv = wants_table(self.headers.get("Accept"))
+        if not fault and not tv:
+            # the common case, fast: each object's JSON rendered once (cached)
+            body = b'{"apiVersion":%s,"items":[%s],"kind":"ServiceEntryList","metadata":%s}\n' % (
+                dumps(api_version).encode(),
+                b",".join(self.app.rendered(o, api_version) for o in items[pos:end]),
+                dumps(meta).encode())
+            return self.send_body(200, body)
         page = [self.render(o, api_version, fault, first=(i == 0))
                 for i, o in enumerate(items[pos:end])]
         body = {"apiVersion": api_version, "kind": "ServiceEntryList", "metadata": meta, "items": page}
+        if tv:
+            self.entry["table"] = True
+            body = table(tv, items[pos:end], meta, q.get("includeObject", "Metadata"))
         if fault.get("action") == "wrong_types":
             v = fault.get("variant", "hosts_number")
             if v == "items_string":
@@ -841,17 +950,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return (ns is None or m["namespace"] == ns) and (name is None or m["name"] == name)
 
         def line(etype, o, first=False):
+            if not fault:
+                return b'{"type":"%s","object":%s}\n' % (etype.encode(), self.app.rendered(o, api_version))
             return event_line(etype, self.render(o, api_version, fault, first))
 
+        sie = q.get("sendInitialEvents")
+        initial_events = sie in TRUE_WORDS
         with store.cond:
             gen, bm_gen = store.watch_gen, store.bookmark_gen
             too_old, oldest = False, store.oldest_rv
-            if start_rv == 0:
+            if initial_events and start_rv > store.rv:
+                too_large = store.rv
+            else:
+                too_large = None
+            if initial_events or (start_rv == 0 and sie is None):
+                # the state now (NotOlderThan any RV asked for), as ADDED events
                 initial = sorted((o for o in store.objects.values() if wanted(o)), key=obj_key)
                 pos = store.rv
+            elif start_rv == 0:
+                initial, pos = [], store.rv
             else:
                 initial, pos = [], start_rv
                 too_old = store.events_after(start_rv) is None
+        if too_large is not None:
+            return self.send_status(status_obj(
+                504, "Timeout", f"Too large resource version: {start_rv}, current: {too_large}",
+                {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                 "retryAfterSeconds": 1}))
+        self.entry["initial_events"] = initial_events
         self.start_stream()
         state = {"sent": 0}
         if too_old:
@@ -859,9 +985,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.write_chunk(event_line("ERROR", st, sort=False))
             self.end_stream()
             return
-        self.write_events([line("ADDED", o, i == 0) for i, o in enumerate(initial)], fault, state)
+        if len(initial) > 100 and not fault and self.app.config["chunk_mode"] == "event":
+            # a backlog goes out as the API server sends it: many events per
+            # write (it flushes only when no more events are queued)
+            buf, size = [], 0
+            for i, o in enumerate(initial):
+                b = line("ADDED", o, i == 0)
+                buf.append(b)
+                size += len(b)
+                if size >= 65536:
+                    self.write_chunk(b"".join(buf))
+                    buf, size = [], 0
+            self.write_chunk(b"".join(buf))
+            state["sent"] += len(initial)
+        else:
+            self.write_events([line("ADDED", o, i == 0) for i, o in enumerate(initial)], fault, state)
+        if initial_events and bookmarks:
+            # the end of the initial events: a bookmark with the annotation
+            self.write_chunk(event_line("BOOKMARK", {
+                "apiVersion": api_version, "kind": "ServiceEntry",
+                "metadata": {"resourceVersion": str(pos),
+                             "annotations": {"k8s.io/initial-events-end": "true"}}}))
         interval = float(cfg["bookmark_interval"])
-        next_bm = time.time() + interval
+        pre_deadline = deadline - 2 if q.get("timeoutSeconds") else None
+
+        def next_bookmark():
+            # roughly every interval (plus the cacher's bucket jitter), and
+            # once 2 s before the watch's deadline
+            t = time.time() + interval + random.uniform(0, float(cfg.get("bookmark_jitter", 0)))
+            if pre_deadline is not None and time.time() < pre_deadline < t:
+                t = pre_deadline
+            return t
+        next_bm = next_bookmark()
         while True:
             with store.cond:
                 while True:
@@ -895,7 +1050,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 break
             # bookmark: everything up to cur_rv has been delivered
             bm_gen = store.bookmark_gen
-            next_bm = time.time() + interval
+            next_bm = next_bookmark()
             pos = max(pos, cur_rv)
             self.write_chunk(event_line("BOOKMARK", {
                 "apiVersion": api_version, "kind": "ServiceEntry",
@@ -962,6 +1117,9 @@ class App:
         self.config["history_size"] = args.history
         self.config["continue_ttl"] = args.continue_ttl
         self.config["max_page"] = args.max_page
+        self.config["bookmark_jitter"] = args.bookmark_jitter
+        self.config["gzip_min"] = args.gzip_min
+        self.config["watch_list"] = not args.no_watch_list
         self.versions = set(args.versions.split(","))
         self.store = Store(self.config, args.initial_rv)
         token = args.token
@@ -971,6 +1129,21 @@ class App:
         self.auth = Auth(self.dir, token)
         self.faults = Faults()
         self.log = RequestLog()
+        self.protocol = "http/1.1"
+        self.front = None
+        self.render_cache = {}
+
+    def rendered(self, obj, api_version):
+        """An object's JSON as served (sorted keys), rendered once per version:
+        stored objects are never changed, only replaced."""
+        m = obj["metadata"]
+        k = (m["namespace"], m["name"], m["resourceVersion"], api_version)
+        b = self.render_cache.get(k)
+        if b is None:
+            if len(self.render_cache) > 400000:
+                self.render_cache.clear()
+            b = self.render_cache[k] = dumps(dict(obj, apiVersion=api_version)).encode()
+        return b
 
     # every ctl_X(data, query) is the control endpoint /X (with - or / as _)
     def ctl_state(self, d, q):
@@ -979,7 +1152,21 @@ class App:
             st = {"resourceVersion": s.rv, "oldest_rv": s.oldest_rv, "count": len(s.objects),
                   "history": len(s.history), "snapshots": len(s.snapshots)}
         return dict(st, config=self.config, versions=sorted(self.versions), rbac=self.auth.rbac,
-                    faults=self.faults.list(), token=self.auth.current)
+                    faults=self.faults.list(), token=self.auth.current, protocol=self.protocol)
+
+    def ctl_silence(self, d, q):
+        """Stop relaying on every open client connection (both ways), sockets kept open;
+        {"new": true} silences connections made later too; {"off": true} ends it."""
+        n = self.front.silence(not d.get("off"), bool(d.get("new")))
+        return {"silenced": n, "off": bool(d.get("off"))}
+
+    def ctl_drop_connections(self, d, q):
+        """Close every open client connection at once (a proxy or server restart)."""
+        return {"dropped": self.front.drop()}
+
+    def ctl_traffic(self, d, q):
+        """Bytes relayed to and from clients on the wire, and the open connections."""
+        return self.front.traffic()
 
     def ctl_entries(self, d, q):
         items = d if isinstance(d, list) else d.get("items", [d]) if isinstance(d, dict) else None
@@ -1009,8 +1196,10 @@ class App:
                     "resolution": d.get("resolution", "STATIC"),
                     "addresses": [f"240.{(i + 1 >> 16) & 255}.{(i + 1 >> 8) & 255}.{(i + 1) & 255}"],
                     "ports": [{"name": "http", "number": 80, "protocol": "HTTP"}]}
-            self.store.put({"kind": "ServiceEntry", "spec": spec,
-                            "metadata": {"name": f"{prefix}-{i:05d}", "namespace": ns}})
+            o = self.store.put({"kind": "ServiceEntry", "spec": spec,
+                                "metadata": {"name": f"{prefix}-{i:05d}", "namespace": ns}})
+            # serialized once, ahead, as the watch cache keeps serialized objects
+            self.rendered(o, GROUP + "/v1")
         return {"created": n, "resourceVersion": self.store.rv}
 
     def ctl_fault(self, d, q):
@@ -1079,8 +1268,8 @@ class App:
         self.log.clear()
         self.auth.rbac = {"mode": "allow", "namespaces": []}
         self.versions = set(ALL_VERSIONS)
-        keep = {k: self.config[k] for k in ("bookmark_interval", "history_size",
-                                              "continue_ttl", "max_page")}
+        keep = {k: self.config[k] for k in ("bookmark_interval", "bookmark_jitter", "history_size",
+                                              "continue_ttl", "max_page", "gzip_min", "watch_list")}
         self.config.clear()
         self.config.update(DEFAULT_CONFIG, **keep)
         return {"reset": True, "resourceVersion": self.store.rv}
@@ -1097,7 +1286,7 @@ class App:
 def serve(args):
     os.makedirs(args.dir, exist_ok=True)
     d = args.dir
-    for f in ("ready", "port", "control_port"):
+    for f in ("ready", "port", "control_port", "backend_port", "protocol"):
         if os.path.exists(os.path.join(d, f)):
             os.unlink(os.path.join(d, f))
     generate_certs(d, args.key_type, args.reuse_certs)
@@ -1106,18 +1295,37 @@ def serve(args):
     ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
     ctx.load_verify_locations(os.path.join(d, "ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    api = QuietServer(("127.0.0.1", args.port), Handler)
+    # the fake itself: HTTP/1.1 over TLS on a port of its own (backend_port)
+    api = QuietServer(("127.0.0.1", 0), Handler)
     api.socket = ctx.wrap_socket(api.socket, server_side=True, do_handshake_on_connect=False)
     api.app = app
     app.api = api
+    backend = api.server_address[1]
+    proxy = None
+    if not args.http1:
+        proxy = H2Proxy(d, backend)
+        if proxy.start():
+            backend = proxy.port
+            app.protocol = "h2"
+        else:
+            sys.stderr.write("fake-apiserver: nghttpx not found or did not start: HTTP/1.1 only\n")
+            proxy = None
+    # the published port: the relay (fake_front.py)
+    front = Front(args.port, backend, app.faults, app.log)
+    app.front = front
     ctl = QuietServer(("127.0.0.1", args.control_port), ControlHandler)
     ctl.app = app
-    port, cport = api.server_address[1], ctl.server_address[1]
+    port, cport = front.port, ctl.server_address[1]
     write_atomic(os.path.join(d, "port"), f"{port}\n")
+    write_atomic(os.path.join(d, "backend_port"), f"{api.server_address[1]}\n")
+    write_atomic(os.path.join(d, "protocol"), f"{app.protocol}\n")
+    if proxy:
+        write_atomic(os.path.join(d, "nghttpx_pid"), f"{proxy.proc.pid}\n")
     write_atomic(os.path.join(d, "control_port"), f"{cport}\n")
     write_atomic(os.path.join(d, "pid"), f"{os.getpid()}\n")
     app.auth.write_files(port)
     threading.Thread(target=ctl.serve_forever, daemon=True).start()
+    threading.Thread(target=front.serve_forever, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=api.shutdown, daemon=True).start())
     write_atomic(os.path.join(d, "ready"), f"https://127.0.0.1:{port}\n")
     try:
@@ -1125,6 +1333,9 @@ def serve(args):
     except KeyboardInterrupt:
         pass
     finally:
+        front.stop()
+        if proxy:
+            proxy.stop()
         for f in ("ready",):
             try:
                 os.unlink(os.path.join(d, f))
@@ -1177,7 +1388,16 @@ def main(argv=None):
     s.add_argument("--control-port", type=int, default=0)
     s.add_argument("--token", help="initial token (default: random)")
     s.add_argument("--versions", default=",".join(ALL_VERSIONS))
-    s.add_argument("--bookmark-interval", type=float, default=5.0)
+    s.add_argument("--bookmark-interval", type=float, default=60.0,
+                   help="seconds between BOOKMARKs (60, the watch cache's; small values for fast tests)")
+    s.add_argument("--bookmark-jitter", type=float, default=1.0,
+                   help="up to this many seconds added to each bookmark interval")
+    s.add_argument("--gzip-min", type=int, default=131072,
+                   help="smallest body gzipped (the API server's 128 KiB)")
+    s.add_argument("--no-watch-list", action="store_true",
+                   help="sendInitialEvents answered 422, as with the WatchList feature gate off")
+    s.add_argument("--http1", action="store_true",
+                   help="no nghttpx in front: the client speaks HTTP/1.1 to the fake itself")
     s.add_argument("--history", type=int, default=1000)
     s.add_argument("--continue-ttl", type=float, default=300.0)
     s.add_argument("--max-page", type=int, default=0)

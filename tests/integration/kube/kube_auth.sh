@@ -3,13 +3,15 @@
 # in-cluster (token directory, token rotation answered by a re-read after
 # 401), kubeconfig with a token, a tokenFile, client certificates (paths
 # and inline -data), an exec credential plugin, a merged KUBECONFIG=a:b,
-# a wrong CA, tls-server-name; and -validate, which checks the kubeconfig without calling
-# the API.
+# a wrong CA, tls-server-name; an exec plugin inherits none of the daemon's
+# descriptors; and -validate, which checks the kubeconfig without calling
+# the API.  The fake speaks HTTP/1.1 itself here (--http1): it checks
+# client certificates, which its HTTP/2 front (nghttpx) would end.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 34
+plan 36
 
-start_fake || exit 1
+start_fake --http1 || exit 1
 se default one one.default.global 10.0.0.1
 APIPORT=$(cat "$K8S/port")
 unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT KUBECONFIG GLOBALDNS_SA_DIR
@@ -50,7 +52,7 @@ for kc in kubeconfig-tokenfile kubeconfig-cert; do
 	wait_a 10 two.default.global 10.0.0.2
 	is "$(a two.default.global)" 10.0.0.2 "$kc: served"
 	want=token; [ $kc = kubeconfig-cert ] && want=cert
-	like "$(fake_log "$SEQ" | grep ' list ' | head -1)" "list 200 None $want " "$kc: authenticated by $want"
+	like "$(fake_log "$SEQ" | grep -E ' (list|watch) ' | head -1)" "(list|watch) 200 None $want " "$kc: authenticated by $want"
 	stop_pid "$GD_PID"
 done
 
@@ -82,7 +84,7 @@ SEQ=$(fake_seq)
 start_globaldns data "$T_TMP/Corefile.data" || exit 1
 wait_a 10 one.default.global 10.0.0.1
 is "$(a one.default.global)" 10.0.0.1 "inline -data certificates, context named in the Corefile"
-like "$(fake_log "$SEQ" | grep ' list ' | head -1)" "list 200 None cert " "authenticated by the inline client certificate"
+like "$(fake_log "$SEQ" | grep -E ' (list|watch) ' | head -1)" "(list|watch) 200 None cert " "authenticated by the inline client certificate"
 stop_pid "$GD_PID"
 
 # ---- exec credential plugin (relative command, env, args)
@@ -91,6 +93,7 @@ cat >"$T_TMP/kc/get-token.sh" <<'EOF'
 #!/bin/sh
 echo run >>"$RUNS"
 printf '%s' "$KUBERNETES_EXEC_INFO" >"$RUNS.info"
+ls -l /proc/self/fd >"$RUNS.fds" 2>&1
 [ "$1" = "--flag" ] || exit 3
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2099-01-01T00:00:00Z"}}\n' "$(cat "$TOKDIR/token")"
 EOF
@@ -131,6 +134,12 @@ start_globaldns exec "$T_TMP/Corefile.exec" || exit 1
 wait_a 10 one.default.global 10.0.0.1
 is "$(a one.default.global)" 10.0.0.1 "exec plugin: token from ExecCredential"
 is "$(wc -l <"$T_TMP/runs")" 1 "the plugin ran once (the token has not expired)"
+# what the plugin was handed: stdin, stdout, stderr, nothing of the daemon's
+sed 's/^/# /' "$T_TMP/runs.fds"
+is "$(grep -cE 'socket:|anon_inode:|pipe:' "$T_TMP/runs.fds")" 0 \
+	"exec plugin: inherits no socket, event or pipe descriptor of the daemon"
+is "$(awk '$9 ~ /^[0-9]+$/ && $9 > 3' "$T_TMP/runs.fds" | wc -l)" 0 \
+	"exec plugin: no descriptor beyond 0-2 (3 is ls reading /proc/self/fd)"
 # KUBERNETES_EXEC_INFO as client-go sets it; provideClusterInfo adds the
 # cluster: server, the CA's bytes (read from the file), the exec extension
 info() {  # info FILE CA-FILE: the ExecCredential the plugin was given, checked
@@ -173,7 +182,7 @@ chmod +x "$T_TMP/kc/get-expired.sh"
 sed -e 's|./get-token.sh|./get-expired.sh|' -e "s|$T_TMP/runs|$T_TMP/runs-exp|" -e '/provideClusterInfo/d' \
 	"$T_TMP/kc/config" >"$T_TMP/kc/config-expired"
 PORT=$(free_port)
-kube_corefile "$T_TMP/Corefile.expired" "kubeconfig $T_TMP/kc/config-expired" "timeout 2s" "backoff 200ms 1s" "poll 1s"
+kube_corefile "$T_TMP/Corefile.expired" "kubeconfig $T_TMP/kc/config-expired" "timeout 2s" "backoff 200ms 1s" "resync 1s"
 start_globaldns expired "$T_TMP/Corefile.expired" || exit 1
 wait_a 10 three.default.global 10.0.0.3
 is "$(a three.default.global)" 10.0.0.3 "exec plugin, credential already expired: still served"
@@ -226,7 +235,7 @@ start_globaldns merge "$T_TMP/Corefile.merge" || exit 1
 unset KUBECONFIG
 wait_a 10 three.default.global 10.0.0.3
 is "$(a three.default.global)" 10.0.0.3 "KUBECONFIG=missing:a:b merged: served"
-like "$(fake_log "$SEQ" | grep ' list ' | head -1)" "list 200 None token " "user from a (b's same name ignored), cluster from b"
+like "$(fake_log "$SEQ" | grep -E ' (list|watch) ' | head -1)" "(list|watch) 200 None token " "user from a (b's same name ignored), cluster from b"
 stop_pid "$GD_PID"
 
 # ---- a CA that does not match: TLS error, SERVFAIL, one log line

@@ -2,16 +2,18 @@
 # kube_basic.sh -- the Kubernetes source end to end: SERVFAIL until the
 # first list, then entries created, modified and deleted through the API
 # show up in answers (with the measured create-to-resolvable delay), the
-# requests look as the contract says, and `namespaces` lists per namespace.
+# requests look as the contract says (a streaming list where the server
+# takes one, else pages of 500, then a watch from the list's
+# resourceVersion), and `namespaces` lists per namespace.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 22
+plan 25
 
 start_fake || exit 1
 ctl bulk '{"count":3}' >/dev/null
 se ns1 web web.ns1.global 10.1.0.1
 # the API answers 503 until told otherwise: no entries yet
-ctl fault '{"kind":"list","code":503,"retry_after":null}' >/dev/null
+ctl fault '{"code":503,"retry_after":null}' >/dev/null
 
 PORT=$(free_port)
 kube_corefile "$T_TMP/Corefile" "kubeconfig $K8S/kubeconfig" "timeout 2s" "backoff 200ms 500ms"
@@ -63,15 +65,19 @@ is "$(grep -c 'skipping ns1/bad' "$T_TMP/gd.log")" 1 "logged once"
 L=$(ctl log)
 like "$L" '"accept": ?"application/json"' "Accept: application/json"
 like "$L" '"accept_encoding": ?"[^"]*gzip' "Accept-Encoding: gzip"
-like "$(fake_log)" "list 200 .* /apis/networking.istio.io/v1/serviceentries\?limit=500" "list with limit=500"
-W=$(fake_log | grep ' watch ' | tail -1)
-like "$W" "watch=1&resourceVersion=[0-9]+&allowWatchBookmarks=true&timeoutSeconds=[0-9]+" "watch from the list RV with bookmarks"
+W=$(fake_log | grep ' watch 200 ' | tail -1)
+like "$W" "/apis/networking.istio.io/v1/serviceentries\?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=[0-9]+" \
+	"a streaming list: a watch with sendInitialEvents, NotOlderThan, bookmarks"
 to=$(echo "$W" | sed -n 's/.*timeoutSeconds=\([0-9]*\).*/\1/p')
 ok $([ "${to:-0}" -ge 300 ] && [ "${to:-0}" -le 600 ]; echo $?) "timeoutSeconds random in 300..600 ($to)"
-is "$(fake_log | grep -c ' watch ')" 1 "one watch stream for all those changes"
+is "$(fake_log | grep -c ' watch 200 ')" 1 "the same stream carried every change after the list"
+is "$(fake_log | grep -c ' list ')" 0 "no paginated list"
 
-# namespaces: one list/watch per namespace, works with a namespaced Role
+# namespaces: one list/watch per namespace, works with a namespaced Role;
+# a server that does not stream lists (WatchList off: 422) gets pages
 ctl rbac '{"mode":"namespaces","namespaces":["ns1","ns2"]}' >/dev/null
+ctl config '{"watch_list":false}' >/dev/null
+SEQ=$(fake_seq)
 se ns2 two two.ns2.global 10.4.0.2
 se ns3 three three.ns3.global 10.4.0.3
 PORT=$(free_port)
@@ -83,3 +89,10 @@ is "$(rcode three.ns3.global)" NXDOMAIN "namespaces: ns3 not read"
 se ns1 late late.ns1.global 10.4.0.9
 wait_a 5 late.ns1.global 10.4.0.9
 is "$(a late.ns1.global)" 10.4.0.9 "namespaces: changes in ns1 arrive through its watch"
+like "$(fake_log "$SEQ")" "watch 422 .*/namespaces/ns1/serviceentries\?watch=1&sendInitialEvents=true" \
+	"WatchList off: the streaming list is answered 422"
+like "$(fake_log "$SEQ")" "list 200 .* /apis/networking.istio.io/v1/namespaces/ns2/serviceentries\?limit=500" \
+	"... then a list in pages of 500"
+like "$(fake_log "$SEQ" | grep 'ns2/serviceentries?watch' | tail -1)" \
+	"watch 200 .*watch=1&resourceVersion=[0-9]+&allowWatchBookmarks=true&timeoutSeconds=[0-9]+" \
+	"... and a watch from the list's resourceVersion"

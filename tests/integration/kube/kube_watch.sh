@@ -2,11 +2,13 @@
 # kube_watch.sh -- the watch stream: every fault of a stream is survived
 # (old answers served meanwhile, the change made during the fault arrives
 # afterwards), events split across chunks or packed several to a chunk are
-# all applied, ERROR 410 leads to a re-list, and BOOKMARKs move the
-# resourceVersion the next watch starts from.
+# all applied, ERROR 410 leads to a re-list, BOOKMARKs move the
+# resourceVersion the next watch starts from, and a watch answered 429,
+# 500 or 503 is watched again from its resourceVersion after the back-off
+# (Retry-After honoured) -- no list -- while a 410 still forces one.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 36
+plan 44
 
 start_fake --bookmark-interval 1 || exit 1
 se default one one.default.global 10.0.0.1
@@ -71,7 +73,7 @@ ctl compact '{"keep":0}' >/dev/null
 ctl clear '{}' >/dev/null
 wait_a 10 after410.default.global 10.7.0.1
 is "$(a after410.default.global)" 10.7.0.1 "watch too old (ERROR 410): re-listed, change arrived"
-like "$(fake_log "$SEQ" | grep ' list ' | head -1)" "list 200" "a re-list followed"
+like "$(fake_log "$SEQ" | grep -E ' list |sendInitialEvents' | head -1)" "(list|watch) 200" "a re-list followed (a streaming list)"
 unlike "$(grep 'names from' "$T_TMP/gdw.log" | tail -1)" "removed, [1-9]" "nothing was lost on the way"
 
 # bookmarks move the resourceVersion: after a bookmark a re-watch starts there
@@ -84,12 +86,52 @@ wait_log 5 "watch 200 .*resourceVersion=$RV&" "$SEQ"
 ok $? "after a BOOKMARK the next watch starts from its resourceVersion ($RV)"
 
 
+# ---- 429 / 500 / 503 on a watch: back off, watch again from the same
+# resourceVersion, no list (client-go would re-list after a 5xx)
+wait_a 10 one.default.global 10.0.0.1
+sleep 0.5
+RV=$(fake_log | grep ' watch 200 ' | tail -1 | sed -n 's/.*resourceVersion=\([0-9]*\).*/\1/p')
+SEQ=$(fake_seq)
+ctl fault '{"kind":"watch","code":429,"retry_after":2,"count":1}' >/dev/null
+ctl close-watches '{}' >/dev/null
+wait_log 10 "watch 200 " "$SEQ"
+W=$(ctl log | python3 -c '
+import json, sys
+es = [e for e in json.load(sys.stdin)["entries"] if e["seq"] >= int(sys.argv[1]) and e["kind"] == "watch"]
+t = [e["time"] for e in es if e["status"] == 429]
+ok = [e for e in es if e["status"] == 200]
+print("%.2f %s" % (ok[0]["time"] - t[0], ok[0]["path"]) if t and ok else "none")' "$SEQ")
+ok $(python3 -c "import sys; w='$W'.split(); sys.exit(0 if w[0] != 'none' and float(w[0]) >= 1.95 else 1)"; echo $?) \
+	"watch 429 with Retry-After 2: the next watch came $(echo "$W" | cut -d' ' -f1) s later"
+like "$W" "resourceVersion=[0-9]+&" "... from a resourceVersion (no list)"
+SEQ2=$(fake_seq)
+ctl fault '{"kind":"watch","code":503,"count":1}' >/dev/null
+ctl fault '{"kind":"watch","code":500,"count":1}' >/dev/null
+ctl close-watches '{}' >/dev/null
+se default via5xx via5xx.default.global 10.7.5.1
+wait_a 10 via5xx.default.global 10.7.5.1
+is "$(a via5xx.default.global)" 10.7.5.1 "watch 503, then 500: the change made meanwhile arrives"
+like "$(fake_log "$SEQ2" | grep ' watch ' | tr '\n' ' ')" "watch 503 .* watch 500 .* watch 200 .*resourceVersion=[0-9]+" \
+	"... through watches from the resourceVersion after the back-off"
+is "$(fake_log "$SEQ" | grep -cE ' list |sendInitialEvents')" 0 "no list for any of 429, 503, 500"
+# 429 then a resourceVersion gone meanwhile: the 410 still forces the list
+SEQ=$(fake_seq)
+ctl fault '{"kind":"watch","code":429,"retry_after":1,"count":1}' >/dev/null
+ctl close-watches '{}' >/dev/null
+se default gone gone.default.global 10.7.5.2
+ctl compact '{"keep":0}' >/dev/null
+wait_a 10 gone.default.global 10.7.5.2
+is "$(a gone.default.global)" 10.7.5.2 "429, then the history compacted: the change arrives"
+like "$(fake_log "$SEQ" | tr '\n' ' ')" "watch 429 .* watch 200 .*resourceVersion=.* watch 200 .*sendInitialEvents=true" \
+	"... the re-watch met 410 and a (streaming) list followed"
+unlike "$(grep 'names from' "$T_TMP/gdw.log" | tail -1)" "removed, [1-9]" "... nothing lost"
+
 # ---- every watch answers 410: the re-lists back off, no tight loop
 SEQ=$(fake_seq)
 ctl fault '{"kind":"watch","code":410}' >/dev/null
 ctl close-watches '{}' >/dev/null
 sleep 5
-N=$(fake_log "$SEQ" | grep -c ' list ')
+N=$(fake_log "$SEQ" | grep -cE ' list |sendInitialEvents')
 ok $([ "$N" -ge 1 ] && [ "$N" -le 30 ]; echo $?) "every watch 410: lists bounded in 5 s ($N)"
 is "$(a one.default.global)" 10.0.0.1 "every watch 410: old answers still served"
 ctl clear '{}' >/dev/null

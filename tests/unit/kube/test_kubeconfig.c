@@ -431,6 +431,69 @@ static void test_exec_credential(void **state)
 	}
 }
 
+/* proxy-url, disable-compression, impersonation, and where an inline token comes from */
+static void test_proxy_impersonation(void **state)
+{
+	struct kube_conn k;
+	char err[512];
+
+	(void)state;
+	write_file("kc-imp",
+		"clusters:\n"
+		"- name: c\n"
+		"  cluster:\n"
+		"    server: https://api.example.com\n"
+		"    proxy-url: socks5://127.0.0.1:1080\n"
+		"    disable-compression: true\n"
+		"users:\n"
+		"- name: u\n"
+		"  user:\n"
+		"    token: t0k\n"
+		"    as: jane\n"
+		"    as-uid: \"42\"\n"
+		"    as-groups: [a, b]\n"
+		"    as-user-extra:\n"
+		"      scopes.example.com/x: [one, two]\n"
+		"      \"k%y\": [v]\n"
+		"contexts:\n"
+		"- name: x\n"
+		"  context: {cluster: c, user: u}\n"
+		"current-context: x\n");
+	assert_int_equal(kubeconfig_load(path("kc-imp"), NULL, &k, err, sizeof(err)), 0);
+	assert_string_equal(k.proxy_url, "socks5://127.0.0.1:1080");
+	assert_int_equal(k.disable_compression, 1);
+	assert_int_equal(k.nheaders, 7);
+	assert_string_equal(k.headers[0], "Impersonate-User: jane");
+	assert_string_equal(k.headers[1], "Impersonate-Uid: 42");
+	assert_string_equal(k.headers[2], "Impersonate-Group: a");
+	assert_string_equal(k.headers[3], "Impersonate-Group: b");
+	assert_string_equal(k.headers[4], "Impersonate-Extra-scopes.example.com%2Fx: one");
+	assert_string_equal(k.headers[5], "Impersonate-Extra-scopes.example.com%2Fx: two");
+	assert_string_equal(k.headers[6], "Impersonate-Extra-k%25y: v");
+	assert_null(k.headers[7]);
+	assert_string_equal(k.kubeconfig_paths, path("kc-imp"));
+	assert_string_equal(k.kubeconfig_context, "x");
+	kube_conn_clear(&k);
+
+	write_file("kc-badproxy",
+		"clusters: [{name: c, cluster: {server: \"https://a\", proxy-url: \"ftp://p:1\"}}]\n"
+		"contexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x\n");
+	assert_int_equal(kubeconfig_load(path("kc-badproxy"), NULL, &k, err, sizeof(err)), -1);
+	assert_contains(err, "proxy-url \"ftp://p:1\": unsupported scheme");
+	write_file("kc-badas",
+		"clusters: [{name: c, cluster: {server: \"https://a\"}}]\n"
+		"users: [{name: u, user: {as-groups: \"a\"}}]\n"
+		"contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n");
+	assert_int_equal(kubeconfig_load(path("kc-badas"), NULL, &k, err, sizeof(err)), -1);
+	assert_contains(err, "as-groups");
+	write_file("kc-crlf",
+		"clusters: [{name: c, cluster: {server: \"https://a\"}}]\n"
+		"users: [{name: u, user: {as: \"a\\r\\nX-Evil: 1\"}}]\n"
+		"contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n");
+	assert_int_equal(kubeconfig_load(path("kc-crlf"), NULL, &k, err, sizeof(err)), -1);
+	assert_contains(err, "line break");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_token_file),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_exec_credential),
+		cmocka_unit_test(test_proxy_impersonation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
