@@ -448,7 +448,7 @@ static void raise_nofile(void)
 
 static int write_pidfile(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = fopen(path, "we");
 
 	if (!f)
 		return -1;

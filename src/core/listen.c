@@ -88,7 +88,7 @@ static void listen_eacces_hint(char *err, size_t errlen, int port)
 	char start[32] = "?";
 	char exe[256] = "/usr/sbin/globaldns";
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
 
 	if (el > 0)
 		exe[el] = '\0';
@@ -204,7 +204,7 @@ struct listener *listener_new(struct event_base *base,
 			close(tcp_fd);
 		goto fail;
 	}
-	l->tcp = evconnlistener_new(base, tcp_on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, tcp_fd);
+	l->tcp = evconnlistener_new(base, tcp_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, tcp_fd);
 	if (!l->tcp) {
 		close(tcp_fd);
 		snprintf(err, errlen, "listen tcp: cannot watch the socket");

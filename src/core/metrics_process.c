@@ -30,7 +30,7 @@ struct proc_stat {
 static int read_stat(struct proc_stat *st)
 {
 	char buf[1024], *p;
-	FILE *f = fopen("/proc/self/stat", "r");
+	FILE *f = fopen("/proc/self/stat", "re");
 	size_t n;
 
 	if (!f)
@@ -56,7 +56,7 @@ static long long boot_time(void)
 {
 	char line[256];
 	long long bt = -1;
-	FILE *f = fopen("/proc/stat", "r");
+	FILE *f = fopen("/proc/stat", "re");
 
 	if (!f)
 		return -1;
@@ -87,7 +87,7 @@ static long open_fds(void)
 static int net_bytes(double *rx, double *tx)
 {
 	char line[512];
-	FILE *f = fopen("/proc/self/net/dev", "r");
+	FILE *f = fopen("/proc/self/net/dev", "re");
 
 	if (!f)
 		return -1;

@@ -136,7 +136,7 @@ static int add_upstream(struct forward *f, const char *to, const char *file,
 static int add_file(struct forward *f, const char *path, const char *file,
 	int line, char *err, size_t errlen)
 {
-	FILE *fp = fopen(path, "r");
+	FILE *fp = fopen(path, "re");
 	char buf[512];
 	size_t before = f->nup;
 	int ln = 0;
