@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <ldns/ldns.h>
 
 #include "globaldns/manifest.h"
@@ -459,6 +460,24 @@ nomem:
 	return -1;
 }
 
+/* Does the URL name a host?  ("https://" or "https://:6443" do not; kubectl
+ * refuses them too.)  libcurl's URL parser, the one that will connect. */
+static int url_has_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	int ok = 0;
+
+	if (!u)
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		ok = host && host[0] != '\0';
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn *k,
 	char *err, size_t errlen)
 {
@@ -508,6 +527,10 @@ static int fill_cluster(const cJSON *c, const struct kfile *f, struct kube_conn 
 	}
 	if (strncmp(k->server, "https://", 8) != 0 && strncmp(k->server, "http://", 7) != 0) {
 		errf(err, errlen, "%s: server \"%.200s\": not an http:// or https:// URL", f->path, k->server);
+		return -1;
+	}
+	if (!url_has_host(k->server)) {
+		errf(err, errlen, "%s: server \"%.200s\": no host in the URL", f->path, k->server);
 		return -1;
 	}
 	l = strlen(k->server);

@@ -270,6 +270,10 @@ static void test_errors(void **state)
 		  "clusters:\n- name: c\n  cluster: {certificate-authority: x}\n", "has no \"server\"" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'ftp://x'}\n", "not an http:// or https:// URL" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://'}\n", "no host in the URL" },
+		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+		  "clusters:\n- name: c\n  cluster: {server: 'https://:6443/'}\n", "no host in the URL" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
 		  "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n", "user \"u\" not found" },
 		{ "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
