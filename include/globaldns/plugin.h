@@ -26,7 +26,6 @@
  *           `repeatable` (as CoreDNS lets each plugin decide: the old
  *           `proxy` took one line per FROM zone): then setup runs once,
  *           for the first line, and finds every line in ctx->lines.
- *           to report problems, and the instance is then freed unstarted;
  *           ctx->check (-validate, and every reload) asks for the same
  *           checks, and a reloaded instance then starts with what it read.
  *   start   begin timers and I/O through the environment (plugin_env):

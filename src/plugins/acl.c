@@ -17,10 +17,15 @@
  * source is the UDP/TCP peer address (an IPv4-mapped IPv6 address counts
  * as IPv4).
  *
- * Differences from CoreDNS: one `acl` per server block (CoreDNS accepts
- * several and checks them in order: put their rules in one block); the
- * EDE option is added only when the query had EDNS (RFC 6891: no OPT in
- * an answer to a query without one; CoreDNS always adds one).
+ * A server block may hold several `acl` lines, each with its own zones:
+ * as in CoreDNS they are checked in the order written, each only for
+ * queries in its zones; the first rule that matches in any of them
+ * decides (allow passes the query on at once, later lines unchecked), and
+ * an acl whose rules all miss hands the query to the next one.
+ *
+ * Difference from CoreDNS: the EDE option is added only when the query
+ * had EDNS (RFC 6891: no OPT in an answer to a query without one; CoreDNS
+ * always adds one).
  *
  * Metrics (CoreDNS's): coredns_acl_{blocked,filtered,dropped}_requests_total
  * {server, zone, view} and coredns_acl_allowed_requests_total{server, view}.
@@ -63,13 +68,20 @@ struct acl_rule {
 	size_t nnets;
 };
 
-struct acl {
+/* One `acl` line: its zones and rules. */
+struct acl_policy {
 	struct wire_zone zones[ACL_MAX_ZONES];
 	size_t nzones;
 	struct acl_rule *rules;
 	size_t nrules;
 	/* per zone: blocked, filtered, dropped */
 	uint64_t (*counts)[3];
+};
+
+/* Every `acl` line of a server block, in the order written. */
+struct acl {
+	struct acl_policy *pols;
+	size_t npols;
 	uint64_t allowed;
 };
 
@@ -166,17 +178,15 @@ static void add_ede(struct dns_request *req, uint16_t code)
 	req->resp_len += 6;
 }
 
-static enum plugin_result acl_serve(void *state, struct dns_request *req)
+/* What one acl line decides for a query in its zone (index zone):
+ * PLUGIN_DONE (answered or dropped), PLUGIN_NEXT with *allow set (allowed:
+ * stop looking), or PLUGIN_NEXT (no rule matched: the next line). */
+static enum plugin_result policy_check(struct acl_policy *a, int zone,
+	struct dns_request *req, int *allow)
 {
-	struct acl *a = state;
 	uint8_t addr[16];
-	int family, zone = -1;
+	int family;
 
-	for (size_t z = 0; z < a->nzones && zone < 0; z++)
-		if (wire_zone_match(&req->q, &a->zones[z]) >= 0)
-			zone = (int)z;
-	if (zone < 0)
-		return PLUGIN_NEXT;
 	if (client_addr(req, &family, addr) < 0) {
 		/* CoreDNS blocks what it cannot place */
 		a->counts[zone][0]++;
@@ -189,7 +199,8 @@ static enum plugin_result acl_serve(void *state, struct dns_request *req)
 			continue;
 		switch (r->action) {
 		case ACL_ALLOW:
-			goto allow;
+			*allow = 1;
+			return PLUGIN_NEXT;
 		case ACL_BLOCK:
 			a->counts[zone][0]++;
 			query_answer_rcode(req, DNS_RCODE_REFUSED, "acl");
@@ -207,7 +218,23 @@ static enum plugin_result acl_serve(void *state, struct dns_request *req)
 			return PLUGIN_DONE;
 		}
 	}
-allow:
+	return PLUGIN_NEXT;
+}
+
+static enum plugin_result acl_serve(void *state, struct dns_request *req)
+{
+	struct acl *a = state;
+	int allow = 0;
+
+	for (size_t i = 0; i < a->npols && !allow; i++) {
+		struct acl_policy *p = &a->pols[i];
+		int zone = -1;
+		for (size_t z = 0; z < p->nzones && zone < 0; z++)
+			if (wire_zone_match(&req->q, &p->zones[z]) >= 0)
+				zone = (int)z;
+		if (zone >= 0 && policy_check(p, zone, req, &allow) == PLUGIN_DONE)
+			return PLUGIN_DONE;
+	}
 	a->allowed++;
 	return PLUGIN_NEXT;
 }
@@ -218,12 +245,16 @@ static void acl_free(void *state)
 
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nrules; i++) {
-		free(a->rules[i].types);
-		free(a->rules[i].nets);
+	for (size_t p = 0; p < a->npols; p++) {
+		struct acl_policy *pol = &a->pols[p];
+		for (size_t i = 0; i < pol->nrules; i++) {
+			free(pol->rules[i].types);
+			free(pol->rules[i].nets);
+		}
+		free(pol->rules);
+		free(pol->counts);
 	}
-	free(a->rules);
-	free(a->counts);
+	free(a->pols);
 	free(a);
 }
 
@@ -285,18 +316,15 @@ fail:
 	return -1;
 }
 
-static int acl_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
-	void **state, char *err, size_t errlen)
+/* One `acl [ZONES...] { RULE... }` line into a (zeroed) policy. */
+static int parse_policy(const struct plugin_ctx *ctx, const struct cf_directive *d,
+	struct acl_policy *a, char *err, size_t errlen)
 {
-	struct acl *a = calloc(1, sizeof(*a));
 	const char *name = d->name;
 	char why[256];
 	size_t cap = 0;
-
 	int nz;
 
-	if (!a)
-		PLUGIN_FAIL(d, "out of memory");
 	nz = cf_parse_zones(d, 0, ctx->block->zones, ctx->block->nzones, a->zones,
 		ACL_MAX_ZONES, why, sizeof(why));
 	if (nz < 0)
@@ -310,6 +338,27 @@ static int acl_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		memset(&a->rules[a->nrules], 0, sizeof(*a->rules));
 		a->nrules++;
 		if (parse_rule(&d->children[i], &a->rules[a->nrules - 1], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+static int acl_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
+	void **state, char *err, size_t errlen)
+{
+	struct acl *a = calloc(1, sizeof(*a));
+	size_t n = ctx->nlines ? ctx->nlines : 1;
+	const char *name = d->name;
+
+	if (!a || !(a->pols = calloc(n, sizeof(*a->pols)))) {
+		free(a);
+		PLUGIN_FAIL(d, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		a->npols++;
+		if (parse_policy(ctx, ctx->nlines ? ctx->lines[i] : d, &a->pols[i], err, errlen) < 0)
 			goto fail;
 	}
 	*state = a;
@@ -317,6 +366,29 @@ static int acl_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 fail:
 	acl_free(a);
 	return -1;
+}
+
+/* Was zone z of line p's name already named by an earlier line or zone? */
+static int zone_seen(const struct acl *a, size_t p, size_t z)
+{
+	const char *zn = a->pols[p].zones[z].name;
+
+	for (size_t q = 0; q <= p; q++)
+		for (size_t y = 0; y < (q == p ? z : a->pols[q].nzones); y++)
+			if (strcmp(a->pols[q].zones[y].name, zn) == 0)
+				return 1;
+	return 0;
+}
+
+static uint64_t zone_count(const struct acl *a, const char *zn, int k)
+{
+	uint64_t sum = 0;
+
+	for (size_t p = 0; p < a->npols; p++)
+		for (size_t z = 0; z < a->pols[p].nzones; z++)
+			if (strcmp(a->pols[p].zones[z].name, zn) == 0)
+				sum += a->pols[p].counts[z][k];
+	return sum;
 }
 
 static void acl_collect(void *state, const struct plugin_block *b,
@@ -334,9 +406,16 @@ static void acl_collect(void *state, const struct plugin_block *b,
 
 	for (int k = 0; k < 3; k++) {
 		metrics_out_family(o, fam[k], METRICS_COUNTER, help[k]);
-		for (size_t z = 0; z < a->nzones; z++)
-			metrics_out_sample(o, fam[k], "", (double)a->counts[z][k],
-				"server", b->server_label, "zone", a->zones[z].name, "view", "", NULL);
+		/* one sample per zone name, summed over the lines that name it */
+		for (size_t p = 0; p < a->npols; p++) {
+			for (size_t z = 0; z < a->pols[p].nzones; z++) {
+				const char *zn = a->pols[p].zones[z].name;
+				if (zone_seen(a, p, z))
+					continue;
+				metrics_out_sample(o, fam[k], "", (double)zone_count(a, zn, k),
+					"server", b->server_label, "zone", zn, "view", "", NULL);
+			}
+		}
 	}
 	metrics_out_family(o, "coredns_acl_allowed_requests_total", METRICS_COUNTER,
 		"Counter of DNS requests being allowed.");
@@ -350,4 +429,5 @@ const struct plugin_ops acl_plugin = {
 	.serve = acl_serve,
 	.free = acl_free,
 	.collect = acl_collect,
+	.repeatable = 1,
 };

@@ -12,9 +12,9 @@ need dig python3 curl
 python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.2", 0))' 2>/dev/null \
 	|| skip_all "no 127.0.0.2 on loopback"
 
-plan 22
+plan 28
 
-pick_ports PORT P2 MP UP
+pick_ports PORT P2 P3 MP UP
 start_upstream up "$UP" --a www.example.test=192.0.2.8 || exit 1
 cat >"$T_TMP/se.yaml" <<'EOF'
 apiVersion: networking.istio.io/v1
@@ -42,6 +42,21 @@ global:$PORT {
 .:$P2 {
 	acl blocked.global {
 		block
+	}
+	serviceentries global {
+		file $T_TMP/se.yaml
+	}
+	forward . 127.0.0.1:$UP
+}
+.:$P3 {
+	acl a.t.global {
+		allow net 127.0.0.2
+	}
+	acl global {
+		block type AAAA
+	}
+	acl {
+		drop net 127.0.0.3
 	}
 	serviceentries global {
 		file $T_TMP/se.yaml
@@ -77,6 +92,19 @@ PORT=$P2
 is "$(st 127.0.0.1 x.blocked.global A)" REFUSED "acl blocked.global { block }: a name in it is REFUSED"
 is "$(from 127.0.0.1 +short a.t.global A)" "240.0.0.7" "... a name outside it is answered"
 is "$(from 127.0.0.1 +short www.example.test A)" "192.0.2.8" "... and forwarded"
+
+# several acl lines in one block, checked in the order written, each for
+# its own zones: an allow in the first ends the checks; a line whose rules
+# all miss hands the query to the next
+PORT=$P3
+is "$(st 127.0.0.2 a.t.global AAAA)" NOERROR "several acls: allowed by the first (a.t.global), the second not checked"
+is "$(st 127.0.0.1 a.t.global AAAA)" REFUSED "... the first's rules miss for 127.0.0.1: the second blocks AAAA"
+is "$(from 127.0.0.1 +short a.t.global A)" "240.0.0.7" "... A passes all three"
+out=$(from 127.0.0.3 +tries=1 +time=1 www.example.test A 2>&1)
+like "$out" "timed out|no servers could be reached" "... the third (every zone of the block) drops 127.0.0.3"
+is "$(from 127.0.0.1 +short www.example.test A)" "192.0.2.8" "... and lets 127.0.0.1 through to forward"
+like "$(metric 'coredns_acl_blocked_requests_total{server="dns://:'"$PORT"'",zone="global.",view=""}')" '^1$' \
+	"... one sample per zone, counted by the line that decided"
 PORT=$P1
 
 # metrics (CoreDNS's names and labels)
