@@ -176,10 +176,10 @@ void metrics_out_histogram(struct metrics_out *o, const char *name,
 /*
  * The standard process_* families (CPU seconds, resident and virtual
  * memory, open and max file descriptors, start time, network bytes), read
- * from /proc as Prometheus's client libraries do (metrics_process.c);
- * metrics_render writes them on every scrape.
+ * from /proc as Prometheus's client libraries do (metrics_process.c): a
+ * collector (arg unused) the daemon adds with metrics_add_collector.
  */
-void metrics_process_collect(struct metrics_out *o);
+void metrics_process_collect(void *arg, struct metrics_out *o);
 
 /*
  * Render the whole exposition (text format 0.0.4) into a new string of

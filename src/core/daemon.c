@@ -471,7 +471,8 @@ int daemon_run(const struct daemon_opts *o)
 		return 1;
 	}
 	d.metrics = metrics_new();
-	if (!d.metrics) {
+	if (!d.metrics || metrics_add_collector(d.metrics, metrics_process_collect, NULL) < 0) {
+		metrics_free(d.metrics);
 		free(text);
 		log_error("out of memory");
 		return 1;

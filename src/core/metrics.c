@@ -630,7 +630,6 @@ static void builtin(const struct metrics *m, struct metrics_out *o)
 		else
 			metrics_out_sample(o, f->name, "", (double)f->counter, NULL);
 	}
-	metrics_process_collect(o);
 }
 
 static const char *type_str(enum metrics_type t)

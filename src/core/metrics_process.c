@@ -123,8 +123,9 @@ static void gauge(struct metrics_out *o, const char *name, const char *help,
 	metrics_out_sample(o, name, "", v, NULL);
 }
 
-void metrics_process_collect(struct metrics_out *o)
+void metrics_process_collect(void *arg, struct metrics_out *o)
 {
+	(void)arg;
 	struct proc_stat st;
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	long fds = open_fds();

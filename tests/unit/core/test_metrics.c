@@ -61,6 +61,7 @@ static void test_observe(void **st)
 	metrics_observe(NULL, &req);        /* ignored */
 	metrics_plugin_enabled(s, "serviceentries");
 
+	assert_int_equal(metrics_add_collector(m, metrics_process_collect, NULL), 0);
 	text = metrics_render(m, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
@@ -72,6 +73,7 @@ static void test_observe(void **st)
 	assert_non_null(strstr(text, "coredns_dns_request_duration_seconds_count{server=\"dns://:53\",zone=\"global.\",view=\"\"} 2\n"));
 	assert_non_null(strstr(text, "coredns_dns_do_requests_total{server=\"dns://:53\",view=\"\",zone=\"global.\"} 1\n"));
 	assert_non_null(strstr(text, "coredns_panics_total 0\n"));
+	/* the process collector, added as the daemon adds it */
 	assert_non_null(strstr(text, "\nprocess_resident_memory_bytes "));
 	assert_non_null(strstr(text, "\nprocess_open_fds "));
 	assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
