@@ -346,13 +346,13 @@ nsd_conf() {    # nsd_conf NAME PORT ZONE...
 		for z in "$@"; do printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"; done
 	} >"$R/$n.conf"
 }
-if (want nsd && have NSD nsd) && (mode auth || mode tcp); then
+if { mode auth || mode tcp; } && want nsd && have NSD nsd; then
 	PORT[nsd]=$(free_port)
 	nsd_conf nsd "${PORT[nsd]}" global
 	start nsd "NSD" srv nsd -d -c "$R/nsd.conf"
 	ready nsd svc-0.ns0.global && AUTH+=(nsd) && TCPS+=(nsd)
 fi
-if (want knot && have Knot knotd) && (mode auth || mode tcp); then
+if { mode auth || mode tcp; } && want knot && have Knot knotd; then
 	PORT[knot]=$(free_port)
 	mkdir -p "$R/knot-run" "$R/knot-db" && chown 65534:65534 "$R/knot-run" "$R/knot-db" 2>/dev/null
 	cat >"$R/knot.conf" <<EOF
@@ -405,7 +405,7 @@ remote-control:
   control-enable: no
 EOF
 }
-if (want unbound && have unbound unbound) && (mode auth || mode tcp); then
+if { mode auth || mode tcp; } && want unbound && have unbound unbound; then
 	PORT[unb]=$(free_port)
 	unbound_conf unb "${PORT[unb]}" "  include: \"$tmp/unbound-local.conf\""
 	start unb "unbound (local-data)" srv unbound -d -c "$R/unb.conf"
@@ -415,7 +415,7 @@ dnsmasq_args() {        # dnsmasq_args PORT: the common flags
 	echo "--keep-in-foreground --conf-file=/dev/null --port=$1 --listen-address=127.0.0.1 --bind-interfaces"
 	echo "--no-resolv --no-hosts --cache-size=10000 --pid-file= --log-facility=-"
 }
-if (want dnsmasq && have dnsmasq dnsmasq) && mode auth; then
+if mode auth && want dnsmasq && have dnsmasq dnsmasq; then
 	PORT[dm]=$(free_port)
 	# shellcheck disable=SC2046
 	start dm "dnsmasq" srv dnsmasq $(dnsmasq_args "${PORT[dm]}") --conf-file="$tmp/dnsmasq-hosts.conf"
