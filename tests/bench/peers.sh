@@ -514,6 +514,7 @@ flat() {        # flat MODE KEY QFILE PROTO
 	local out qps
 	out=$(dperf "$2" "$3" "$4" -q 500 2>&1)
 	qps=$(field "Queries per second:" <<<"$out")
+	LAST_QPS=$qps
 	[ -n "$qps" ] && record "$1" "$2.qps" "$qps"
 	echo "$out" >"$tmp/res/last-flat.$1.$2"
 }
@@ -543,7 +544,7 @@ memory() {      # memory MODE KEY: after the load
 }
 alive() { [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2>/dev/null; }
 
-T0=$(date +%s)
+T0=$(date +%s) LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq "$ROUNDS"); do
 	echo "== round $r/$ROUNDS ($(($(date +%s) - T0)) s) =="
 	for m in auth forward tcp; do
@@ -554,11 +555,15 @@ for r in $(seq "$ROUNDS"); do
 		tcp) keys=("${TCPS[@]}") q=$tmp/q-auth.txt proto=tcp ;;
 		esac
 		[ "${#keys[@]}" -gt 0 ] || continue
-		[ -n "$NULLRESP" ] && alive resp && flat "$m" resp "$q" "$proto"
 		for k in "${keys[@]}"; do
 			alive "$k" || continue
-			t=$(date +%s.%N)
+			t=$(date +%s.%N) rq=
+			# the responder right before each server: the machine is the
+			# same for both, whatever else it is doing
+			if [ -n "$NULLRESP" ] && alive resp; then flat "$m" resp "$q" "$proto"; rq=$LAST_QPS; fi
 			flat "$m" "$k" "$q" "$proto"
+			[ -n "$rq" ] && [ -n "$LAST_QPS" ] \
+				&& record "$m" "$k.pct" "$(awk -v a="$LAST_QPS" -v b="$rq" 'BEGIN {printf "%.1f", a * 100 / b}')"
 			fixed "$m" "$k" "$q" "$proto"
 			echo "  $m ${LABEL[$k]}: $(median "$m.$k.qps" | cut -d. -f1) QPS flat out, $(median "$m.$k.us") us/query ($(awk -v t="$t" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - t}') s)" >&2
 			[ "$r" = "$ROUNDS" ] && memory "$m" "$k"
@@ -577,7 +582,7 @@ ver() { "$@" 2>&1 | head -n 1 | grep -o '[0-9][0-9.]*[0-9]' | head -n 1; }
 echo
 echo "### Peers, $(date -u +%F), N=$N ServiceEntries"
 echo
-echo "Machine: ${cpu_model:-unknown CPU}, $(nproc --all) CPUs ($(nproc) usable), Linux $(uname -r), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Machine: ${cpu_model:-unknown CPU}, $(nproc --all) CPUs ($(nproc) usable), Linux $(uname -r), load average at the start $LOAD0, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "Pinning: $PINNING. Each measurement ${DUR} s, medians of $ROUNDS rounds; fixed rate $RATE queries/s; dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p'), 20 sockets/connections."
 printf 'Versions: globaldns %s' "$( [ -n "${GD[0]:-}" ] && "$tmp/bin/$( [ "${GD[0]}" = gd ] && echo globaldns || echo baseline)" -version 2>&1 | head -n 1)"
 [ -n "${BASELINE:-}" ] && [ -x "$tmp/bin/baseline" ] && printf ', baseline %s' "$("$tmp/bin/baseline" -version 2>&1 | head -n 1)"
@@ -590,10 +595,12 @@ echo
 echo "| mode | server | flat out kQPS | % of responder | CPU µs/query at $RATE/s | CPU % | p50 / p99 ms | VmRSS MiB | RssAnon MiB |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 row() {         # row MODE MODELABEL KEY
-	local m=$1 ml=$2 k=$3 qps resp pct us cpu p50 p99 rate lbl rss anon procs
-	qps=$(median "$m.$k.qps") resp=$(median "$m.resp.qps")
+	local m=$1 ml=$2 k=$3 qps pct us cpu p50 p99 rate lbl rss anon procs
+	qps=$(median "$m.$k.qps")
 	[ -n "$qps" ] || return 0
-	pct=$( [ -n "$resp" ] && awk -v a="$qps" -v b="$resp" 'BEGIN {printf "%.0f %%", a * 100 / b}')
+	pct=$(median "$m.$k.pct")
+	[ "$k" = resp ] && pct=100
+	[ -n "$pct" ] && pct=$(awk -v p="$pct" 'BEGIN {printf "%.0f %%", p}')
 	us=$(median "$m.$k.us") cpu=$(median "$m.$k.cpu") p50=$(median "$m.$k.p50") p99=$(median "$m.$k.p99")
 	rate=$(median "$m.$k.rate")
 	lbl=${LABEL[$k]}
@@ -619,6 +626,7 @@ for m in auth forward tcp; do
 	for k in "${keys[@]}"; do row "$m" "$ml" "$k"; done
 done
 echo
+echo "% of responder: the median over the rounds of the server's flat-out QPS over the do-nothing responder's, measured just before it."
 echo "CPU µs/query: utime+stime of all the server's threads and processes over the fixed-rate run, per answered query."
 echo "Latency: every answer of the fixed-rate run (dnsperf -v). RSS: after the load, summed over the server's processes"
 echo "(NSD forks: the zone is shared copy-on-write, so its sum counts it more than once; PSS shares it out)."
