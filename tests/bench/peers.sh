@@ -128,8 +128,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 fi
 CLK=$(getconf CLK_TCK)
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])' 2>/dev/null || free_port
+free_port() {   # a port free for both TCP and UDP (20 tries)
+	for _ in $(seq 20); do
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",s.getsockname()[1])); print(s.getsockname()[1])' 2>/dev/null && return
+	done
+	echo "peers.sh: no free port on 127.0.0.1" >&2
+	exit 1
 }
 # start KEY LABEL PIN(srv|load) CMD...: runs CMD in the background as nobody
 start() {
@@ -143,10 +147,11 @@ start() {
 	PID[$k]=$! LABEL[$k]=$l
 	STARTED+=("$k")
 }
-# ready KEY NAME: bounded wait (10 s) for an answer other than SERVFAIL
+# ready KEY NAME: bounded wait (30 s: 100k names take a while) for an
+# answer other than SERVFAIL
 ready() {
-	local k=$1 name=$2 out
-	for _ in $(seq 100); do
+	local k=$1 name=$2 out end=$((SECONDS + 30))
+	while [ "$SECONDS" -lt "$end" ]; do
 		kill -0 "${PID[$k]}" 2>/dev/null || break
 		out=$(dig @127.0.0.1 -p "${PORT[$k]}" +tries=1 +time=1 "$name" A 2>/dev/null)
 		if [[ $out == *"status: NOERROR"* || $out == *"status: NXDOMAIN"* ]]; then return 0; fi
