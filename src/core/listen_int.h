@@ -49,11 +49,12 @@ struct listener {
 	struct accept_backoff accept;   /* on EMFILE ... (accept_backoff.h) */
 	int accept_watched;             /* accept is set up */
 	uint8_t pkt[TCP_MAX_MSG];       /* TCP: one query at a time on this loop */
-	uint8_t resp[QUERY_RESP_MAX + 2];
+	/* TCP: the answers to one read's queries, each behind its length */
+	uint8_t out[2 * (QUERY_RESP_MAX + 2)];
 };
 
-/* Start req for a query in l->pkt, answered into l->resp; the caller
- * fills pktlen, the client address and the transport. */
+/* Start req for a query in l->pkt; the caller sets the response buffer
+ * (QUERY_RESP_MAX bytes), pktlen, the client address and the transport. */
 static inline void listener_request(struct listener *l, struct dns_request *req,
 	int tcp)
 {
@@ -63,7 +64,6 @@ static inline void listener_request(struct listener *l, struct dns_request *req,
 	req->tcp = tcp;
 	req->server_port = l->port;
 	req->server_addr = l->addr;
-	req->resp = l->resp;
 }
 
 /* listen_tcp.c: the evconnlistener callbacks, set up in listener_new. */
