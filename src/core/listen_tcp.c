@@ -236,10 +236,13 @@ static void tcp_ref(void *ctx, int delta)
 	}
 	c->refs--;
 	if (c->refs == 1 && !c->closed) {
-		if (conn_finished(c))
+		/* the last answer may have been written at once (conn_writev):
+		 * a finished connection closes here, and closing frees it */
+		if (conn_finished(c)) {
 			conn_close(c);
-		else
-			conn_resume(c);
+			return;
+		}
+		conn_resume(c);
 		conn_update(c);
 	}
 }
