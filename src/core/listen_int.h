@@ -20,8 +20,10 @@
 #include "accept_backoff.h"
 
 #define TCP_MAX_MSG 65535
+#define UDP_BATCH 32                    /* datagrams per recvmmsg/sendmmsg */
 
 struct tcp_conn;
+struct udp_batch;                       /* listen.c: per-slot buffers */
 
 struct listener {
 	int refs;                       /* 1 while open + held UDP queries */
@@ -32,6 +34,7 @@ struct listener {
 	int draining;                   /* listener_drain: close when written */
 	int udp_fd;
 	struct event *udp_ev;
+	struct udp_batch *udp;          /* UDP_BATCH queries and answers */
 	struct evconnlistener *tcp;
 	/* TCP limits (listen.h) */
 	int tcp_idle_ms;
@@ -45,12 +48,13 @@ struct listener {
 	struct listener_tcp_stats stats;
 	struct accept_backoff accept;   /* on EMFILE ... (accept_backoff.h) */
 	int accept_watched;             /* accept is set up */
-	uint8_t pkt[TCP_MAX_MSG];       /* one query at a time on this loop */
-	uint8_t resp[QUERY_RESP_MAX + 2];
+	uint8_t pkt[TCP_MAX_MSG];       /* TCP: one query at a time on this loop */
+	/* TCP: the answers to one read's queries, each behind its length */
+	uint8_t out[2 * (QUERY_RESP_MAX + 2)];
 };
 
-/* Start req for a query in l->pkt, answered into l->resp; the caller
- * fills pktlen, the client address and the transport. */
+/* Start req for a query in l->pkt; the caller sets the response buffer
+ * (QUERY_RESP_MAX bytes), pktlen, the client address and the transport. */
 static inline void listener_request(struct listener *l, struct dns_request *req,
 	int tcp)
 {
@@ -60,7 +64,6 @@ static inline void listener_request(struct listener *l, struct dns_request *req,
 	req->tcp = tcp;
 	req->server_port = l->port;
 	req->server_addr = l->addr;
-	req->resp = l->resp;
 }
 
 /* listen_tcp.c: the evconnlistener callbacks, set up in listener_new. */

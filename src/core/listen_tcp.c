@@ -5,6 +5,8 @@
  * the per-client cap, eviction of the oldest idle connection.
  */
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,37 +236,79 @@ static void tcp_ref(void *ctx, int delta)
 	}
 	c->refs--;
 	if (c->refs == 1 && !c->closed) {
-		if (conn_finished(c))
+		/* the last answer may have been written at once (conn_writev):
+		 * a finished connection closes here, and closing frees it */
+		if (conn_finished(c)) {
 			conn_close(c);
-		else
-			conn_resume(c);
+			return;
+		}
+		conn_resume(c);
 		conn_update(c);
 	}
 }
 
-static void tcp_send(struct tcp_conn *c, const uint8_t *resp, size_t len)
+/*
+ * Write iov to c: straight to the socket when nothing is queued before it
+ * (no copy, no write event, no wait for the next turn of the loop); what
+ * the socket does not take goes to the bufferevent, which writes it when
+ * the socket is writable.  A send error is left to the bufferevent too:
+ * its own write fails the same way and closes the connection.
+ */
+static void conn_writev(struct tcp_conn *c, struct iovec *iov, int niov)
 {
-	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-
 	if (c->closed)
 		return;
-	bufferevent_write(c->bev, hdr, 2);
-	bufferevent_write(c->bev, resp, len);
+	if (conn_output_empty(c)) {
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+		ssize_t n = sendmsg(bufferevent_getfd(c->bev), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		for (int i = 0; i < niov && n > 0; i++) {
+			size_t take = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
+			iov[i].iov_len -= take;
+			n -= (ssize_t)take;
+		}
+	}
+	for (int i = 0; i < niov; i++)
+		if (iov[i].iov_len)
+			bufferevent_write(c->bev, iov[i].iov_base, iov[i].iov_len);
 }
 
+/* An answer completed later (a held query): length, then the message. */
 static void tcp_reply(struct dns_request *req, const uint8_t *resp, size_t len)
 {
 	struct tcp_conn *c = req->transport.ctx;
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = 2 },
+		{ .iov_base = (void *)resp, .iov_len = len },
+	};
 
-	tcp_send(c, resp, len);
+	conn_writev(c, iov, 2);
 	conn_update(c);
 }
 
+/* The answers staged in l->out for c (on_tcp_read) go out in one write. */
+static void out_flush(struct tcp_conn *c, size_t *staged)
+{
+	struct iovec iov = { .iov_base = c->l->out, .iov_len = *staged };
+
+	if (*staged)
+		conn_writev(c, &iov, 1);
+	*staged = 0;
+}
+
+/*
+ * Every complete message in the input is answered; the synchronous
+ * answers are rendered one after another into l->out, each behind its
+ * 2-byte length, and written together when the input is done (or l->out
+ * has no room for one more), so pipelined queries cost one send.
+ */
 static void on_tcp_read(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
 	struct listener *l = c->l;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t staged = 0;
 
 	/* refs keeps c alive if a reply path closes it under us */
 	c->refs++;
@@ -274,6 +318,7 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		struct dns_request req;
 
 		if (conn_overloaded(c)) {
+			out_flush(c, &staged);
 			conn_pause(c);
 			break;
 		}
@@ -285,16 +330,23 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, l->pkt, need);
 		c->new_msg = 1;
+		if (staged + 2 + QUERY_RESP_MAX > sizeof(l->out))
+			out_flush(c, &staged);
 		listener_request(l, &req, 1);
+		req.resp = l->out + staged + 2;
 		req.pktlen = need;
 		req.transport.reply = tcp_reply;
 		req.transport.ref = tcp_ref;
 		req.transport.ctx = c;
 		memcpy(&req.client, &c->peer, c->peerlen);
 		req.clientlen = c->peerlen;
-		if (query_process(l->d, &req))
-			tcp_send(c, req.resp, req.resp_len);
+		if (query_process(l->d, &req) && !c->closed) {
+			l->out[staged] = (uint8_t)(req.resp_len >> 8);
+			l->out[staged + 1] = (uint8_t)req.resp_len;
+			staged += 2 + req.resp_len;
+		}
 	}
+	out_flush(c, &staged);
 	c->refs--;
 	if (c->refs == 0) {
 		free(c);
