@@ -7,8 +7,12 @@
  * never changed after.  Readers need no lock; with several workers the old
  * snapshot is freed only when no worker can still hold it.
  *
- * Inside: one open-addressing hash table keyed by the lowercased wire name,
- * holding every served host (with its A and AAAA addresses), every empty
+ * Inside (src/registry/registry_int.h): one allocation per snapshot, the
+ * names interned (each stored once, in wire form), the entry list it was
+ * built from not kept (only each entry's "namespace/name" and the rejects,
+ * for introspection).  One open-addressing hash table keyed by the
+ * lowercased wire name holds every served host (with its A and AAAA
+ * records, rendered in wire form for the query path to copy), every empty
  * non-terminal between a host and its zone apex, and every wildcard owner
  * (`*.ext.global`).  The name server host ns.dns.<zone> is a node like any
  * other (so dns.<zone> is an empty non-terminal, RFC 8020), marked so that
@@ -48,12 +52,15 @@ struct registry_conf {
 	size_t nns_v4;
 	const uint8_t (*ns_v6)[16];
 	size_t nns_v6;
+	uint32_t ttl;                   /* of the rendered A and AAAA records */
 };
 
 /*
- * Build a snapshot from entries (the list is moved into the snapshot, which
- * keeps it for introspection: *entries is left empty).  Hosts outside every
- * zone are not served.  Returns the snapshot (free with registry_free) or
+ * Build a snapshot from entries, which are freed (*entries is left empty):
+ * the snapshot keeps what it needs in its own allocation.  Hosts outside
+ * every zone are not served.  A name keeps at most 65535 addresses of a
+ * family and lists at most 65535 source entries (more A records than fit
+ * in any DNS message).  Returns the snapshot (free with registry_free) or
  * NULL on memory exhaustion (entries then unchanged).
  */
 struct registry *registry_build(const struct registry_conf *conf,
@@ -67,18 +74,38 @@ enum registry_match {
 	REG_WILDCARD       /* synthesised from a wildcard */
 };
 
+/* Bytes of one rendered record: owner 0xC00C (the question's name), type,
+ * class IN, TTL, rdlength, then the address at REGISTRY_RR_ADDR. */
+#define REGISTRY_RR_A 16
+#define REGISTRY_RR_AAAA 28
+#define REGISTRY_RR_ADDR 12
+
 struct registry_answer {
-	const uint8_t (*v4)[4];
+	const uint8_t *a_rrs;           /* nv4 A records, REGISTRY_RR_A bytes each */
 	size_t nv4;
-	const uint8_t (*v6)[16];
+	const uint8_t *aaaa_rrs;        /* nv6 AAAA records */
 	size_t nv6;
 	int source;                     /* node index, for introspection */
 };
 
+/* The i-th IPv4 / IPv6 address of an answer. */
+static inline const uint8_t *registry_answer_v4(const struct registry_answer *a,
+	size_t i)
+{
+	return a->a_rrs + i * REGISTRY_RR_A + REGISTRY_RR_ADDR;
+}
+
+static inline const uint8_t *registry_answer_v6(const struct registry_answer *a,
+	size_t i)
+{
+	return a->aaaa_rrs + i * REGISTRY_RR_AAAA + REGISTRY_RR_ADDR;
+}
+
 /*
  * Look up the name of q (its lowercased form); the caller has checked that
  * it is inside one of the snapshot's zones.  Returns what matched and
- * points *ans at the addresses (valid as long as the snapshot lives).
+ * points *ans at the records (valid as long as the snapshot lives): the
+ * answer is a copy of a_rrs or aaaa_rrs, whose owner is the question.
  * The apex of every zone exists (as a name without addresses, unless a
  * host is the apex itself).
  */
@@ -93,6 +120,14 @@ size_t registry_names(const struct registry *r);
 /* Entries used / rejected while building the source list. */
 size_t registry_entries(const struct registry *r);
 size_t registry_rejects(const struct registry *r);
+/* Reject i (< registry_rejects): its namespace, name (NULL when the object
+ * had none) and reason, valid as long as the snapshot. */
+void registry_reject(const struct registry *r, size_t i, const char **ns,
+	const char **name, const char **reason);
+/* The size of the snapshot's allocation, and its names (served hosts,
+ * empty non-terminals, apexes, wildcard bases): for bytes per name. */
+size_t registry_bytes(const struct registry *r);
+size_t registry_nodes(const struct registry *r);
 
 /*
  * Compare two snapshots' served names and addresses: counts of names
@@ -111,8 +146,5 @@ typedef void (*registry_visit_fn)(void *arg, const char *name,
 	const char *const *sources, size_t nsources);
 void registry_foreach(const struct registry *r, registry_visit_fn fn,
 	void *arg);
-
-/* The list the snapshot was built from (entries and rejects). */
-const struct se_list *registry_source_list(const struct registry *r);
 
 #endif

@@ -33,6 +33,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <cjson/cJSON.h>
 
 #include "globaldns/corefile.h"
@@ -241,6 +245,18 @@ fail:
 	return -1;
 }
 
+/*
+ * Give the pages a rebuild freed back to the system: the parse and the
+ * build's scratch leave free chunks below the live ones, which free()
+ * alone never returns (glibc trims only the top of the heap).
+ */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void on_update(void *arg, struct se_list *entries)
 {
 	struct se_plugin *p = arg;
@@ -249,6 +265,7 @@ static void on_update(void *arg, struct se_list *entries)
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
 		.ns_v4 = (const uint8_t (*)[4])p->ns_v4, .nns_v4 = p->nns_v4,
 		.ns_v6 = (const uint8_t (*)[16])p->ns_v6, .nns_v6 = p->nns_v6,
+		.ttl = p->ttl,
 	};
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
@@ -269,14 +286,16 @@ static void on_update(void *arg, struct se_list *entries)
 		registry_free(p->reg);
 		registry_set_serial(r, p->serial);
 		p->reg = r;
+		trim_heap();
 		return;
 	}
-	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u",
+	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u, %zu bytes",
 		p->zones[0].name, registry_names(r), registry_entries(r), added,
-		removed, changed, registry_rejects(r), serial);
+		removed, changed, registry_rejects(r), serial, registry_bytes(r));
 	registry_free(p->reg);
 	p->reg = r;
 	p->serial = serial;
+	trim_heap();
 }
 
 /* ---- ns.dns.<zone>: the target of the apex NS ---- */
@@ -440,22 +459,21 @@ static int se_start(void *state, const struct plugin_env *env)
 	return p->source->ops->start(p->source, env->base);
 }
 
-/* Records for the asked type; 0, or -1 when they did not all fit. */
+/*
+ * Records for the asked type, copied as the snapshot rendered them (owner
+ * the question, the block's TTL); 0, or -1 when they did not all fit.
+ */
 static int add_addrs(struct wire_resp *w, const struct registry_answer *a,
-	uint16_t qtype, uint32_t ttl)
+	uint16_t qtype)
 {
-	int rc = 0;
-
-	if (qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY)
-		for (size_t i = 0; i < a->nv4 && rc == 0; i++)
-			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_A,
-				DNS_CLASS_IN, ttl, a->v4[i], 4);
+	if ((qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY) && a->nv4)
+		return wire_resp_rrs(w, WIRE_SEC_ANSWER, a->a_rrs,
+			a->nv4 * REGISTRY_RR_A, (unsigned int)a->nv4);
 	/* RFC 8482: ANY gets one RRset, not everything */
-	if (qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && a->nv4 == 0))
-		for (size_t i = 0; i < a->nv6 && rc == 0; i++)
-			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_AAAA,
-				DNS_CLASS_IN, ttl, a->v6[i], 16);
-	return rc;
+	if ((qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY) && a->nv6)
+		return wire_resp_rrs(w, WIRE_SEC_ANSWER, a->aaaa_rrs,
+			a->nv6 * REGISTRY_RR_AAAA, (unsigned int)a->nv6);
+	return 0;
 }
 
 /*
@@ -541,7 +559,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	else if (zl == 0 && qt == DNS_TYPE_NS)
 		add_ns(p, &w, apex);
 	else if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
-		add_addrs(&w, &ans, qt, p->ttl);
+		add_addrs(&w, &ans, qt);
 	/* NODATA (RFC 2308 2.2): NOERROR, no answer, SOA in authority */
 	if (w.counts[WIRE_SEC_ANSWER] == 0 && !w.truncated)
 		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
@@ -584,6 +602,14 @@ static void reason_label(const char *reason, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+static const char *reject_reason(const struct registry *r, size_t i)
+{
+	const char *ns, *nm, *reason;
+
+	registry_reject(r, i, &ns, &nm, &reason);
+	return reason ? reason : "?";
+}
+
 static void se_collect(void *state, const struct plugin_block *b,
 	struct metrics_out *o)
 {
@@ -607,25 +633,22 @@ static void se_collect(void *state, const struct plugin_block *b,
 		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
 	metrics_out_sample(o, "globaldns_registry_names", "",
 		p->reg ? (double)registry_names(p->reg) : 0, "zone", zone, NULL);
-	if (p->reg) {
-		const struct se_list *l = registry_source_list(p->reg);
-		for (size_t i = 0; i < l->nrejects; i++) {
-			char label[128], prev[128];
-			size_t n = 0;
-			int seen = 0;
-			reason_label(l->rejects[i].reason ? l->rejects[i].reason : "?", label, sizeof(label));
-			for (size_t j = 0; j < l->nrejects && !seen; j++) {
-				reason_label(l->rejects[j].reason ? l->rejects[j].reason : "?", prev, sizeof(prev));
-				if (strcmp(prev, label) != 0)
-					continue;
-				if (j < i)
-					seen = 1;
-				n++;
-			}
-			if (!seen)
-				metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
-					(double)n, "zone", zone, "reason", label, NULL);
+	for (size_t i = 0, nr = p->reg ? registry_rejects(p->reg) : 0; i < nr; i++) {
+		char label[128], prev[128];
+		size_t n = 0;
+		int seen = 0;
+		reason_label(reject_reason(p->reg, i), label, sizeof(label));
+		for (size_t j = 0; j < nr && !seen; j++) {
+			reason_label(reject_reason(p->reg, j), prev, sizeof(prev));
+			if (strcmp(prev, label) != 0)
+				continue;
+			if (j < i)
+				seen = 1;
+			n++;
 		}
+		if (!seen)
+			metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
+				(double)n, "zone", zone, "reason", label, NULL);
 	}
 	metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
 		"zone", zone, "source", kind, NULL);
@@ -709,27 +732,30 @@ static int se_introspect(void *state, cJSON *obj)
 			p->source->ops->introspect(p->source, src);
 	}
 	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
+	/* the snapshot's one allocation, and per served name */
+	cJSON_AddNumberToObject(obj, "registry_bytes", p->reg ? (double)registry_bytes(p->reg) : 0);
+	cJSON_AddNumberToObject(obj, "bytes_per_name", p->reg && registry_names(p->reg)
+		? (double)(registry_bytes(p->reg) / registry_names(p->reg)) : 0);
 	names = cJSON_AddArrayToObject(obj, "names");
 	rej = cJSON_AddArrayToObject(obj, "rejected");
 	if (p->reg && names)
 		registry_foreach(p->reg, visit_name, names);
-	if (p->reg && rej) {
-		const struct se_list *l = registry_source_list(p->reg);
-		for (size_t i = 0; i < l->nrejects; i++) {
-			cJSON *r = cJSON_CreateObject();
-			if (!r)
-				break;
-			if (l->rejects[i].ns)
-				cJSON_AddStringToObject(r, "namespace", l->rejects[i].ns);
-			else
-				cJSON_AddNullToObject(r, "namespace");
-			if (l->rejects[i].name)
-				cJSON_AddStringToObject(r, "name", l->rejects[i].name);
-			else
-				cJSON_AddNullToObject(r, "name");
-			cJSON_AddStringToObject(r, "reason", l->rejects[i].reason ? l->rejects[i].reason : "");
-			cJSON_AddItemToArray(rej, r);
-		}
+	for (size_t i = 0, nr = p->reg && rej ? registry_rejects(p->reg) : 0; i < nr; i++) {
+		cJSON *r = cJSON_CreateObject();
+		const char *ns, *nm, *reason;
+		if (!r)
+			break;
+		registry_reject(p->reg, i, &ns, &nm, &reason);
+		if (ns)
+			cJSON_AddStringToObject(r, "namespace", ns);
+		else
+			cJSON_AddNullToObject(r, "namespace");
+		if (nm)
+			cJSON_AddStringToObject(r, "name", nm);
+		else
+			cJSON_AddNullToObject(r, "name");
+		cJSON_AddStringToObject(r, "reason", reason ? reason : "");
+		cJSON_AddItemToArray(rej, r);
 	}
 	return 0;
 }

@@ -102,7 +102,7 @@ static void test_basic(void **state)
 	assert_int_equal(look(r, "httpbin.bar.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
 	assert_int_equal(a.nv6, 0);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x02", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x02", 4);
 	assert_int_equal(look(r, "HTTPBIN.bar.global", &a), REG_NAME);
 	/* empty non-terminal and apex exist without addresses */
 	assert_int_equal(look(r, "bar.global", &a), REG_NAME);
@@ -145,9 +145,9 @@ static void test_ns_host(void **state)
 	assert_non_null(r);
 	assert_int_equal(look(r, "ns.dns.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
-	assert_memory_equal(a.v4[0], v4[0], 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), v4[0], 4);
 	assert_int_equal(a.nv6, 1);
-	assert_memory_equal(a.v6[0], v6[0], 16);
+	assert_memory_equal(registry_answer_v6(&a, 0), v6[0], 16);
 	assert_int_equal(look(r, "dns.global", &a), REG_NAME);    /* ENT */
 	assert_int_equal(a.nv4 + a.nv6, 0);
 	assert_int_equal(look(r, "x.dns.global", &a), REG_NXDOMAIN);
@@ -155,7 +155,7 @@ static void test_ns_host(void **state)
 	assert_int_equal(look(r, "ns.dns.mesh", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
 	assert_int_equal(a.nv6, 0);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x35", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x35", 4);
 	/* served hosts: httpbin and the entry's ns.dns.mesh, not ns.dns.global */
 	assert_int_equal(registry_names(r), 2);
 	registry_foreach(r, count_names, &n);
@@ -168,7 +168,7 @@ static void test_ns_host(void **state)
 	assert_int_equal(removed, 1);           /* ns.dns.mesh's entry only */
 	assert_int_equal(changed, 0);
 	assert_int_equal(look(r2, "ns.dns.mesh", &a), REG_NAME);  /* back to the configured */
-	assert_memory_equal(a.v4[0], v4[0], 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), v4[0], 4);
 	registry_free(r);
 	registry_free(r2);
 	/* without addresses there is no ns.dns name */
@@ -193,9 +193,9 @@ static void test_union_and_order(void **state)
 	r = build(&l, "global.", NULL);
 	assert_int_equal(look(r, "svc.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 3);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x01", 4);
-	assert_memory_equal(a.v4[1], "\xf0\x00\x00\x03", 4);
-	assert_memory_equal(a.v4[2], "\xf0\x00\x00\x09", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 1), "\xf0\x00\x00\x03", 4);
+	assert_memory_equal(registry_answer_v4(&a, 2), "\xf0\x00\x00\x09", 4);
 	assert_int_equal(a.nv6, 1);
 	registry_free(r);
 }
@@ -218,9 +218,9 @@ static void test_fallbacks(void **state)
 	add_entry(&l, "n2", "none2.global", "240.0.0.7", SE_RES_NONE, NULL);
 	r = build(&l, "global.", "240.0.0.1");
 	assert_int_equal(look(r, "status.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\xf0\x00\x05", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\xf0\x00\x05", 4);
 	assert_int_equal(look(r, "default.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x01", 4);
 	assert_int_equal(look(r, "none.global", &a), REG_NXDOMAIN);
 	assert_int_equal(look(r, "none2.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
@@ -241,18 +241,18 @@ static void test_wildcards(void **state)
 	add_entry(&l, "all", "*.global", "240.0.1.4", SE_RES_STATIC, NULL);
 	r = build(&l, "global.", NULL);
 	assert_int_equal(look(r, "a.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x01", 4);
 	assert_int_equal(look(r, "a.b.c.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x01", 4);
 	assert_int_equal(look(r, "x.deep.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x02", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x02", 4);
 	assert_int_equal(look(r, "exact.ext.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x03", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x03", 4);
 	/* the base exists (NODATA), it is not covered by its wildcard */
 	assert_int_equal(look(r, "ext.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 0);
 	assert_int_equal(look(r, "other.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x04", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x04", 4);
 	registry_free(r);
 }
 
@@ -303,8 +303,8 @@ static void test_many(void **state)
 	for (int i = 0; i < 5000; i += 97) {
 		snprintf(host, sizeof(host), "svc-%05d.ns%d.global", i, i % 7);
 		assert_int_equal(look(r, host, &a), REG_NAME);
-		assert_int_equal(a.v4[0][2], i / 256);
-		assert_int_equal(a.v4[0][3], i % 256);
+		assert_int_equal(registry_answer_v4(&a, 0)[2], i / 256);
+		assert_int_equal(registry_answer_v4(&a, 0)[3], i % 256);
 	}
 	assert_int_equal(look(r, "ns3.global", &a), REG_NAME);
 	registry_free(r);
