@@ -2,8 +2,9 @@
  * registry.h -- an immutable snapshot of the names served from
  * ServiceEntries, and the lookup the query path does in it.
  *
- * Design: a snapshot is built whole, off the query path, from a list of
- * entries (registry_build), then published by swapping one pointer; it is
+ * Design: a snapshot is built whole, off the query path (on a thread of its
+ * own: registry_builder), from a list of entries (registry_build), then
+ * published on the event loop by swapping one pointer; it is
  * never changed after.  Readers need no lock; with several workers the old
  * snapshot is freed only when no worker can still hold it.
  *
@@ -67,6 +68,24 @@ struct registry *registry_build(const struct registry_conf *conf,
 	struct se_list *entries, uint32_t serial);
 
 void registry_free(struct registry *r);
+
+/*
+ * Building off the event loop: a builder owns a thread that builds each
+ * submitted list and hands the snapshot (serial 0: set it before
+ * publishing) to fn on the loop of `base`, or NULL if memory ran out.
+ * A list submitted while another waits replaces it (rebuilds coalesce);
+ * submit moves *entries in (left empty): 0, or -1 if the thread cannot
+ * start (entries untouched).  conf is copied shallowly: its arrays must
+ * outlive the builder.  registry_builder_free waits for a build in flight
+ * and drops what was not delivered.
+ */
+struct event_base;
+struct registry_builder;
+typedef void (*registry_built_fn)(void *arg, struct registry *r);
+struct registry_builder *registry_builder_new(struct event_base *base,
+	const struct registry_conf *conf, registry_built_fn fn, void *arg);
+int registry_builder_submit(struct registry_builder *b, struct se_list *entries);
+void registry_builder_free(struct registry_builder *b);
 
 enum registry_match {
 	REG_NXDOMAIN = 0,  /* no such name (and no wildcard covers it) */

@@ -141,13 +141,21 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
 int se_list_take(struct se_list *dst, struct se_list *src);
 void se_list_free(struct se_list *l);
 
-/* Deep copy of src into dst; 0, or -1 (ENOMEM) with dst cleared. */
-int se_entry_copy(struct se_entry *dst, const struct se_entry *src);
 /*
- * Append deep copies of src's entries and rejects to dst.  0, or -1
- * (ENOMEM), and then dst is unchanged.
+ * A list packed into one allocation (entries and rejects as bytes): what a
+ * source keeps between rebuilds costs its size, not an allocation per
+ * string.  se_list_pack: 0, or -1 (ENOMEM) with *out empty.
+ * se_packed_unpack appends deep copies to dst: 0, or -1 (ENOMEM) and dst
+ * unchanged.  A zeroed se_packed is an empty list.
  */
-int se_list_copy(struct se_list *dst, const struct se_list *src);
+struct se_packed {
+	char *data;
+	size_t len;
+	size_t n, nrejects;
+};
+int se_list_pack(const struct se_list *l, struct se_packed *out);
+int se_packed_unpack(const struct se_packed *pk, struct se_list *dst);
+void se_packed_free(struct se_packed *pk);
 
 /*
  * Add every ServiceEntry found in one decoded JSON document to l: a single

@@ -9,7 +9,6 @@
 
 #include "kube_int.h"
 
-#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +59,7 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 	if (!all_synced(ks))
 		return;
 	se_list_init(&l);
-	/* sized once: a registry keeps this list, so no slack is left in it */
+	/* sized once: no slack to grow into */
 	for (size_t i = 0; i < ks->nscopes; i++) {
 		size_t v, r;
 		kube_store_counts(&ks->scopes[i]->store, &v, &r);
@@ -83,13 +82,8 @@ static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 	ks->base.status.synced = 1;
 	ks->base.update(ks->base.update_arg, &l);
 	se_list_free(&l);
-	/*
-	 * The old registry is gone: give its pages back.  glibc keeps freed
-	 * small chunks in its heap, and raises its mmap threshold after big
-	 * frees, so without this the peak of two registries (the old one and
-	 * the one being built) would stay in RSS for ever.
-	 */
-	malloc_trim(0);
+	/* serviceentries builds the registry off the loop, and gives the
+	 * pages back (malloc_trim) once the old one is freed */
 	ks->last_rebuild_ms = kube_now_ms() - t0;
 	return;
 nomem:

@@ -67,6 +67,8 @@ struct se_plugin {
 	const struct cf_directive *kind_prop;   /* its first property: setup only */
 	struct se_source *source;
 	struct registry *reg;           /* current snapshot, NULL before the first load */
+	struct registry_conf conf;      /* what snapshots are built with */
+	struct registry_builder *builder;       /* once started: builds off the loop */
 	uint32_t serial;
 	/* fallthrough [ZONES...]: names not known (NXDOMAIN) within these
 	 * zones (all if none) go to the next plugin instead */
@@ -88,6 +90,7 @@ static void se_free(void *state)
 	if (!p)
 		return;
 	se_source_free(p->source);
+	registry_builder_free(p->builder);
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
 		free(p->zone_names[i]);
@@ -257,29 +260,34 @@ static void trim_heap(void)
 #endif
 }
 
-static void on_update(void *arg, struct se_list *entries)
+/* The conf of the snapshots, once the block's settings are known. */
+static void set_conf(struct se_plugin *p)
 {
-	struct se_plugin *p = arg;
-	struct registry_conf conf = {
+	p->conf = (struct registry_conf){
 		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
 		.ns_v4 = (const uint8_t (*)[4])p->ns_v4, .nns_v4 = p->nns_v4,
 		.ns_v6 = (const uint8_t (*)[16])p->ns_v6, .nns_v6 = p->nns_v6,
 		.ttl = p->ttl,
 	};
+}
+
+/* A new snapshot, on the loop: swap it in (the serial moves if what is
+ * served changed), free the old one. */
+static void publish(void *arg, struct registry *r)
+{
+	struct se_plugin *p = arg;
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
-	struct registry *r;
 	size_t added, removed, changed;
 
-	if (serial < now)
-		serial = now;
-	r = registry_build(&conf, entries, serial);
 	if (!r) {
 		log_error("plugin/serviceentries: %s: out of memory building the registry; keeping the previous one",
 			p->zones[0].name);
 		return;
 	}
+	if (serial < now)
+		serial = now;
 	registry_diff(p->reg, r, &added, &removed, &changed);
 	if (p->reg && !added && !removed && !changed) {
 		/* nothing served changed: keep the serial, drop the copy */
@@ -289,6 +297,7 @@ static void on_update(void *arg, struct se_list *entries)
 		trim_heap();
 		return;
 	}
+	registry_set_serial(r, serial);
 	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u, %zu bytes",
 		p->zones[0].name, registry_names(r), registry_entries(r), added,
 		removed, changed, registry_rejects(r), serial, registry_bytes(r));
@@ -296,6 +305,17 @@ static void on_update(void *arg, struct se_list *entries)
 	p->reg = r;
 	p->serial = serial;
 	trim_heap();
+}
+
+/* The source's new list: built on the builder's thread once started,
+ * here before (the first load at setup, and -check). */
+static void on_update(void *arg, struct se_list *entries)
+{
+	struct se_plugin *p = arg;
+
+	if (p->builder && registry_builder_submit(p->builder, entries) == 0)
+		return;
+	publish(p, registry_build(&p->conf, entries, 0));
 }
 
 /* ---- ns.dns.<zone>: the target of the apex NS ---- */
@@ -426,6 +446,7 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
+	set_conf(p);
 	if (!p->kind) {
 		/* no source property: the default kind (the Kubernetes API, in-cluster) */
 		for (size_t k = 0; k < NKINDS && !p->kind; k++)
@@ -455,8 +476,16 @@ fail:
 static int se_start(void *state, const struct plugin_env *env)
 {
 	struct se_plugin *p = state;
+	int rc;
 
-	return p->source->ops->start(p->source, env->base);
+	/* a list the source delivers while starting is built here, so a
+	 * reload's new server has its registry before it answers */
+	if ((rc = p->source->ops->start(p->source, env->base)) < 0)
+		return rc;
+	if (!(p->builder = registry_builder_new(env->base, &p->conf, publish, p)))
+		log_warning("plugin/serviceentries: %s: no build thread; rebuilds run on the event loop",
+			p->zones[0].name);
+	return rc;
 }
 
 /*
