@@ -3,7 +3,8 @@
  * lists of them (struct se_list): grow, reject, move, free, pack.  Filled
  * by se_list_add_json (seentry.c) from manifests and API objects; packed
  * into one allocation where a source keeps what it read (the manifest
- * files' per-file cache). */
+ * files' per-file cache).
+ */
 #define _POSIX_C_SOURCE 200809L
 
 #include "globaldns/seentry.h"
