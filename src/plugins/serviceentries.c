@@ -650,6 +650,8 @@ static void se_collect(void *state, const struct plugin_block *b,
 		"ServiceEntries in the registry a serviceentries block serves.");
 	metrics_out_family(o, "globaldns_registry_names", METRICS_GAUGE,
 		"Names with at least one address served from ServiceEntries.");
+	metrics_out_family(o, "globaldns_registry_bytes", METRICS_GAUGE,
+		"Bytes of the registry snapshot (names, records, sources, rejects).");
 	metrics_out_family(o, "globaldns_registry_rejected_entries", METRICS_GAUGE,
 		"ServiceEntries skipped as invalid, by the field that was wrong.");
 	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
@@ -662,6 +664,8 @@ static void se_collect(void *state, const struct plugin_block *b,
 		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
 	metrics_out_sample(o, "globaldns_registry_names", "",
 		p->reg ? (double)registry_names(p->reg) : 0, "zone", zone, NULL);
+	metrics_out_sample(o, "globaldns_registry_bytes", "",
+		p->reg ? (double)registry_bytes(p->reg) : 0, "zone", zone, NULL);
 	for (size_t i = 0, nr = p->reg ? registry_rejects(p->reg) : 0; i < nr; i++) {
 		char label[128], prev[128];
 		size_t n = 0;

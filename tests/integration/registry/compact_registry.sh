@@ -8,8 +8,8 @@
 . "$(dirname "$0")/../lib.sh"
 need dig curl python3
 
-pick_ports PORT R
-plan 22
+pick_ports PORT R M
+plan 23
 
 # many.global: 40 IPv4 addresses from two entries (one shared), 3 IPv6;
 # *.wild.global; a reject; an empty non-terminal (ent.global).
@@ -55,6 +55,7 @@ write_manifest 1
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
     ready 127.0.0.1:$R
+    prometheus 127.0.0.1:$M
     serviceentries {
         file $T_TMP/se.yaml
         ttl 77
@@ -95,6 +96,8 @@ like "$(j "g['rejected'][0]['reason']")" "spec\.hosts\[0\]" "... with its reason
 is "$(j "(g['entries'], g['registry_bytes'] > 0, g['bytes_per_name'] == g['registry_bytes'] // 4)")" "(3, True, True)" \
 	"entries used, and the snapshot's size in bytes and per name"
 like "$(grep 'names from' "$T_TMP/cr.log" | tail -1)" "4 names from 3 entries .*, [0-9]+ bytes$" "the load log gives the snapshot's size"
+is "$(curl -s -m 3 "http://127.0.0.1:$M/metrics" | sed -n 's/^globaldns_registry_bytes{zone="global."} //p')" \
+	"$(j "g['registry_bytes']")" "globaldns_registry_bytes: the same size"
 
 # a rebuild (on the build thread) is published
 write_manifest 2
