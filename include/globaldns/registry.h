@@ -54,6 +54,17 @@ struct registry_conf {
 	const uint8_t (*ns_v6)[16];
 	size_t nns_v6;
 	uint32_t ttl;                   /* of the rendered A and AAAA records */
+	/*
+	 * Optional: what is built from the same entries beside the snapshot
+	 * (an index of their ports, ...).  registry_build calls it with the
+	 * finished snapshot and the entries, before it frees them (on the
+	 * build thread when built off the loop); it may hang its result on
+	 * the snapshot (registry_set_extra), which is then published and
+	 * freed with it.  -1 fails the build (entries unchanged).
+	 */
+	int (*attach)(void *arg, const struct se_list *entries,
+		struct registry *r);
+	void *attach_arg;
 };
 
 /*
@@ -68,6 +79,12 @@ struct registry *registry_build(const struct registry_conf *conf,
 	struct se_list *entries, uint32_t serial);
 
 void registry_free(struct registry *r);
+
+/* The extra of conf->attach: set once, before publication; extra_free
+ * (may be NULL) runs in registry_free. */
+void registry_set_extra(struct registry *r, void *extra,
+	void (*extra_free)(void *));
+void *registry_extra(const struct registry *r);
 
 /*
  * Building off the event loop: a builder owns a thread that builds each

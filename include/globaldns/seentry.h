@@ -141,6 +141,14 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
 int se_list_take(struct se_list *dst, struct se_list *src);
 void se_list_free(struct se_list *l);
 
+/* Deep copy of src into dst; 0, or -1 (ENOMEM) with dst cleared. */
+int se_entry_copy(struct se_entry *dst, const struct se_entry *src);
+/*
+ * Append deep copies of src's entries and rejects to dst.  0, or -1
+ * (ENOMEM), and then dst is unchanged.
+ */
+int se_list_copy(struct se_list *dst, const struct se_list *src);
+
 /*
  * A list packed into one allocation (entries and rejects as bytes): what a
  * source keeps between rebuilds costs its size, not an allocation per

@@ -16,7 +16,21 @@
 
 void registry_free(struct registry *r)
 {
+	if (r && r->extra_free)
+		r->extra_free(r->extra);
 	free(r);        /* one allocation */
+}
+
+void registry_set_extra(struct registry *r, void *extra,
+	void (*extra_free)(void *))
+{
+	r->extra = extra;
+	r->extra_free = extra_free;
+}
+
+void *registry_extra(const struct registry *r)
+{
+	return r->extra;
 }
 
 static void fill(const struct registry *r, int idx, struct registry_answer *ans)

@@ -508,7 +508,12 @@ struct registry *registry_build(const struct registry_conf *conf,
 	facts = NULL;
 	if ((r = pack(&b, conf, entries)) != NULL) {
 		r->serial = serial;
-		se_list_free(entries);
+		if (conf->attach && conf->attach(conf->attach_arg, entries, r) < 0) {
+			registry_free(r);
+			r = NULL;
+		} else {
+			se_list_free(entries);
+		}
 	}
 done:
 	free(facts);

@@ -63,6 +63,8 @@ struct registry {
 	const uint32_t *srcs;
 	const char *strs;
 	const uint32_t *str_off;
+	void *extra;                    /* registry_set_extra */
+	void (*extra_free)(void *);
 };
 
 static inline uint32_t reg_hash(const uint8_t *name, size_t len)

@@ -1,9 +1,9 @@
 /*
- * selist.c -- ServiceEntries as data (seentry.h): an entry cleared, and
- * lists of them (struct se_list): grow, reject, move, free, pack.  Filled
- * by se_list_add_json (seentry.c) from manifests and API objects; packed
- * into one allocation where a source keeps what it read (the manifest
- * files' per-file cache).
+ * selist.c -- ServiceEntries as data (seentry.h): an entry cleared or
+ * copied, and lists of them (struct se_list): grow, reject, move, copy,
+ * free, pack.  Filled by se_list_add_json (seentry.c) from manifests and
+ * API objects; packed into one allocation where a source keeps what it
+ * read (the manifest files' per-file cache).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -122,6 +122,85 @@ void se_list_free(struct se_list *l)
 	free(l->items);
 	free(l->rejects);
 	se_list_init(l);
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **r = calloc(n, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(r[i] = strdup(v[i]))) {
+			while (i > 0)
+				free(r[--i]);
+			free(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->resolution = src->resolution;
+	if ((src->ns && !(dst->ns = strdup(src->ns))) ||
+	    (src->name && !(dst->name = strdup(src->name))) ||
+	    (src->uid && !(dst->uid = strdup(src->uid))) ||
+	    (src->resource_version && !(dst->resource_version = strdup(src->resource_version))))
+		goto fail;
+	if (src->nhosts) {
+		if (!(dst->hosts = strv_dup(src->hosts, src->nhosts)))
+			goto fail;
+		dst->nhosts = src->nhosts;
+	}
+	if (src->naddrs) {
+		if (!(dst->addrs = malloc(src->naddrs * sizeof(*dst->addrs))))
+			goto fail;
+		memcpy(dst->addrs, src->addrs, src->naddrs * sizeof(*dst->addrs));
+		dst->naddrs = src->naddrs;
+	}
+	if (src->nstatus_addrs) {
+		dst->status_addrs = calloc(src->nstatus_addrs, sizeof(*dst->status_addrs));
+		if (!dst->status_addrs)
+			goto fail;
+		dst->nstatus_addrs = src->nstatus_addrs;
+		for (size_t i = 0; i < src->nstatus_addrs; i++) {
+			dst->status_addrs[i].addr = src->status_addrs[i].addr;
+			if (src->status_addrs[i].host &&
+			    !(dst->status_addrs[i].host = strdup(src->status_addrs[i].host)))
+				goto fail;
+		}
+	}
+	return 0;
+fail:
+	se_entry_clear(dst);
+	return -1;
+}
+
+int se_list_copy(struct se_list *dst, const struct se_list *src)
+{
+	struct se_list tmp;
+
+	se_list_init(&tmp);
+	if (grow_array((void **)&tmp.items, &tmp.cap, src->n ? src->n : 1, sizeof(*tmp.items)) < 0)
+		return -1;
+	for (size_t i = 0; i < src->n; i++) {
+		if (se_entry_copy(&tmp.items[tmp.n], &src->items[i]) < 0)
+			goto fail;
+		tmp.n++;
+	}
+	for (size_t i = 0; i < src->nrejects; i++)
+		if (se_list_reject(&tmp, src->rejects[i].ns, src->rejects[i].name,
+			src->rejects[i].reason) < 0)
+			goto fail;
+	if (se_list_take(dst, &tmp) < 0)
+		goto fail;
+	return 0;
+fail:
+	se_list_free(&tmp);
+	return -1;
 }
 
 /* ---- packed lists: one allocation, for lists kept long (seentry.h) ---- */
@@ -295,26 +374,29 @@ static int unpack_entry(const char **p, struct se_entry *e)
 
 int se_packed_unpack(const struct se_packed *pk, struct se_list *dst)
 {
-	struct se_list tmp;
 	const char *p = pk->data;
+	size_t n0 = dst->n, r0 = dst->nrejects, i;
 
-	se_list_init(&tmp);
-	if (pk->n && grow_array((void **)&tmp.items, &tmp.cap, pk->n, sizeof(*tmp.items)) < 0)
+	/* into dst directly; on failure what was appended is taken back */
+	if (pk->n > SIZE_MAX - n0
+	    || grow_array((void **)&dst->items, &dst->cap, n0 + pk->n, sizeof(*dst->items)) < 0)
 		return -1;
-	for (size_t i = 0; i < pk->n; i++) {
-		if (unpack_entry(&p, &tmp.items[i]) < 0)
-			goto fail;
-		tmp.n++;
-	}
-	for (size_t i = 0; i < pk->nrejects; i++) {
+	for (i = 0; i < pk->n && unpack_entry(&p, &dst->items[dst->n]) == 0; i++)
+		dst->n++;
+	for (i = 0; dst->n == n0 + pk->n && i < pk->nrejects; i++) {
 		const char *ns = unpack_opt(&p), *name = unpack_opt(&p), *reason = unpack_opt(&p);
-		if (se_list_reject(&tmp, ns, name, reason) < 0)
-			goto fail;
+		if (se_list_reject(dst, ns, name, reason) < 0)
+			break;
 	}
-	if (se_list_take(dst, &tmp) < 0)
-		goto fail;
-	return 0;
-fail:
-	se_list_free(&tmp);
+	if (dst->n == n0 + pk->n && dst->nrejects == r0 + pk->nrejects)
+		return 0;
+	while (dst->n > n0)
+		se_entry_clear(&dst->items[--dst->n]);
+	while (dst->nrejects > r0) {
+		struct se_reject *rj = &dst->rejects[--dst->nrejects];
+		free(rj->ns);
+		free(rj->name);
+		free(rj->reason);
+	}
 	return -1;
 }

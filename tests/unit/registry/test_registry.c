@@ -471,6 +471,48 @@ static void test_builder(void **state)
 	event_base_free(base);
 }
 
+static int attach_count(void *arg, const struct se_list *entries,
+	struct registry *r)
+{
+	size_t *n;
+
+	if (arg)
+		return -1;
+	if (!(n = malloc(sizeof(*n))))
+		return -1;
+	*n = entries->n;
+	registry_set_extra(r, n, free);
+	return 0;
+}
+
+/* conf->attach sees the entries before the build frees them and hangs
+ * its result on the snapshot (freed with it); its failure fails the
+ * build and leaves the entries to the caller. */
+static void test_attach(void **state)
+{
+	const char *zones[] = { "global." };
+	struct registry_conf c = { .zones = zones, .nzones = 1, .attach = attach_count };
+	struct se_list l;
+	struct registry *r;
+	int fail = 1;
+
+	(void)state;
+	se_list_init(&l);
+	add_entry(&l, "a", "a.global", "240.0.0.1", SE_RES_STATIC, NULL);
+	add_entry(&l, "b", "b.global", "240.0.0.2", SE_RES_STATIC, NULL);
+	r = registry_build(&c, &l, 1);
+	assert_non_null(r);
+	assert_non_null(registry_extra(r));
+	assert_int_equal(*(size_t *)registry_extra(r), 2);
+	assert_int_equal(l.n, 0);
+	registry_free(r);
+	add_entry(&l, "a", "a.global", "240.0.0.1", SE_RES_STATIC, NULL);
+	c.attach_arg = &fail;
+	assert_null(registry_build(&c, &l, 1));
+	assert_int_equal(l.n, 1);
+	se_list_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_rendered_records),
 		cmocka_unit_test(test_kept_for_introspection),
 		cmocka_unit_test(test_builder),
+		cmocka_unit_test(test_attach),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
