@@ -103,6 +103,10 @@ struct registry_builder *registry_builder_new(struct event_base *base,
 	const struct registry_conf *conf, registry_built_fn fn, void *arg);
 int registry_builder_submit(struct registry_builder *b, struct se_list *entries);
 void registry_builder_free(struct registry_builder *b);
+/* Have the build thread return freed heap to the system (malloc_trim)
+ * once it is idle: 0, or -1 if there is no thread (b NULL or no build
+ * yet: trim in place then). */
+int registry_builder_trim(struct registry_builder *b);
 
 enum registry_match {
 	REG_NXDOMAIN = 0,  /* no such name (and no wildcard covers it) */

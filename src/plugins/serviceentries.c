@@ -251,10 +251,13 @@ fail:
 /*
  * Give the pages a rebuild freed back to the system: the parse and the
  * build's scratch leave free chunks below the live ones, which free()
- * alone never returns (glibc trims only the top of the heap).
+ * alone never returns (glibc trims only the top of the heap).  On the
+ * build thread when there is one: not on the loop's time.
  */
-static void trim_heap(void)
+static void trim_heap(const struct se_plugin *p)
 {
+	if (registry_builder_trim(p->builder) == 0)
+		return;
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
@@ -294,7 +297,7 @@ static void publish(void *arg, struct registry *r)
 		registry_free(p->reg);
 		registry_set_serial(r, p->serial);
 		p->reg = r;
-		trim_heap();
+		trim_heap(p);
 		return;
 	}
 	registry_set_serial(r, serial);
@@ -304,7 +307,7 @@ static void publish(void *arg, struct registry *r)
 	registry_free(p->reg);
 	p->reg = r;
 	p->serial = serial;
-	trim_heap();
+	trim_heap(p);
 }
 
 /* The source's new list: built on the builder's thread once started,

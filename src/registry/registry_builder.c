@@ -10,6 +10,9 @@
  * taken yet) and writes a byte to a pipe; the loop's read event takes
  * `done` and calls back, on the loop, where the snapshot is published.
  * Nothing of the query path runs here: a snapshot is immutable once built.
+ * The thread also gives freed heap back to the system when asked
+ * (registry_builder_trim: malloc_trim takes milliseconds at 100,000
+ * names, which the loop need not wait for).
  */
 #define _GNU_SOURCE 1
 
@@ -21,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/event.h>
 
@@ -38,7 +45,7 @@ struct registry_builder {
 	pthread_cond_t cv;
 	/* under mu */
 	struct se_list pending;
-	int has_pending, stop;
+	int has_pending, stop, trim;
 	struct registry *done;
 	int has_done;                   /* done may be NULL: out of memory */
 };
@@ -53,10 +60,19 @@ static void *build_loop(void *arg)
 		struct registry *r;
 		char one = 1;
 
-		while (!b->has_pending && !b->stop)
+		while (!b->has_pending && !b->stop && !b->trim)
 			pthread_cond_wait(&b->cv, &b->mu);
 		if (b->stop)
 			break;
+		if (b->trim && !b->has_pending) {
+			b->trim = 0;
+			pthread_mutex_unlock(&b->mu);
+#ifdef __GLIBC__
+			malloc_trim(0);
+#endif
+			pthread_mutex_lock(&b->mu);
+			continue;
+		}
 		l = b->pending;
 		se_list_init(&b->pending);
 		b->has_pending = 0;
@@ -143,6 +159,17 @@ int registry_builder_submit(struct registry_builder *b, struct se_list *entries)
 	b->pending = *entries;
 	se_list_init(entries);
 	b->has_pending = 1;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+int registry_builder_trim(struct registry_builder *b)
+{
+	if (!b || !b->started)
+		return -1;
+	pthread_mutex_lock(&b->mu);
+	b->trim = 1;
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	return 0;

@@ -466,6 +466,8 @@ static void test_builder(void **state)
 	assert_true(d.calls >= 1 && d.calls <= 5);
 	assert_int_equal(look(d.r, "v4.global", &a), REG_NAME);
 	assert_int_equal(registry_names(d.r), 1);
+	assert_int_equal(registry_builder_trim(b), 0);          /* its thread runs */
+	assert_int_equal(registry_builder_trim(NULL), -1);
 	registry_builder_free(b);
 	registry_free(d.r);
 	event_base_free(base);
