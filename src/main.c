@@ -17,6 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <event2/event.h>
 
 #include "globaldns/corefile.h"
@@ -163,6 +167,16 @@ int main(int argc, char **argv)
 	if (pr != 0)
 		return pr > 0 ? 0 : 2;
 	signal(SIGPIPE, SIG_IGN);
+#ifdef __GLIBC__
+	/*
+	 * Blocks of 256 KiB and more (registry snapshots, their build's
+	 * scratch, entry lists) are mmapped and go back to the system when
+	 * freed.  glibc would otherwise raise this threshold after the first
+	 * such free and take them from a heap or a thread's arena, where they
+	 * stay (8 MiB more RSS after a 100,000-entry load).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
 	if (o.validate)
 		return validate(&o);
 	dopts.conf = o.conf;

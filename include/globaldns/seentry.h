@@ -150,6 +150,22 @@ int se_entry_copy(struct se_entry *dst, const struct se_entry *src);
 int se_list_copy(struct se_list *dst, const struct se_list *src);
 
 /*
+ * A list packed into one allocation (entries and rejects as bytes): what a
+ * source keeps between rebuilds costs its size, not an allocation per
+ * string.  se_list_pack: 0, or -1 (ENOMEM) with *out empty.
+ * se_packed_unpack appends deep copies to dst: 0, or -1 (ENOMEM) and dst
+ * unchanged.  A zeroed se_packed is an empty list.
+ */
+struct se_packed {
+	char *data;
+	size_t len;
+	size_t n, nrejects;
+};
+int se_list_pack(const struct se_list *l, struct se_packed *out);
+int se_packed_unpack(const struct se_packed *pk, struct se_list *dst);
+void se_packed_free(struct se_packed *pk);
+
+/*
  * Add every ServiceEntry found in one decoded JSON document to l: a single
  * ServiceEntry, or a List / ServiceEntryList with "items".  Objects of other
  * kinds are ignored (returns how many objects were not ServiceEntries in

@@ -175,6 +175,14 @@ int wire_resp_rr(struct wire_resp *r, int section, uint16_t owner_off,
 	const uint8_t *rdata, uint16_t rdlen);
 
 /*
+ * Append `count` records already in wire form (len bytes, their owners
+ * compression pointers into this message): all of them, or none and the
+ * response is marked truncated (-1), as wire_resp_rr.
+ */
+int wire_resp_rrs(struct wire_resp *r, int section, const uint8_t *rrs,
+	size_t len, unsigned int count);
+
+/*
  * Append a SOA record for the zone apex at `apex_off`, with MNAME
  * "ns.dns.<apex>" and RNAME "hostmaster.<apex>" (as CoreDNS's kubernetes
  * plugin writes them).  Returns 0 or -1 as wire_resp_rr.

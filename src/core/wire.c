@@ -274,6 +274,19 @@ int wire_resp_rr(struct wire_resp *r, int section, uint16_t owner_off,
 	return 0;
 }
 
+int wire_resp_rrs(struct wire_resp *r, int section, const uint8_t *rrs,
+	size_t len, unsigned int count)
+{
+	if (r->truncated || room(r) < len) {
+		r->truncated = 1;
+		return -1;
+	}
+	memcpy(r->buf + r->len, rrs, len);
+	r->len += len;
+	r->counts[section] = (uint16_t)(r->counts[section] + count);
+	return 0;
+}
+
 int wire_resp_soa(struct wire_resp *r, int section, uint16_t apex_off,
 	uint32_t ttl, uint32_t serial, uint32_t minimum)
 {

@@ -168,6 +168,13 @@ struct kube_source {
 	size_t nscopes;
 	struct kube_client *cl;
 	struct event *rebuild_timer;
+	/* a rebuild in progress: the informers' objects frozen, copied into
+	 * the list a slice per turn of the loop (kube_source.c) */
+	struct event *slice_ev;
+	struct kube_frozen frozen;
+	struct se_list building;
+	int rebuilding, rebuild_again;
+	double rebuild_ms;              /* loop time the one in progress took */
 	double last_rebuild_ms;         /* time the last rebuild took */
 	unsigned long rebuilds;
 	size_t objects;

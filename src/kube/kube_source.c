@@ -9,7 +9,6 @@
 
 #include "kube_int.h"
 
-#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,54 +47,89 @@ static int all_synced(const struct kube_source *ks)
 	return ks->nscopes > 0;
 }
 
+/* Objects copied into the list per turn of the loop: about 5 ms. */
+#define REBUILD_SLICE 5000
+
+static void rebuild_reset(struct kube_source *ks)
+{
+	kube_frozen_release(&ks->frozen);
+	se_list_free(&ks->building);
+	ks->rebuilding = 0;
+}
+
+/*
+ * One slice of the copy; the last hands the list to serviceentries (which
+ * builds the registry on its own thread).  Queries are answered between
+ * slices: at 100,000 entries the copy alone held the loop 60-90 ms.
+ */
+static void on_slice(evutil_socket_t fd, short what, void *arg)
+{
+	struct kube_source *ks = arg;
+	double t0 = kube_now_ms();
+	int rc;
+
+	(void)fd;
+	(void)what;
+	rc = kube_frozen_to_list(&ks->frozen, &ks->building, REBUILD_SLICE);
+	ks->rebuild_ms += kube_now_ms() - t0;
+	if (rc == 0) {
+		/* a timer, not event_active: the loop polls its sockets first */
+		kube_arm(ks->slice_ev, 0);
+		return;
+	}
+	if (rc < 0) {
+		log_error("plugin/serviceentries: %s: out of memory building the entry list; keeping the previous registry",
+			ks->label);
+		rebuild_reset(ks);
+		kube_arm(ks->rebuild_timer, 1000);
+		return;
+	}
+	ks->objects = ks->frozen.n;
+	ks->rebuilds++;
+	ks->base.status.synced = 1;
+	t0 = kube_now_ms();
+	ks->base.update(ks->base.update_arg, &ks->building);
+	/* serviceentries builds the registry off the loop, and gives the
+	 * pages back (malloc_trim) once the old one is freed */
+	rebuild_reset(ks);
+	ks->last_rebuild_ms = ks->rebuild_ms + kube_now_ms() - t0;
+	if (ks->rebuild_again) {
+		ks->rebuild_again = 0;
+		kube_arm(ks->rebuild_timer, 0);
+	}
+}
+
 static void on_rebuild(evutil_socket_t fd, short what, void *arg)
 {
 	struct kube_source *ks = arg;
-	struct se_list l;
 	double t0 = kube_now_ms();
-	size_t objects = 0, valid = 0, rejected = 0;
 
 	(void)fd;
 	(void)what;
 	if (!all_synced(ks))
 		return;
-	se_list_init(&l);
-	/* sized once: a registry keeps this list, so no slack is left in it */
-	for (size_t i = 0; i < ks->nscopes; i++) {
-		size_t v, r;
-		kube_store_counts(&ks->scopes[i]->store, &v, &r);
-		valid += v;
-		rejected += r;
+	if (ks->rebuilding) {           /* once this one is in */
+		ks->rebuild_again = 1;
+		return;
 	}
-	if ((valid && !(l.items = malloc(valid * sizeof(*l.items)))) ||
-	    (rejected && !(l.rejects = malloc(rejected * sizeof(*l.rejects)))))
-		goto nomem;
-	l.cap = valid;
-	l.rejects_cap = rejected;
-	for (size_t i = 0; i < ks->nscopes; i++) {
-		const struct kube_store *s = &ks->scopes[i]->store;
-		objects += s->n;
-		if (kube_store_to_list(s, &l) < 0)
+	for (size_t i = 0; i < ks->nscopes; i++)
+		if (kube_store_freeze(&ks->scopes[i]->store, &ks->frozen) < 0)
 			goto nomem;
-	}
-	ks->objects = objects;
-	ks->rebuilds++;
-	ks->base.status.synced = 1;
-	ks->base.update(ks->base.update_arg, &l);
-	se_list_free(&l);
-	/*
-	 * The old registry is gone: give its pages back.  glibc keeps freed
-	 * small chunks in its heap, and raises its mmap threshold after big
-	 * frees, so without this the peak of two registries (the old one and
-	 * the one being built) would stay in RSS for ever.
-	 */
-	malloc_trim(0);
-	ks->last_rebuild_ms = kube_now_ms() - t0;
+	/* sized once: no slack to grow into */
+	se_list_init(&ks->building);
+	if ((ks->frozen.valid && !(ks->building.items = malloc(ks->frozen.valid * sizeof(*ks->building.items)))) ||
+	    (ks->frozen.rejected && !(ks->building.rejects = malloc(ks->frozen.rejected * sizeof(*ks->building.rejects)))))
+		goto nomem;
+	ks->building.cap = ks->frozen.valid;
+	ks->building.rejects_cap = ks->frozen.rejected;
+	ks->rebuilding = 1;
+	ks->rebuild_ms = kube_now_ms() - t0;
+	on_slice(-1, 0, ks);
 	return;
 nomem:
 	log_error("plugin/serviceentries: %s: out of memory building the entry list; keeping the previous registry",
 		ks->label);
-	se_list_free(&l);
+	rebuild_reset(ks);
 	kube_arm(ks->rebuild_timer, 1000);
 }
 
@@ -107,7 +141,8 @@ static int ks_start(struct se_source *s, struct event_base *base)
 	char err[256];
 
 	ks->evbase = base;
-	if (!(ks->rebuild_timer = evtimer_new(base, on_rebuild, ks)))
+	if (!(ks->rebuild_timer = evtimer_new(base, on_rebuild, ks))
+	    || !(ks->slice_ev = evtimer_new(base, on_slice, ks)))
 		return -1;
 	if (kube_share_acquire(ks, err, sizeof(err)) < 0) {
 		log_error("plugin/serviceentries: %s: %s", ks->label, err);
@@ -126,6 +161,9 @@ static void ks_free(struct se_source *s)
 		kube_share_release(ks);
 	if (ks->rebuild_timer)
 		event_free(ks->rebuild_timer);
+	if (ks->slice_ev)
+		event_free(ks->slice_ev);
+	rebuild_reset(ks);
 	kube_conn_clear(&ks->conn);
 	for (size_t i = 0; i < ks->nns; i++)
 		free(ks->ns[i]);

@@ -419,26 +419,62 @@ fail:
 	return -1;
 }
 
+/* Append o (valid or rejected) to l; 0 or -1. */
+static int kobj_to_list(const struct kube_obj *o, struct se_list *l)
+{
+	struct se_entry e;
+	int rc;
+
+	if (o->flags & KOBJ_VALID) {
+		rc = kobj_entry(o, &e);
+		if (rc == 0 && (rc = se_list_push(l, &e)) < 0)
+			se_entry_clear(&e);
+	} else {
+		char *ns = strndup(o->data, o->nslen);
+		char *name = strndup(o->data + o->nslen + 1, (size_t)(o->keylen - o->nslen - 1));
+		rc = ns && name ? se_list_reject(l, ns, name, kobj_body(o)) : -1;
+		free(ns);
+		free(name);
+	}
+	return rc;
+}
+
+int kube_store_freeze(const struct kube_store *s, struct kube_frozen *f)
+{
+	if (grow_array((void **)&f->objs, &f->cap, f->n + s->n, sizeof(*f->objs)) < 0)
+		return -1;
+	for (size_t i = 0; s->t && i <= s->mask; i++) {
+		struct kube_obj *o = s->t[i];
+		if (!o || (o->flags & KOBJ_TOUCHED))
+			continue;
+		o->refs++;
+		f->objs[f->n++] = o;
+		(*(o->flags & KOBJ_VALID ? &f->valid : &f->rejected))++;
+	}
+	return 0;
+}
+
+int kube_frozen_to_list(struct kube_frozen *f, struct se_list *l, size_t max)
+{
+	for (size_t k = 0; k < max && f->next < f->n; k++, f->next++)
+		if (kobj_to_list(f->objs[f->next], l) < 0)
+			return -1;
+	return f->next == f->n;
+}
+
+void kube_frozen_release(struct kube_frozen *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		kobj_unref(f->objs[i]);
+	free(f->objs);
+	memset(f, 0, sizeof(*f));
+}
+
 int kube_store_to_list(const struct kube_store *s, struct se_list *l)
 {
 	for (size_t i = 0; s->t && i <= s->mask; i++) {
 		const struct kube_obj *o = s->t[i];
-		struct se_entry e;
-		int rc;
-		if (!o || (o->flags & KOBJ_TOUCHED))
-			continue;
-		if (o->flags & KOBJ_VALID) {
-			rc = kobj_entry(o, &e);
-			if (rc == 0 && (rc = se_list_push(l, &e)) < 0)
-				se_entry_clear(&e);
-		} else {
-			char *ns = strndup(o->data, o->nslen);
-			char *name = strndup(o->data + o->nslen + 1, (size_t)(o->keylen - o->nslen - 1));
-			rc = ns && name ? se_list_reject(l, ns, name, kobj_body(o)) : -1;
-			free(ns);
-			free(name);
-		}
-		if (rc < 0)
+		if (o && !(o->flags & KOBJ_TOUCHED) && kobj_to_list(o, l) < 0)
 			return -1;
 	}
 	return 0;

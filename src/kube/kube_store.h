@@ -75,6 +75,24 @@ int kube_store_overlay(struct kube_store *dst, const struct kube_store *live,
  */
 int kube_store_to_list(const struct kube_store *s, struct se_list *l);
 
+/*
+ * The objects of a store at one moment, each referenced (objects never
+ * change): converted a slice at a time while the store goes on changing.
+ * Zeroed is empty.  kube_store_freeze appends s's objects to f: 0 or -1
+ * (out of memory; f keeps what it had).  kube_frozen_to_list appends up
+ * to max of the next objects to l as kube_store_to_list does: 1 when all
+ * are in, 0 if more remain, -1 out of memory.  kube_frozen_release drops
+ * the references (f is empty after).
+ */
+struct kube_frozen {
+	struct kube_obj **objs;
+	size_t n, cap, next;
+	size_t valid, rejected;         /* what the list will hold */
+};
+int kube_store_freeze(const struct kube_store *s, struct kube_frozen *f);
+int kube_frozen_to_list(struct kube_frozen *f, struct se_list *l, size_t max);
+void kube_frozen_release(struct kube_frozen *f);
+
 /* Valid entries and rejects held (to size a list before filling it). */
 void kube_store_counts(const struct kube_store *s, size_t *valid, size_t *rejected);
 

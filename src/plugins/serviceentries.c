@@ -33,6 +33,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <cjson/cJSON.h>
 
 #include "globaldns/corefile.h"
@@ -63,6 +67,8 @@ struct se_plugin {
 	const struct cf_directive *kind_prop;   /* its first property: setup only */
 	struct se_source *source;
 	struct registry *reg;           /* current snapshot, NULL before the first load */
+	struct registry_conf conf;      /* what snapshots are built with */
+	struct registry_builder *builder;       /* once started: builds off the loop */
 	uint32_t serial;
 	/* fallthrough [ZONES...]: names not known (NXDOMAIN) within these
 	 * zones (all if none) go to the next plugin instead */
@@ -84,6 +90,7 @@ static void se_free(void *state)
 	if (!p)
 		return;
 	se_source_free(p->source);
+	registry_builder_free(p->builder);
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
 		free(p->zone_names[i]);
@@ -241,42 +248,77 @@ fail:
 	return -1;
 }
 
-static void on_update(void *arg, struct se_list *entries)
+/*
+ * Give the pages a rebuild freed back to the system: the parse and the
+ * build's scratch leave free chunks below the live ones, which free()
+ * alone never returns (glibc trims only the top of the heap).  On the
+ * build thread when there is one: not on the loop's time.
+ */
+static void trim_heap(const struct se_plugin *p)
 {
-	struct se_plugin *p = arg;
-	struct registry_conf conf = {
+	if (registry_builder_trim(p->builder) == 0)
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* The conf of the snapshots, once the block's settings are known. */
+static void set_conf(struct se_plugin *p)
+{
+	p->conf = (struct registry_conf){
 		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
 		.ns_v4 = (const uint8_t (*)[4])p->ns_v4, .nns_v4 = p->nns_v4,
 		.ns_v6 = (const uint8_t (*)[16])p->ns_v6, .nns_v6 = p->nns_v6,
+		.ttl = p->ttl,
 	};
+}
+
+/* A new snapshot, on the loop: swap it in (the serial moves if what is
+ * served changed), free the old one. */
+static void publish(void *arg, struct registry *r)
+{
+	struct se_plugin *p = arg;
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
-	struct registry *r;
 	size_t added, removed, changed;
 
-	if (serial < now)
-		serial = now;
-	r = registry_build(&conf, entries, serial);
 	if (!r) {
 		log_error("plugin/serviceentries: %s: out of memory building the registry; keeping the previous one",
 			p->zones[0].name);
 		return;
 	}
+	if (serial < now)
+		serial = now;
 	registry_diff(p->reg, r, &added, &removed, &changed);
 	if (p->reg && !added && !removed && !changed) {
 		/* nothing served changed: keep the serial, drop the copy */
 		registry_free(p->reg);
 		registry_set_serial(r, p->serial);
 		p->reg = r;
+		trim_heap(p);
 		return;
 	}
-	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u",
+	registry_set_serial(r, serial);
+	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u, %zu bytes",
 		p->zones[0].name, registry_names(r), registry_entries(r), added,
-		removed, changed, registry_rejects(r), serial);
+		removed, changed, registry_rejects(r), serial, registry_bytes(r));
 	registry_free(p->reg);
 	p->reg = r;
 	p->serial = serial;
+	trim_heap(p);
+}
+
+/* The source's new list: built on the builder's thread once started,
+ * here before (the first load at setup, and -check). */
+static void on_update(void *arg, struct se_list *entries)
+{
+	struct se_plugin *p = arg;
+
+	if (p->builder && registry_builder_submit(p->builder, entries) == 0)
+		return;
+	publish(p, registry_build(&p->conf, entries, 0));
 }
 
 /* ---- ns.dns.<zone>: the target of the apex NS ---- */
@@ -407,6 +449,7 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
+	set_conf(p);
 	if (!p->kind) {
 		/* no source property: the default kind (the Kubernetes API, in-cluster) */
 		for (size_t k = 0; k < NKINDS && !p->kind; k++)
@@ -436,26 +479,33 @@ fail:
 static int se_start(void *state, const struct plugin_env *env)
 {
 	struct se_plugin *p = state;
+	int rc;
 
-	return p->source->ops->start(p->source, env->base);
+	/* a list the source delivers while starting is built here, so a
+	 * reload's new server has its registry before it answers */
+	if ((rc = p->source->ops->start(p->source, env->base)) < 0)
+		return rc;
+	if (!(p->builder = registry_builder_new(env->base, &p->conf, publish, p)))
+		log_warning("plugin/serviceentries: %s: no build thread; rebuilds run on the event loop",
+			p->zones[0].name);
+	return rc;
 }
 
-/* Records for the asked type; 0, or -1 when they did not all fit. */
+/*
+ * Records for the asked type, copied as the snapshot rendered them (owner
+ * the question, the block's TTL); 0, or -1 when they did not all fit.
+ */
 static int add_addrs(struct wire_resp *w, const struct registry_answer *a,
-	uint16_t qtype, uint32_t ttl)
+	uint16_t qtype)
 {
-	int rc = 0;
-
-	if (qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY)
-		for (size_t i = 0; i < a->nv4 && rc == 0; i++)
-			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_A,
-				DNS_CLASS_IN, ttl, a->v4[i], 4);
+	if ((qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY) && a->nv4)
+		return wire_resp_rrs(w, WIRE_SEC_ANSWER, a->a_rrs,
+			a->nv4 * REGISTRY_RR_A, (unsigned int)a->nv4);
 	/* RFC 8482: ANY gets one RRset, not everything */
-	if (qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && a->nv4 == 0))
-		for (size_t i = 0; i < a->nv6 && rc == 0; i++)
-			rc = wire_resp_rr(w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_AAAA,
-				DNS_CLASS_IN, ttl, a->v6[i], 16);
-	return rc;
+	if ((qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY) && a->nv6)
+		return wire_resp_rrs(w, WIRE_SEC_ANSWER, a->aaaa_rrs,
+			a->nv6 * REGISTRY_RR_AAAA, (unsigned int)a->nv6);
+	return 0;
 }
 
 /*
@@ -541,7 +591,7 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	else if (zl == 0 && qt == DNS_TYPE_NS)
 		add_ns(p, &w, apex);
 	else if (qt == DNS_TYPE_A || qt == DNS_TYPE_AAAA || qt == DNS_TYPE_ANY)
-		add_addrs(&w, &ans, qt, p->ttl);
+		add_addrs(&w, &ans, qt);
 	/* NODATA (RFC 2308 2.2): NOERROR, no answer, SOA in authority */
 	if (w.counts[WIRE_SEC_ANSWER] == 0 && !w.truncated)
 		wire_resp_soa(&w, WIRE_SEC_AUTHORITY, apex, p->ttl, p->serial, p->ttl);
@@ -584,6 +634,14 @@ static void reason_label(const char *reason, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+static const char *reject_reason(const struct registry *r, size_t i)
+{
+	const char *ns, *nm, *reason;
+
+	registry_reject(r, i, &ns, &nm, &reason);
+	return reason ? reason : "?";
+}
+
 static void se_collect(void *state, const struct plugin_block *b,
 	struct metrics_out *o)
 {
@@ -595,6 +653,8 @@ static void se_collect(void *state, const struct plugin_block *b,
 		"ServiceEntries in the registry a serviceentries block serves.");
 	metrics_out_family(o, "globaldns_registry_names", METRICS_GAUGE,
 		"Names with at least one address served from ServiceEntries.");
+	metrics_out_family(o, "globaldns_registry_bytes", METRICS_GAUGE,
+		"Bytes of the registry snapshot (names, records, sources, rejects).");
 	metrics_out_family(o, "globaldns_registry_rejected_entries", METRICS_GAUGE,
 		"ServiceEntries skipped as invalid, by the field that was wrong.");
 	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
@@ -607,25 +667,24 @@ static void se_collect(void *state, const struct plugin_block *b,
 		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
 	metrics_out_sample(o, "globaldns_registry_names", "",
 		p->reg ? (double)registry_names(p->reg) : 0, "zone", zone, NULL);
-	if (p->reg) {
-		const struct se_list *l = registry_source_list(p->reg);
-		for (size_t i = 0; i < l->nrejects; i++) {
-			char label[128], prev[128];
-			size_t n = 0;
-			int seen = 0;
-			reason_label(l->rejects[i].reason ? l->rejects[i].reason : "?", label, sizeof(label));
-			for (size_t j = 0; j < l->nrejects && !seen; j++) {
-				reason_label(l->rejects[j].reason ? l->rejects[j].reason : "?", prev, sizeof(prev));
-				if (strcmp(prev, label) != 0)
-					continue;
-				if (j < i)
-					seen = 1;
-				n++;
-			}
-			if (!seen)
-				metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
-					(double)n, "zone", zone, "reason", label, NULL);
+	metrics_out_sample(o, "globaldns_registry_bytes", "",
+		p->reg ? (double)registry_bytes(p->reg) : 0, "zone", zone, NULL);
+	for (size_t i = 0, nr = p->reg ? registry_rejects(p->reg) : 0; i < nr; i++) {
+		char label[128], prev[128];
+		size_t n = 0;
+		int seen = 0;
+		reason_label(reject_reason(p->reg, i), label, sizeof(label));
+		for (size_t j = 0; j < nr && !seen; j++) {
+			reason_label(reject_reason(p->reg, j), prev, sizeof(prev));
+			if (strcmp(prev, label) != 0)
+				continue;
+			if (j < i)
+				seen = 1;
+			n++;
 		}
+		if (!seen)
+			metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
+				(double)n, "zone", zone, "reason", label, NULL);
 	}
 	metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
 		"zone", zone, "source", kind, NULL);
@@ -709,27 +768,30 @@ static int se_introspect(void *state, cJSON *obj)
 			p->source->ops->introspect(p->source, src);
 	}
 	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
+	/* the snapshot's one allocation, and per served name */
+	cJSON_AddNumberToObject(obj, "registry_bytes", p->reg ? (double)registry_bytes(p->reg) : 0);
+	cJSON_AddNumberToObject(obj, "bytes_per_name", p->reg && registry_names(p->reg)
+		? (double)(registry_bytes(p->reg) / registry_names(p->reg)) : 0);
 	names = cJSON_AddArrayToObject(obj, "names");
 	rej = cJSON_AddArrayToObject(obj, "rejected");
 	if (p->reg && names)
 		registry_foreach(p->reg, visit_name, names);
-	if (p->reg && rej) {
-		const struct se_list *l = registry_source_list(p->reg);
-		for (size_t i = 0; i < l->nrejects; i++) {
-			cJSON *r = cJSON_CreateObject();
-			if (!r)
-				break;
-			if (l->rejects[i].ns)
-				cJSON_AddStringToObject(r, "namespace", l->rejects[i].ns);
-			else
-				cJSON_AddNullToObject(r, "namespace");
-			if (l->rejects[i].name)
-				cJSON_AddStringToObject(r, "name", l->rejects[i].name);
-			else
-				cJSON_AddNullToObject(r, "name");
-			cJSON_AddStringToObject(r, "reason", l->rejects[i].reason ? l->rejects[i].reason : "");
-			cJSON_AddItemToArray(rej, r);
-		}
+	for (size_t i = 0, nr = p->reg && rej ? registry_rejects(p->reg) : 0; i < nr; i++) {
+		cJSON *r = cJSON_CreateObject();
+		const char *ns, *nm, *reason;
+		if (!r)
+			break;
+		registry_reject(p->reg, i, &ns, &nm, &reason);
+		if (ns)
+			cJSON_AddStringToObject(r, "namespace", ns);
+		else
+			cJSON_AddNullToObject(r, "namespace");
+		if (nm)
+			cJSON_AddStringToObject(r, "name", nm);
+		else
+			cJSON_AddNullToObject(r, "name");
+		cJSON_AddStringToObject(r, "reason", reason ? reason : "");
+		cJSON_AddItemToArray(rej, r);
 	}
 	return 0;
 }

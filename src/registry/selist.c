@@ -1,9 +1,9 @@
 /*
  * selist.c -- ServiceEntries as data (seentry.h): an entry cleared or
  * copied, and lists of them (struct se_list): grow, reject, move, copy,
- * free.  Filled by se_list_add_json (seentry.c) from
- * manifests and API objects; copied where a source keeps what it read
- * (the Kubernetes store, the manifest files' per-file cache).
+ * free, pack.  Filled by se_list_add_json (seentry.c) from manifests and
+ * API objects; packed into one allocation where a source keeps what it
+ * read (the manifest files' per-file cache).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "globaldns/util.h"
@@ -199,5 +200,203 @@ int se_list_copy(struct se_list *dst, const struct se_list *src)
 	return 0;
 fail:
 	se_list_free(&tmp);
+	return -1;
+}
+
+/* ---- packed lists: one allocation, for lists kept long (seentry.h) ---- */
+
+static void pack_str(struct strbuf *b, const char *s)
+{
+	strbuf_add(b, s, strlen(s) + 1);
+}
+
+static void pack_opt(struct strbuf *b, const char *s)
+{
+	uint8_t present = s != NULL;
+
+	strbuf_add(b, &present, 1);
+	if (s)
+		pack_str(b, s);
+}
+
+static void pack_u32(struct strbuf *b, size_t v)
+{
+	uint32_t u = (uint32_t)v;
+
+	strbuf_add(b, &u, 4);
+}
+
+static void pack_addr(struct strbuf *b, const struct se_addr *a)
+{
+	uint8_t fam = a->family == AF_INET ? 4 : 16;
+
+	strbuf_add(b, &fam, 1);
+	strbuf_add(b, a->addr, fam);
+}
+
+int se_list_pack(const struct se_list *l, struct se_packed *out)
+{
+	struct strbuf b = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	if (l->n > UINT32_MAX || l->nrejects > UINT32_MAX)
+		return -1;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct se_entry *e = &l->items[i];
+		uint8_t res = (uint8_t)e->resolution;
+		strbuf_add(&b, &res, 1);
+		pack_str(&b, e->ns);
+		pack_str(&b, e->name);
+		pack_opt(&b, e->uid);
+		pack_opt(&b, e->resource_version);
+		pack_u32(&b, e->nhosts);
+		for (size_t h = 0; h < e->nhosts; h++)
+			pack_str(&b, e->hosts[h]);
+		pack_u32(&b, e->naddrs);
+		for (size_t a = 0; a < e->naddrs; a++)
+			pack_addr(&b, &e->addrs[a]);
+		pack_u32(&b, e->nstatus_addrs);
+		for (size_t a = 0; a < e->nstatus_addrs; a++) {
+			pack_addr(&b, &e->status_addrs[a].addr);
+			pack_opt(&b, e->status_addrs[a].host);
+		}
+	}
+	for (size_t i = 0; i < l->nrejects; i++) {
+		pack_opt(&b, l->rejects[i].ns);
+		pack_opt(&b, l->rejects[i].name);
+		pack_opt(&b, l->rejects[i].reason);
+	}
+	if (b.failed) {
+		free(b.p);
+		return -1;
+	}
+	/* kept as long as the list: no spare capacity */
+	out->data = b.len && b.cap > b.len + 1 ? realloc(b.p, b.len) : b.p;
+	if (!out->data)
+		out->data = b.p;
+	out->len = b.len;
+	out->n = l->n;
+	out->nrejects = l->nrejects;
+	return 0;
+}
+
+void se_packed_free(struct se_packed *pk)
+{
+	free(pk->data);
+	memset(pk, 0, sizeof(*pk));
+}
+
+static const char *unpack_str(const char **p)
+{
+	const char *s = *p;
+
+	*p += strlen(s) + 1;
+	return s;
+}
+
+static const char *unpack_opt(const char **p)
+{
+	return *(*p)++ ? unpack_str(p) : NULL;
+}
+
+static size_t unpack_u32(const char **p)
+{
+	uint32_t u;
+
+	memcpy(&u, *p, 4);
+	*p += 4;
+	return u;
+}
+
+static void unpack_addr(const char **p, struct se_addr *a)
+{
+	uint8_t fam = (uint8_t)*(*p)++;
+
+	memset(a, 0, sizeof(*a));
+	a->family = fam == 4 ? AF_INET : AF_INET6;
+	memcpy(a->addr, *p, fam);
+	*p += fam;
+}
+
+/* One packed entry into *e (which it owns); *p moves past it.  0 or -1. */
+static int unpack_entry(const char **p, struct se_entry *e)
+{
+	int fail = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->resolution = (enum se_resolution)(uint8_t)*(*p)++;
+	e->ns = dup_or_null(unpack_str(p), &fail);
+	e->name = dup_or_null(unpack_str(p), &fail);
+	e->uid = dup_or_null(unpack_opt(p), &fail);
+	e->resource_version = dup_or_null(unpack_opt(p), &fail);
+	e->nhosts = unpack_u32(p);
+	if (e->nhosts && !(e->hosts = calloc(e->nhosts, sizeof(*e->hosts))))
+		fail = 1;
+	for (size_t h = 0; h < e->nhosts; h++) {
+		const char *s = unpack_str(p);
+		if (e->hosts)
+			e->hosts[h] = dup_or_null(s, &fail);
+	}
+	if (!e->hosts)
+		e->nhosts = 0;
+	e->naddrs = unpack_u32(p);
+	if (e->naddrs && !(e->addrs = calloc(e->naddrs, sizeof(*e->addrs))))
+		fail = 1;
+	for (size_t a = 0; a < e->naddrs; a++) {
+		struct se_addr tmp;
+		unpack_addr(p, &tmp);
+		if (e->addrs)
+			e->addrs[a] = tmp;
+	}
+	if (!e->addrs)
+		e->naddrs = 0;
+	e->nstatus_addrs = unpack_u32(p);
+	if (e->nstatus_addrs && !(e->status_addrs = calloc(e->nstatus_addrs, sizeof(*e->status_addrs))))
+		fail = 1;
+	for (size_t a = 0; a < e->nstatus_addrs; a++) {
+		struct se_addr tmp;
+		const char *host;
+		unpack_addr(p, &tmp);
+		host = unpack_opt(p);
+		if (e->status_addrs) {
+			e->status_addrs[a].addr = tmp;
+			e->status_addrs[a].host = dup_or_null(host, &fail);
+		}
+	}
+	if (!e->status_addrs)
+		e->nstatus_addrs = 0;
+	if (fail) {
+		se_entry_clear(e);
+		return -1;
+	}
+	return 0;
+}
+
+int se_packed_unpack(const struct se_packed *pk, struct se_list *dst)
+{
+	const char *p = pk->data;
+	size_t n0 = dst->n, r0 = dst->nrejects, i;
+
+	/* into dst directly; on failure what was appended is taken back */
+	if (pk->n > SIZE_MAX - n0
+	    || grow_array((void **)&dst->items, &dst->cap, n0 + pk->n, sizeof(*dst->items)) < 0)
+		return -1;
+	for (i = 0; i < pk->n && unpack_entry(&p, &dst->items[dst->n]) == 0; i++)
+		dst->n++;
+	for (i = 0; dst->n == n0 + pk->n && i < pk->nrejects; i++) {
+		const char *ns = unpack_opt(&p), *name = unpack_opt(&p), *reason = unpack_opt(&p);
+		if (se_list_reject(dst, ns, name, reason) < 0)
+			break;
+	}
+	if (dst->n == n0 + pk->n && dst->nrejects == r0 + pk->nrejects)
+		return 0;
+	while (dst->n > n0)
+		se_entry_clear(&dst->items[--dst->n]);
+	while (dst->nrejects > r0) {
+		struct se_reject *rj = &dst->rejects[--dst->nrejects];
+		free(rj->ns);
+		free(rj->name);
+		free(rj->reason);
+	}
 	return -1;
 }

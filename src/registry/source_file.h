@@ -35,9 +35,9 @@ struct mfile {
 	uint64_t seen_ms;
 	struct fsig deferred;           /* read, fewer entries: wait for SHRINK_MS */
 	int dirty;                      /* seen != loaded: to be read once settled */
-	int ok;                         /* l holds a good parse */
+	int ok;                         /* pk holds a good parse */
 	int bad;                        /* the last read failed */
-	struct se_list l;
+	struct se_packed pk;            /* its entries and rejects, packed */
 };
 
 struct mpath {

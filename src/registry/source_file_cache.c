@@ -57,7 +57,7 @@ void fsc_file_free(struct mfile *f)
 {
 	if (!f)
 		return;
-	se_list_free(&f->l);
+	se_packed_free(&f->pk);
 	free(f->path);
 	free(f);
 }
@@ -69,7 +69,6 @@ static struct mfile *mfile_new(const char *dir, const char *name)
 
 	if (!f)
 		return NULL;
-	se_list_init(&f->l);
 	n = dir ? strlen(dir) + 1 + strlen(name) + 1 : strlen(name) + 1;
 	if (!(f->path = malloc(n))) {
 		free(f);
@@ -103,6 +102,7 @@ static int mfile_read(struct file_source *fs, struct mfile *f, char *err,
 	size_t errlen)
 {
 	struct se_list tmp;
+	struct se_packed pk;
 
 	se_list_init(&tmp);
 	fs->reads++;
@@ -112,16 +112,16 @@ static int mfile_read(struct file_source *fs, struct mfile *f, char *err,
 		f->bad = 1;
 		return -1;
 	}
-	/* kept as long as the file is: no spare capacity (most hold one) */
-	if (tmp.cap > tmp.n && tmp.n) {
-		struct se_entry *it = realloc(tmp.items, tmp.n * sizeof(*it));
-		if (it) {
-			tmp.items = it;
-			tmp.cap = tmp.n;
-		}
+	/* kept as long as the file is: packed, one allocation */
+	if (se_list_pack(&tmp, &pk) < 0) {
+		se_list_free(&tmp);
+		errf(err, errlen, "%s: out of memory", f->path);
+		f->bad = 1;
+		return -1;
 	}
-	se_list_free(&f->l);
-	f->l = tmp;
+	se_list_free(&tmp);
+	se_packed_free(&f->pk);
+	f->pk = pk;
 	f->ok = 1;
 	f->bad = 0;
 	return 0;
@@ -252,7 +252,7 @@ void fsc_publish(struct file_source *fs)
 					goto wait;
 				continue;
 			}
-			if (se_list_copy(&l, &mp->files[k]->l) < 0) {
+			if (se_packed_unpack(&mp->files[k]->pk, &l) < 0) {
 				log_error("plugin/serviceentries: out of memory (keeping the previous entries)");
 				goto wait;
 			}
@@ -283,7 +283,7 @@ int fsc_settle(struct file_source *fs, uint64_t now)
 		for (size_t k = 0; k < mp->nfiles; k++) {
 			struct mfile *f = mp->files[k];
 			struct fsig st;
-			size_t before = f->l.n;
+			size_t before = f->pk.n;
 			int shrink_wait;
 			if (!f->dirty)
 				continue;
@@ -323,11 +323,11 @@ int fsc_settle(struct file_source *fs, uint64_t now)
 			}
 			if (shrink_wait) {
 				/* read it, but take fewer entries only once settled long */
-				struct se_list keep = f->l;
-				se_list_init(&f->l);
-				if (mfile_read(fs, f, err, sizeof(err)) == 0 && f->l.n < before) {
-					se_list_free(&f->l);
-					f->l = keep;
+				struct se_packed keep = f->pk;
+				memset(&f->pk, 0, sizeof(f->pk));
+				if (mfile_read(fs, f, err, sizeof(err)) == 0 && f->pk.n < before) {
+					se_packed_free(&f->pk);
+					f->pk = keep;
 					f->deferred = f->seen;
 					f->loaded.exists = 0;   /* read again then */
 					f->dirty = 1;
@@ -335,11 +335,11 @@ int fsc_settle(struct file_source *fs, uint64_t now)
 					continue;
 				}
 				if (f->bad) {
-					f->l = keep;
+					f->pk = keep;
 					fsc_note_errors(fs, err);
 					continue;
 				}
-				se_list_free(&keep);
+				se_packed_free(&keep);
 				changed = 1;
 				continue;
 			}
@@ -431,7 +431,7 @@ int fsc_load_all(struct file_source *fs, int check, char *err, size_t errlen)
 			} else if (mfile_read(fs, f, e, sizeof(e)) < 0) {
 				problem(&bad, check, e, err, errlen);
 			} else {
-				nrejects += f->l.nrejects;
+				nrejects += f->pk.nrejects;
 			}
 		}
 	}

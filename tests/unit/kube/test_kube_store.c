@@ -256,6 +256,51 @@ static void test_store_roundtrip(void **state)
 	kube_store_clear(&s);
 }
 
+/* A frozen view keeps the objects of its moment while the store changes
+ * (replaced, deleted, cleared), and converts them a slice at a time. */
+static void test_store_frozen(void **state)
+{
+	struct kube_store s = { 0 };
+	struct kube_frozen f = { 0 };
+	struct se_list l;
+	const struct se_entry *e;
+	int rc, calls = 0;
+
+	(void)state;
+	put(&s, NULL, se("ns1", "a", "1", "[\"a.ns1.global\"]", "[\"10.0.0.1\"]", NULL), 1);
+	put(&s, NULL, se("ns1", "b", "1", "[\"b.ns1.global\"]", "[\"10.0.0.2\"]", NULL), 1);
+	put(&s, NULL, se("ns1", "c", "1", "[\"c.ns1.global\"]", "[\"10.0.0.3\"]", NULL), 1);
+	put(&s, NULL, se("ns1", "bad", "1", "[\"*\"]", "[]", NULL), 1);
+	assert_int_equal(kube_store_freeze(&s, &f), 0);
+	assert_int_equal(f.n, 4);
+	assert_int_equal(f.valid, 3);
+	assert_int_equal(f.rejected, 1);
+	/* the store moves on */
+	put(&s, NULL, se("ns1", "a", "2", "[\"a.ns1.global\"]", "[\"10.9.9.9\"]", NULL), 1);
+	{
+		cJSON *o = se("ns1", "b", "1", "[]", "[]", NULL);
+		kube_store_del_json(&s, o);
+		cJSON_Delete(o);
+	}
+	se_list_init(&l);
+	do {
+		rc = kube_frozen_to_list(&f, &l, 1);
+		calls++;
+	} while (rc == 0 && calls < 10);
+	assert_int_equal(rc, 1);
+	assert_int_equal(calls, 4);
+	kube_store_clear(&s);                   /* the view holds its own references */
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.nrejects, 1);
+	assert_non_null(e = find(&l, "a"));
+	assert_memory_equal(e->addrs[0].addr, "\x0a\0\0\x01", 4);   /* as frozen */
+	assert_non_null(find(&l, "b"));                                  /* deleted after */
+	kube_frozen_release(&f);
+	assert_null(f.objs);
+	assert_int_equal(f.n, 0);
+	se_list_free(&l);
+}
+
 /* The same resourceVersion: shared with the known store, not parsed (its
  * hosts here would be rejected if they were). */
 static void test_store_shared(void **state)
@@ -409,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_listscan_cap_per_item),
 		cmocka_unit_test(test_listscan_stop),
 		cmocka_unit_test(test_store_roundtrip),
+		cmocka_unit_test(test_store_frozen),
 		cmocka_unit_test(test_store_shared),
 		cmocka_unit_test(test_store_delete_crowded),
 		cmocka_unit_test(test_store_overlay),

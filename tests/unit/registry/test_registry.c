@@ -1,6 +1,8 @@
 /*
  * test_registry.c -- building snapshots from entries and looking names up:
- * address choice, union, wildcards, empty non-terminals, zones, diffs.
+ * address choice, union, wildcards, empty non-terminals, zones, diffs;
+ * the compact snapshot (records in wire form, what introspection keeps)
+ * and the build thread.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "globaldns/registry.h"
 #include "globaldns/wire.h"
@@ -102,7 +105,7 @@ static void test_basic(void **state)
 	assert_int_equal(look(r, "httpbin.bar.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
 	assert_int_equal(a.nv6, 0);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x02", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x02", 4);
 	assert_int_equal(look(r, "HTTPBIN.bar.global", &a), REG_NAME);
 	/* empty non-terminal and apex exist without addresses */
 	assert_int_equal(look(r, "bar.global", &a), REG_NAME);
@@ -145,9 +148,9 @@ static void test_ns_host(void **state)
 	assert_non_null(r);
 	assert_int_equal(look(r, "ns.dns.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
-	assert_memory_equal(a.v4[0], v4[0], 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), v4[0], 4);
 	assert_int_equal(a.nv6, 1);
-	assert_memory_equal(a.v6[0], v6[0], 16);
+	assert_memory_equal(registry_answer_v6(&a, 0), v6[0], 16);
 	assert_int_equal(look(r, "dns.global", &a), REG_NAME);    /* ENT */
 	assert_int_equal(a.nv4 + a.nv6, 0);
 	assert_int_equal(look(r, "x.dns.global", &a), REG_NXDOMAIN);
@@ -155,7 +158,7 @@ static void test_ns_host(void **state)
 	assert_int_equal(look(r, "ns.dns.mesh", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
 	assert_int_equal(a.nv6, 0);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x35", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x35", 4);
 	/* served hosts: httpbin and the entry's ns.dns.mesh, not ns.dns.global */
 	assert_int_equal(registry_names(r), 2);
 	registry_foreach(r, count_names, &n);
@@ -168,7 +171,7 @@ static void test_ns_host(void **state)
 	assert_int_equal(removed, 1);           /* ns.dns.mesh's entry only */
 	assert_int_equal(changed, 0);
 	assert_int_equal(look(r2, "ns.dns.mesh", &a), REG_NAME);  /* back to the configured */
-	assert_memory_equal(a.v4[0], v4[0], 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), v4[0], 4);
 	registry_free(r);
 	registry_free(r2);
 	/* without addresses there is no ns.dns name */
@@ -193,9 +196,9 @@ static void test_union_and_order(void **state)
 	r = build(&l, "global.", NULL);
 	assert_int_equal(look(r, "svc.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 3);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x01", 4);
-	assert_memory_equal(a.v4[1], "\xf0\x00\x00\x03", 4);
-	assert_memory_equal(a.v4[2], "\xf0\x00\x00\x09", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 1), "\xf0\x00\x00\x03", 4);
+	assert_memory_equal(registry_answer_v4(&a, 2), "\xf0\x00\x00\x09", 4);
 	assert_int_equal(a.nv6, 1);
 	registry_free(r);
 }
@@ -218,9 +221,9 @@ static void test_fallbacks(void **state)
 	add_entry(&l, "n2", "none2.global", "240.0.0.7", SE_RES_NONE, NULL);
 	r = build(&l, "global.", "240.0.0.1");
 	assert_int_equal(look(r, "status.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\xf0\x00\x05", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\xf0\x00\x05", 4);
 	assert_int_equal(look(r, "default.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x00\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x00\x01", 4);
 	assert_int_equal(look(r, "none.global", &a), REG_NXDOMAIN);
 	assert_int_equal(look(r, "none2.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 1);
@@ -241,18 +244,18 @@ static void test_wildcards(void **state)
 	add_entry(&l, "all", "*.global", "240.0.1.4", SE_RES_STATIC, NULL);
 	r = build(&l, "global.", NULL);
 	assert_int_equal(look(r, "a.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x01", 4);
 	assert_int_equal(look(r, "a.b.c.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x01", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x01", 4);
 	assert_int_equal(look(r, "x.deep.ext.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x02", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x02", 4);
 	assert_int_equal(look(r, "exact.ext.global", &a), REG_NAME);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x03", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x03", 4);
 	/* the base exists (NODATA), it is not covered by its wildcard */
 	assert_int_equal(look(r, "ext.global", &a), REG_NAME);
 	assert_int_equal(a.nv4, 0);
 	assert_int_equal(look(r, "other.global", &a), REG_WILDCARD);
-	assert_memory_equal(a.v4[0], "\xf0\x00\x01\x04", 4);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\x00\x01\x04", 4);
 	registry_free(r);
 }
 
@@ -303,11 +306,213 @@ static void test_many(void **state)
 	for (int i = 0; i < 5000; i += 97) {
 		snprintf(host, sizeof(host), "svc-%05d.ns%d.global", i, i % 7);
 		assert_int_equal(look(r, host, &a), REG_NAME);
-		assert_int_equal(a.v4[0][2], i / 256);
-		assert_int_equal(a.v4[0][3], i % 256);
+		assert_int_equal(registry_answer_v4(&a, 0)[2], i / 256);
+		assert_int_equal(registry_answer_v4(&a, 0)[3], i % 256);
 	}
 	assert_int_equal(look(r, "ns3.global", &a), REG_NAME);
 	registry_free(r);
+}
+
+/* The records are rendered as they go on the wire: owner a pointer to
+ * the question, type, class IN, the conf's TTL, rdlength, address. */
+static void test_rendered_records(void **state)
+{
+	const char *zones[] = { "global." };
+	struct registry_conf c = { .zones = zones, .nzones = 1, .ttl = 300 };
+	struct se_list l;
+	struct registry *r;
+	struct registry_answer a;
+
+	(void)state;
+	se_list_init(&l);
+	add_entry(&l, "one", "h.global", "240.0.0.7 2001:db8::5", SE_RES_STATIC, NULL);
+	add_entry(&l, "two", "h.global", "240.0.0.3", SE_RES_STATIC, NULL);
+	r = registry_build(&c, &l, 1);
+	assert_non_null(r);
+	assert_int_equal(look(r, "h.global", &a), REG_NAME);
+	assert_int_equal(a.nv4, 2);
+	assert_int_equal(a.nv6, 1);
+	assert_memory_equal(a.a_rrs, "\xc0\x0c\0\x01\0\x01\0\0\x01\x2c\0\x04\xf0\0\0\x03"
+		"\xc0\x0c\0\x01\0\x01\0\0\x01\x2c\0\x04\xf0\0\0\x07", 2 * REGISTRY_RR_A);
+	assert_memory_equal(a.aaaa_rrs, "\xc0\x0c\0\x1c\0\x01\0\0\x01\x2c\0\x10"
+		"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x05", REGISTRY_RR_AAAA);
+	assert_memory_equal(registry_answer_v6(&a, 0), a.aaaa_rrs + 12, 16);
+	registry_free(r);
+}
+
+struct seen {
+	int names;
+	char sources[256];
+	char addrs[256];
+};
+
+static void collect_names(void *arg, const char *name, const uint8_t (*v4)[4],
+	size_t nv4, const uint8_t (*v6)[16], size_t nv6,
+	const char *const *sources, size_t nsources)
+{
+	struct seen *s = arg;
+	char text[64];
+
+	s->names++;
+	if (strcmp(name, "h.global.") != 0)
+		return;
+	for (size_t i = 0; i < nsources; i++)
+		snprintf(s->sources + strlen(s->sources), sizeof(s->sources) - strlen(s->sources),
+			"%s;", sources[i]);
+	for (size_t i = 0; i < nv4; i++)
+		snprintf(s->addrs + strlen(s->addrs), sizeof(s->addrs) - strlen(s->addrs), "%s;",
+			inet_ntop(AF_INET, v4[i], text, sizeof(text)));
+	for (size_t i = 0; i < nv6; i++)
+		snprintf(s->addrs + strlen(s->addrs), sizeof(s->addrs) - strlen(s->addrs), "%s;",
+			inet_ntop(AF_INET6, v6[i], text, sizeof(text)));
+}
+
+/* What introspection needs survives the list (which the build frees):
+ * each name's addresses and source entries, the rejects, the counts. */
+static void test_kept_for_introspection(void **state)
+{
+	struct se_list l;
+	struct registry *r;
+	struct registry_answer a;
+	struct seen s = { 0 };
+	const char *ns, *name, *reason;
+
+	(void)state;
+	se_list_init(&l);
+	add_entry(&l, "one", "h.global x.y.global", "240.0.0.7 2001:db8::5", SE_RES_STATIC, NULL);
+	add_entry(&l, "two", "h.global *.w.global", "240.0.0.3", SE_RES_STATIC, NULL);
+	add_entry(&l, "none", "n.global", "", SE_RES_NONE, NULL);
+	assert_int_equal(se_list_reject(&l, "bad", "e1", "spec.hosts[0]: not a string"), 0);
+	assert_int_equal(se_list_reject(&l, NULL, NULL, "metadata.name: missing"), 0);
+	r = build(&l, "global.", NULL);
+	assert_non_null(r);
+	assert_int_equal(l.n + l.nrejects, 0);          /* freed by the build */
+	assert_null(l.items);
+	assert_int_equal(registry_entries(r), 3);
+	assert_int_equal(registry_names(r), 3);         /* h, x.y, *.w */
+	/* apex, h, y (ENT), x.y, w (wildcard base), *.w */
+	assert_int_equal(registry_nodes(r), 6);
+	assert_true(registry_bytes(r) > 0);
+	assert_int_equal(registry_rejects(r), 2);
+	registry_reject(r, 0, &ns, &name, &reason);
+	assert_string_equal(ns, "bad");
+	assert_string_equal(name, "e1");
+	assert_string_equal(reason, "spec.hosts[0]: not a string");
+	registry_reject(r, 1, &ns, &name, &reason);
+	assert_null(ns);
+	assert_null(name);
+	assert_string_equal(reason, "metadata.name: missing");
+	registry_foreach(r, collect_names, &s);
+	assert_int_equal(s.names, 3);
+	/* sources in the order of their first (sorted) address */
+	assert_string_equal(s.sources, "ns/two;ns/one;");
+	assert_string_equal(s.addrs, "240.0.0.3;240.0.0.7;2001:db8::5;");
+	assert_int_equal(look(r, "y.global", &a), REG_NAME);   /* ENT */
+	assert_int_equal(a.nv4 + a.nv6, 0);
+	assert_int_equal(look(r, "q.r.w.global", &a), REG_WILDCARD);
+	assert_int_equal(a.nv4, 1);
+	assert_memory_equal(registry_answer_v4(&a, 0), "\xf0\0\0\x03", 4);
+	assert_int_equal(look(r, "w.global", &a), REG_NAME);
+	assert_int_equal(look(r, "n.global", &a), REG_NXDOMAIN);
+	registry_free(r);
+}
+
+struct delivered {
+	struct registry *r;
+	int calls;
+};
+
+static void on_built(void *arg, struct registry *r)
+{
+	struct delivered *d = arg;
+
+	registry_free(d->r);
+	d->r = r;
+	d->calls++;
+}
+
+/* The builder delivers on the loop; lists submitted while one waits are
+ * coalesced, and the last one submitted is what is delivered last. */
+static void test_builder(void **state)
+{
+	const char *zones[] = { "global." };
+	struct registry_conf c = { .zones = zones, .nzones = 1, .ttl = 30 };
+	struct event_base *base = event_base_new();
+	struct registry_builder *b;
+	struct delivered d = { 0 };
+	struct registry_answer a;
+	char host[64];
+
+	(void)state;
+	assert_non_null(base);
+	b = registry_builder_new(base, &c, on_built, &d);
+	assert_non_null(b);
+	for (int i = 0; i < 5; i++) {
+		struct se_list l;
+		se_list_init(&l);
+		snprintf(host, sizeof(host), "v%d.global", i);
+		add_entry(&l, "e", host, "240.0.0.1", SE_RES_STATIC, NULL);
+		assert_int_equal(registry_builder_submit(b, &l), 0);
+		assert_int_equal(l.n, 0);
+	}
+	for (int i = 0; i < 200; i++) {         /* at most 2 s */
+		struct timeval tv = { 0, 10000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		if (d.r && look(d.r, "v4.global", &a) == REG_NAME)
+			break;
+	}
+	assert_non_null(d.r);
+	assert_true(d.calls >= 1 && d.calls <= 5);
+	assert_int_equal(look(d.r, "v4.global", &a), REG_NAME);
+	assert_int_equal(registry_names(d.r), 1);
+	assert_int_equal(registry_builder_trim(b), 0);          /* its thread runs */
+	assert_int_equal(registry_builder_trim(NULL), -1);
+	registry_builder_free(b);
+	registry_free(d.r);
+	event_base_free(base);
+}
+
+static int attach_count(void *arg, const struct se_list *entries,
+	struct registry *r)
+{
+	size_t *n;
+
+	if (arg)
+		return -1;
+	if (!(n = malloc(sizeof(*n))))
+		return -1;
+	*n = entries->n;
+	registry_set_extra(r, n, free);
+	return 0;
+}
+
+/* conf->attach sees the entries before the build frees them and hangs
+ * its result on the snapshot (freed with it); its failure fails the
+ * build and leaves the entries to the caller. */
+static void test_attach(void **state)
+{
+	const char *zones[] = { "global." };
+	struct registry_conf c = { .zones = zones, .nzones = 1, .attach = attach_count };
+	struct se_list l;
+	struct registry *r;
+	int fail = 1;
+
+	(void)state;
+	se_list_init(&l);
+	add_entry(&l, "a", "a.global", "240.0.0.1", SE_RES_STATIC, NULL);
+	add_entry(&l, "b", "b.global", "240.0.0.2", SE_RES_STATIC, NULL);
+	r = registry_build(&c, &l, 1);
+	assert_non_null(r);
+	assert_non_null(registry_extra(r));
+	assert_int_equal(*(size_t *)registry_extra(r), 2);
+	assert_int_equal(l.n, 0);
+	registry_free(r);
+	add_entry(&l, "a", "a.global", "240.0.0.1", SE_RES_STATIC, NULL);
+	c.attach_arg = &fail;
+	assert_null(registry_build(&c, &l, 1));
+	assert_int_equal(l.n, 1);
+	se_list_free(&l);
 }
 
 int main(void)
@@ -320,6 +525,10 @@ int main(void)
 		cmocka_unit_test(test_wildcards),
 		cmocka_unit_test(test_zone_filter_and_diff),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_rendered_records),
+		cmocka_unit_test(test_kept_for_introspection),
+		cmocka_unit_test(test_builder),
+		cmocka_unit_test(test_attach),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -493,6 +493,77 @@ static void test_list_ops(void **state)
 	se_entry_clear(NULL);
 }
 
+/* A packed list (the manifest file cache's form) unpacks to the same
+ * entries and rejects, appended; an empty one is empty. */
+static void test_pack(void **state)
+{
+	struct se_list l, out;
+	struct se_packed pk, empty = { 0 };
+	struct se_entry e;
+	char why[256];
+
+	(void)state;
+	se_list_init(&l);
+	se_list_init(&out);
+	assert_int_equal(decode("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n1\",\"uid\":\"u-1\","
+		"\"resourceVersion\":\"7\"},\"spec\":{\"hosts\":[\"a.global\",\"b.global\"],"
+		"\"addresses\":[\"240.0.0.1\",\"2001:db8::1\"],\"resolution\":\"DNS\"},"
+		"\"status\":{\"addresses\":[{\"value\":\"240.0.0.9\",\"host\":\"b.global\"},"
+		"{\"value\":\"2001:db8::9\"}]}}", &e, why, sizeof(why)), 0);
+	assert_int_equal(se_list_push(&l, &e), 0);
+	assert_int_equal(decode(SE("{\"hosts\":[\"c.global\"]}"), &e, why, sizeof(why)), 0);
+	assert_int_equal(se_list_push(&l, &e), 0);
+	assert_int_equal(se_list_reject(&l, "ns", NULL, "r1"), 0);
+	assert_int_equal(se_list_reject(&l, NULL, "nm", "r2"), 0);
+	assert_int_equal(se_list_pack(&l, &pk), 0);
+	assert_int_equal(pk.n, 2);
+	assert_int_equal(pk.nrejects, 2);
+	assert_int_equal(se_packed_unpack(&pk, &out), 0);
+	assert_int_equal(se_packed_unpack(&pk, &out), 0);      /* appends */
+	assert_int_equal(out.n, 4);
+	assert_int_equal(out.nrejects, 4);
+	for (size_t k = 0; k < 4; k += 2) {
+		const struct se_entry *a = &out.items[k], *b = &out.items[k + 1];
+		assert_string_equal(a->ns, "n1");
+		assert_string_equal(a->name, "a");
+		assert_string_equal(a->uid, "u-1");
+		assert_string_equal(a->resource_version, "7");
+		assert_int_equal(a->resolution, SE_RES_DNS);
+		assert_int_equal(a->nhosts, 2);
+		assert_string_equal(a->hosts[1], "b.global");
+		assert_int_equal(a->naddrs, 2);
+		assert_int_equal(a->addrs[0].family, AF_INET);
+		assert_memory_equal(a->addrs[0].addr, "\xf0\0\0\x01", 4);
+		assert_int_equal(a->addrs[1].family, AF_INET6);
+		assert_memory_equal(a->addrs[1].addr, l.items[0].addrs[1].addr, 16);
+		assert_int_equal(a->nstatus_addrs, 2);
+		assert_string_equal(a->status_addrs[0].host, "b.global");
+		assert_memory_equal(a->status_addrs[0].addr.addr, "\xf0\0\0\x09", 4);
+		assert_null(a->status_addrs[1].host);
+		assert_int_equal(a->status_addrs[1].addr.family, AF_INET6);
+		assert_string_equal(b->name, "n");
+		assert_null(b->uid);
+		assert_null(b->resource_version);
+		assert_int_equal(b->naddrs, 0);
+		assert_null(b->addrs);
+		assert_int_equal(b->nstatus_addrs, 0);
+		assert_string_equal(out.rejects[k].ns, "ns");
+		assert_null(out.rejects[k].name);
+		assert_string_equal(out.rejects[k].reason, "r1");
+		assert_null(out.rejects[k + 1].ns);
+		assert_string_equal(out.rejects[k + 1].name, "nm");
+	}
+	se_list_free(&out);
+	assert_int_equal(se_packed_unpack(&empty, &out), 0);
+	assert_int_equal(out.n + out.nrejects, 0);
+	se_list_free(&l);
+	assert_int_equal(se_list_pack(&l, &empty), 0);
+	assert_int_equal(empty.n + empty.nrejects, 0);
+	se_packed_free(&empty);
+	se_packed_free(&pk);
+	assert_null(pk.data);
+}
+
 /* se_list_add_json on one JSON text; returns ignored, fills l. */
 static size_t add(struct se_list *l, const char *json)
 {
@@ -716,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_nulls_are_absent),
 		cmocka_unit_test(test_status_addresses),
 		cmocka_unit_test(test_list_ops),
+		cmocka_unit_test(test_pack),
 		cmocka_unit_test(test_add_json_versions),
 		cmocka_unit_test(test_add_json_kinds),
 		cmocka_unit_test(test_reject_records),
