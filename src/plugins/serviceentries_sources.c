@@ -1,0 +1,502 @@
+/*
+ * serviceentries_sources.c -- where a serviceentries block's entries come
+ * from: its source, or several (`cluster NAME { ... }`) merged into one
+ * list; how stale each is; and the disk snapshot of their last good
+ * entries (snapshot.h) read at a start while the API is unreachable.
+ *
+ * Several sources: each keeps its last good list (a cluster that becomes
+ * unreachable keeps its entries while the others update), and the block's
+ * registry is built from their union -- the same host in two clusters gets
+ * the union of their addresses, the rule for one cluster.  An entry's
+ * namespace is prefixed with its cluster ("east/istio-system"), which is
+ * how /registry attributes a name to a cluster.  No registry is built
+ * before every source delivered (live or from the snapshot): a partial one
+ * would answer NXDOMAIN for the missing cluster's names, and resolvers
+ * cache that.  One source: its list goes into the registry unchanged,
+ * without a copy.
+ *
+ * The snapshot: every live update marks it dirty; it is written at most
+ * once per `interval` and when the block stops (shutdown, reload).  At
+ * start it is read and checked (snapshot.h); each source that has a part
+ * in it, of its own cluster and identity, serves that part as soon as the
+ * source reports an error, or `wait` after the start without a sync --
+ * never once the source has synced.  Such a source is stale until its
+ * first live sync: /registry, globaldns_source_snapshot, and readiness if
+ * `ready live`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "globaldns/corefile.h"
+#include "globaldns/log.h"
+#include "globaldns/metrics.h"
+#include "globaldns/plugin.h"
+#include "globaldns/registry.h"
+#include "globaldns/snapshot.h"
+#include "globaldns/util.h"
+#include "serviceentries_int.h"
+
+#define SNAP_DEFAULT_INTERVAL_MS 10000L
+#define SNAP_DEFAULT_WAIT_MS 5000L
+#define SNAP_CHECK_MS 100L
+
+static const char name[] = "serviceentries";
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void arm(struct event *ev, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
+static const char *slot_label(const struct se_slot *sl)
+{
+	return sl->label ? sl->label : sl->p->zones[0].name;
+}
+
+/* ---- several sources, one list ---- */
+
+/* "CLUSTER/" before *ns (NULL stays NULL); 0 or -1. */
+static int prefix(char **ns, const char *cluster)
+{
+	size_t n;
+	char *x;
+
+	if (!*ns)
+		return 0;
+	n = strlen(cluster) + strlen(*ns) + 2;
+	if (!(x = malloc(n)))
+		return -1;
+	snprintf(x, n, "%s/%s", cluster, *ns);
+	free(*ns);
+	*ns = x;
+	return 0;
+}
+
+/* Every source's last list, copied, into one. */
+static int merge(const struct se_plugin *p, struct se_list *m)
+{
+	se_list_init(m);
+	for (size_t i = 0; i < p->nslots; i++) {
+		const struct se_slot *sl = &p->slots[i];
+		size_t n0 = m->n, r0 = m->nrejects;
+		if (se_list_copy(m, &sl->last) < 0)
+			return -1;
+		for (size_t k = n0; k < m->n; k++)
+			if (prefix(&m->items[k].ns, sl->cluster) < 0)
+				return -1;
+		for (size_t k = r0; k < m->nrejects; k++)
+			if (prefix(&m->rejects[k].ns, sl->cluster) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* The entries of sl are now these (moved): a new registry when it can be. */
+static void publish(struct se_slot *sl, struct se_list *entries)
+{
+	struct se_plugin *p = sl->p;
+	struct se_list m;
+
+	sl->have = 1;
+	if (p->nslots == 1) {
+		se_build(p, entries);
+		return;
+	}
+	se_list_free(&sl->last);
+	sl->last = *entries;
+	se_list_init(entries);
+	for (size_t i = 0; i < p->nslots; i++)
+		if (!p->slots[i].have)
+			return;
+	if (merge(p, &m) < 0) {
+		log_error("plugin/serviceentries: %s: out of memory merging the clusters' entries; "
+			"keeping the previous registry", p->zones[0].name);
+		se_list_free(&m);
+		return;
+	}
+	se_build(p, &m);
+	se_list_free(&m);
+}
+
+static void snap_schedule(struct se_plugin *p);
+
+void se_slot_update(void *arg, struct se_list *entries)
+{
+	struct se_slot *sl = arg;
+
+	if (sl->from_snapshot)
+		log_info("plugin/serviceentries: %s: live entries from the source; the snapshot's are no longer served",
+			slot_label(sl));
+	sl->from_snapshot = 0;
+	se_list_free(&sl->snap);
+	sl->snap_have = 0;
+	publish(sl, entries);
+	sl->p->snap_dirty = 1;
+	snap_schedule(sl->p);
+}
+
+/* Seconds since what sl serves was last known good (0: in sync). */
+static double staleness(const struct se_slot *sl, time_t now)
+{
+	const struct se_source_status *st = &sl->source->status;
+
+	if (sl->from_snapshot)
+		return (double)(now - sl->snap_time);
+	if (sl->have && st->last_error[0] && st->good_until)
+		return (double)(now - st->good_until);
+	return 0;
+}
+
+/* ---- the snapshot: configuration ---- */
+
+int se_snap_parse(struct se_plugin *p, const struct cf_directive *c, char *err,
+	size_t errlen)
+{
+	char why[512];
+
+	if (p->snap_path)
+		PLUGIN_FAIL(c, "snapshot: given twice");
+	if (c->nargs != 1)
+		PLUGIN_FAIL(c, "snapshot: needs the path of the file, e.g. \"snapshot /var/lib/globaldns/global.json\"");
+	p->snap_interval_ms = SNAP_DEFAULT_INTERVAL_MS;
+	p->snap_wait_ms = SNAP_DEFAULT_WAIT_MS;
+	for (size_t i = 0; i < c->nchildren; i++) {
+		const struct cf_directive *o = &c->children[i];
+		if ((strcmp(o->name, "interval") == 0 || strcmp(o->name, "wait") == 0) && o->nargs == 1) {
+			long ms;
+			if (cf_parse_duration_ms(o->args[0], &ms) < 0 || ms < 0 || ms > 86400000L)
+				PLUGIN_FAIL(o, "snapshot %s: \"%s\": not a duration up to 24h", o->name, o->args[0]);
+			if (o->name[0] == 'i')
+				p->snap_interval_ms = ms;
+			else
+				p->snap_wait_ms = ms;
+		} else if (strcmp(o->name, "ready") == 0 && o->nargs == 1 &&
+			   (strcmp(o->args[0], "live") == 0 || strcmp(o->args[0], "snapshot") == 0)) {
+			p->snap_ready_live = o->args[0][0] == 'l';
+		} else {
+			PLUGIN_FAIL(o, "snapshot: unknown or malformed \"%s\"; supported: "
+				"interval DURATION, wait DURATION, ready snapshot|live", o->name);
+		}
+	}
+	if (snapshot_check_path(c->args[0], why, sizeof(why)) < 0)
+		PLUGIN_FAIL(c, "snapshot \"%s\": %s", c->args[0], why);
+	if (!(p->snap_path = strdup(c->args[0])))
+		PLUGIN_FAIL(c, "out of memory");
+	p->snap_prop = c;
+	return 0;
+fail:
+	return -1;
+}
+
+/* ---- the snapshot: writing ---- */
+
+static void snap_write(struct se_plugin *p)
+{
+	struct snapshot_part parts[64];
+	size_t n = 0;
+	time_t now = time(NULL);
+	char err[512];
+
+	if (!p->snap_path || !p->snap_dirty)
+		return;
+	for (size_t i = 0; i < p->nslots && n < sizeof(parts) / sizeof(parts[0]); i++) {
+		const struct se_slot *sl = &p->slots[i];
+		const struct se_source_status *st = &sl->source->status;
+		if (!sl->have || (p->nslots == 1 && !p->reg))
+			continue;
+		parts[n].cluster = sl->cluster;
+		parts[n].identity = sl->source->identity;
+		parts[n].synced_at = sl->from_snapshot ? sl->snap_time
+			: st->last_error[0] && st->good_until ? st->good_until : now;
+		parts[n].list = p->nslots == 1 ? registry_source_list(p->reg) : &sl->last;
+		n++;
+	}
+	p->snap_dirty = 0;
+	p->snap_last_write_ms = mono_ms();
+	if (snapshot_write(p->snap_path, (const char *const *)p->zone_names, p->nzones,
+			parts, n, now, err, sizeof(err)) < 0) {
+		p->snap_writes_failed++;
+		snprintf(p->snap_error, sizeof(p->snap_error), "%s", err);
+		log_error("plugin/serviceentries: %s: snapshot %s: %s", p->zones[0].name, p->snap_path, err);
+		return;
+	}
+	p->snap_writes_ok++;
+	p->snap_written = now;
+	p->snap_error[0] = '\0';
+}
+
+static void on_write_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	snap_write(arg);
+}
+
+/* Write now, or when `interval` since the last write has passed. */
+static void snap_schedule(struct se_plugin *p)
+{
+	double since;
+	long wait = 0;
+
+	if (!p->snap_write_timer || evtimer_pending(p->snap_write_timer, NULL))
+		return;
+	since = mono_ms() - p->snap_last_write_ms;
+	if (p->snap_last_write_ms > 0 && since < (double)p->snap_interval_ms)
+		wait = p->snap_interval_ms - (long)since;
+	arm(p->snap_write_timer, wait);
+}
+
+/* ---- the snapshot: reading at start ---- */
+
+static void on_part(void *arg, const char *cluster, const char *identity,
+	time_t synced_at, struct se_list *entries)
+{
+	struct se_plugin *p = arg;
+
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct se_slot *sl = &p->slots[i];
+		if ((cluster == NULL) != (sl->cluster == NULL) ||
+		    (cluster && strcmp(cluster, sl->cluster) != 0))
+			continue;
+		if (strcmp(identity, sl->source->identity) != 0) {
+			log_error("plugin/serviceentries: %s: snapshot %s: rejected its part for \"%s\", "
+				"this source reads \"%s\"; not served", slot_label(sl), p->snap_path,
+				identity, sl->source->identity);
+			return;
+		}
+		se_list_free(&sl->snap);
+		sl->snap = *entries;
+		se_list_init(entries);
+		sl->snap_have = 1;
+		sl->snap_time = synced_at;
+		return;
+	}
+	log_warning("plugin/serviceentries: %s: snapshot %s: a part for %s%s, which this block does not read; ignored",
+		p->zones[0].name, p->snap_path, cluster ? "cluster " : "the block's only source",
+		cluster ? cluster : "");
+}
+
+/* Serve the snapshot's entries of the sources that failed, or did not sync
+ * within `wait`; drop those of the sources that synced. */
+static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct se_plugin *p = arg;
+	int pending = 0;
+	double waited = mono_ms() - p->started_ms;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct se_slot *sl = &p->slots[i];
+		const struct se_source_status *st = &sl->source->status;
+		char when[32];
+		struct tm tm;
+		size_t n;
+		if (!sl->snap_have)
+			continue;
+		if (sl->have) {
+			se_list_free(&sl->snap);
+			sl->snap_have = 0;
+			continue;
+		}
+		if (!st->last_error[0] && !st->syncs_failed && waited < (double)p->snap_wait_ms) {
+			pending = 1;
+			continue;
+		}
+		if (!gmtime_r(&sl->snap_time, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+			snprintf(when, sizeof(when), "?");
+		n = sl->snap.n;
+		sl->from_snapshot = 1;
+		sl->snap_have = 0;
+		log_warning("plugin/serviceentries: %s: serving %zu entries from the snapshot %s (last in sync %s): %s",
+			slot_label(sl), n, p->snap_path, when,
+			st->last_error[0] ? st->last_error : "no sync yet");
+		publish(sl, &sl->snap);
+		se_list_free(&sl->snap);
+	}
+	if (pending)
+		arm(p->snap_apply_timer, SNAP_CHECK_MS);
+}
+
+int se_snap_start(struct se_plugin *p, struct event_base *base)
+{
+	char err[512];
+	int rc;
+	int any = 0;
+
+	if (!p->snap_path)
+		return 0;
+	p->base = base;
+	p->started_ms = mono_ms();
+	if (!(p->snap_write_timer = evtimer_new(base, on_write_timer, p)) ||
+	    !(p->snap_apply_timer = evtimer_new(base, on_apply_timer, p)))
+		return -1;
+	rc = snapshot_read(p->snap_path, (const char *const *)p->zone_names, p->nzones,
+		on_part, p, &p->snap_loaded, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(p->snap_error, sizeof(p->snap_error), "read: %s", err);
+		log_error("plugin/serviceentries: %s: snapshot %s rejected: %s; not served",
+			p->zones[0].name, p->snap_path, err);
+		return 0;
+	}
+	if (rc > 0) {
+		log_info("plugin/serviceentries: %s: snapshot %s: none yet; written after the first sync",
+			p->zones[0].name, p->snap_path);
+		return 0;
+	}
+	for (size_t i = 0; i < p->nslots; i++)
+		any |= p->slots[i].snap_have;
+	if (any)
+		arm(p->snap_apply_timer, SNAP_CHECK_MS);
+	return 0;
+}
+
+void se_snap_stop(struct se_plugin *p)
+{
+	if (p->snap_write_timer) {
+		snap_write(p);
+		event_free(p->snap_write_timer);
+		p->snap_write_timer = NULL;
+	}
+	if (p->snap_apply_timer) {
+		event_free(p->snap_apply_timer);
+		p->snap_apply_timer = NULL;
+	}
+}
+
+/* ---- metrics and /registry ---- */
+
+/* The "cluster" label pair of a source of several, or the end of the list. */
+#define CLUSTER_LABEL(sl) (sl)->cluster ? "cluster" : NULL, (sl)->cluster
+
+void se_sources_collect(struct se_plugin *p, struct metrics_out *o)
+{
+	const char *zone = p->zones[0].name;
+	time_t now = time(NULL);
+
+	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
+		"1 once the source has completed its first sync.");
+	metrics_out_family(o, "globaldns_source_syncs_total", METRICS_COUNTER,
+		"Complete loads of the source, by result.");
+	metrics_out_family(o, "globaldns_source_last_success_timestamp_seconds", METRICS_GAUGE,
+		"Unix time of the last successful sync (0 before the first).");
+	metrics_out_family(o, "globaldns_source_staleness_seconds", METRICS_GAUGE,
+		"Seconds since the entries served from the source were last known in sync (0: in sync).");
+	metrics_out_family(o, "globaldns_source_snapshot", METRICS_GAUGE,
+		"1 while the source's entries are served from the disk snapshot (no live sync yet).");
+	for (size_t i = 0; i < p->nslots; i++) {
+		const struct se_slot *sl = &p->slots[i];
+		const struct se_source_status *st = &sl->source->status;
+		const char *kind = sl->source->ops->kind;
+		metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
+			"zone", zone, "source", kind, CLUSTER_LABEL(sl), NULL);
+		metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_ok,
+			"zone", zone, "source", kind, "result", "success", CLUSTER_LABEL(sl), NULL);
+		metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_failed,
+			"zone", zone, "source", kind, "result", "failure", CLUSTER_LABEL(sl), NULL);
+		metrics_out_sample(o, "globaldns_source_last_success_timestamp_seconds", "",
+			(double)st->last_success, "zone", zone, "source", kind, CLUSTER_LABEL(sl), NULL);
+		metrics_out_sample(o, "globaldns_source_staleness_seconds", "", staleness(sl, now),
+			"zone", zone, "source", kind, CLUSTER_LABEL(sl), NULL);
+		metrics_out_sample(o, "globaldns_source_snapshot", "", sl->from_snapshot ? 1 : 0,
+			"zone", zone, "source", kind, CLUSTER_LABEL(sl), NULL);
+		if (sl->source->ops->collect)
+			sl->source->ops->collect(sl->source, o, zone);
+	}
+	if (!p->snap_path)
+		return;
+	metrics_out_family(o, "globaldns_snapshot_writes_total", METRICS_COUNTER,
+		"Writes of the disk snapshot of the registry, by result.");
+	metrics_out_family(o, "globaldns_snapshot_last_write_timestamp_seconds", METRICS_GAUGE,
+		"Unix time of the last good write of the disk snapshot (0: none yet).");
+	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)p->snap_writes_ok,
+		"zone", zone, "result", "success", NULL);
+	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)p->snap_writes_failed,
+		"zone", zone, "result", "failure", NULL);
+	metrics_out_sample(o, "globaldns_snapshot_last_write_timestamp_seconds", "",
+		(double)p->snap_written, "zone", zone, NULL);
+}
+
+static void add_time(cJSON *obj, const char *key, time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!t || !gmtime_r(&t, &tm)) {
+		cJSON_AddNullToObject(obj, key);
+		return;
+	}
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(obj, key, buf);
+}
+
+static void source_json(const struct se_slot *sl, cJSON *src, time_t now)
+{
+	const struct se_source_status *st = &sl->source->status;
+
+	if (sl->cluster)
+		cJSON_AddStringToObject(src, "cluster", sl->cluster);
+	else
+		cJSON_AddNullToObject(src, "cluster");
+	cJSON_AddStringToObject(src, "kind", sl->source->ops->kind);
+	cJSON_AddBoolToObject(src, "synced", st->synced);
+	add_time(src, "last_success", st->last_success);
+	add_time(src, "last_attempt", st->last_attempt);
+	cJSON_AddNumberToObject(src, "syncs_ok", (double)st->syncs_ok);
+	cJSON_AddNumberToObject(src, "syncs_failed", (double)st->syncs_failed);
+	cJSON_AddStringToObject(src, "last_error", st->last_error);
+	cJSON_AddBoolToObject(src, "stale", sl->from_snapshot || staleness(sl, now) > 0);
+	cJSON_AddNumberToObject(src, "staleness_seconds", staleness(sl, now));
+	cJSON_AddBoolToObject(src, "from_snapshot", sl->from_snapshot);
+	if (sl->from_snapshot)
+		add_time(src, "snapshot_synced_at", sl->snap_time);
+	cJSON_AddNumberToObject(src, "entries", (double)(sl->p->nslots == 1
+		? (sl->p->reg ? registry_entries(sl->p->reg) : 0) : sl->last.n));
+	if (sl->source->ops->introspect)
+		sl->source->ops->introspect(sl->source, src);
+}
+
+/* "source": the first (the only one, as before clusters); "sources": all. */
+void se_sources_introspect(struct se_plugin *p, cJSON *obj)
+{
+	time_t now = time(NULL);
+	cJSON *src = cJSON_AddObjectToObject(obj, "source");
+	cJSON *arr = cJSON_AddArrayToObject(obj, "sources");
+
+	if (src)
+		source_json(&p->slots[0], src, now);
+	for (size_t i = 0; arr && i < p->nslots; i++) {
+		cJSON *x = cJSON_CreateObject();
+		if (!x)
+			break;
+		source_json(&p->slots[i], x, now);
+		cJSON_AddItemToArray(arr, x);
+	}
+	if (p->snap_path) {
+		cJSON *s = cJSON_AddObjectToObject(obj, "snapshot");
+		if (!s)
+			return;
+		cJSON_AddStringToObject(s, "path", p->snap_path);
+		add_time(s, "loaded_written_at", p->snap_loaded);
+		add_time(s, "last_write", p->snap_written);
+		cJSON_AddNumberToObject(s, "writes_ok", (double)p->snap_writes_ok);
+		cJSON_AddNumberToObject(s, "writes_failed", (double)p->snap_writes_failed);
+		cJSON_AddStringToObject(s, "last_error", p->snap_error);
+		cJSON_AddBoolToObject(s, "ready_on_snapshot", !p->snap_ready_live);
+	}
+}
