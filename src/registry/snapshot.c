@@ -37,9 +37,12 @@ int snapshot_check_path(const char *path, char *err, size_t errlen)
 	struct stat st;
 
 	dir_of(path, dir, sizeof(dir));
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		errf(err, errlen, "directory \"%s\": %s", dir,
-			errno && !S_ISDIR(st.st_mode) ? strerror(errno ? errno : ENOTDIR) : "not a directory");
+	if (stat(dir, &st) < 0) {
+		errf(err, errlen, "directory \"%s\": %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		errf(err, errlen, "directory \"%s\": %s", dir, strerror(ENOTDIR));
 		return -1;
 	}
 	if (access(dir, W_OK | X_OK) < 0) {
