@@ -16,7 +16,7 @@
  *           kubeconfig ...      properties), merged into one registry
  *       }
  *       snapshot PATH [{        the last good entries on disk, for a start
- *           interval DURATION   while the API is unreachable (se_snap.c)
+ *           interval DURATION   while the API is unreachable (serviceentries_sources.c)
  *           wait DURATION
  *           ready snapshot|live
  *       }]

@@ -8,12 +8,12 @@
 # the other goes on updating, and is live again when it comes back.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 30
+plan 33
 
 K8S=$T_TMP/east; start_fake --bookmark-interval 1 || exit 1
 EAST=$K8S EAST_PID=$FAKE_PID EAST_PORT=$(cat "$K8S/port")
 K8S=$T_TMP/west; start_fake --bookmark-interval 1 || exit 1
-WEST=$K8S
+WEST=$K8S WEST_PID=$FAKE_PID
 ok $(cmp -s "$EAST/kubeconfig" "$WEST/kubeconfig"; [ $? = 1 ]; echo $?) "each fake has its own kubeconfig (server, CA, token)"
 
 K8S=$EAST se default web web.default.global 10.1.0.1
@@ -36,6 +36,9 @@ global:$PORT {
             kubeconfig $WEST/kubeconfig
             timeout 2s
             backoff 200ms 500ms
+        }
+        snapshot $T_TMP/global.json {
+            wait 2s
         }
     }
 }
@@ -94,6 +97,7 @@ is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/ready")" 2
 # ---- east comes back (restarted, another state): live again
 rm -f "$EAST/ready"
 K8S=$EAST; start_fake --reuse-certs --port "$EAST_PORT" --initial-rv 100000 --bookmark-interval 1 || exit 1
+EAST_PID=$FAKE_PID
 K8S=$EAST se default east east.default.global 10.1.0.6
 wait_a 20 east.default.global 10.1.0.6
 is "$(a east.default.global)" 10.1.0.6 "east back: its new state is served"
@@ -114,3 +118,16 @@ bad "a source property beside clusters" 3 'serviceentries: kubeconfig: a source 
 printf 'global:%s {\n    serviceentries {\n        cluster West {\n            kubeconfig %s\n        }\n    }\n}\n' \
 	"$PORT" "$WEST/kubeconfig" >"$T_TMP/bad"
 bad "a cluster name that is no DNS label" 3 'serviceentries: cluster: "West": not a name'
+
+# ---- both clusters down, globaldns restarted: each from its part of the snapshot
+stop_pid "$GD_PID"
+kill "$EAST_PID" "$WEST_PID"
+for _ in $(seq 1 50); do kill -0 "$EAST_PID" 2>/dev/null || kill -0 "$WEST_PID" 2>/dev/null || break; sleep 0.1; done
+start_globaldns gd2 "$T_TMP/Corefile" || exit 1
+wait_a 10 new.default.global 10.2.0.9
+is "$(a east.default.global) $(a new.default.global)" "10.1.0.6 10.2.0.9" \
+	"both down at start: each cluster's entries from the snapshot"
+is "$(regq 'src["east"]["from_snapshot"], src["west"]["from_snapshot"]')" "(True, True)" \
+	"/registry: both from the snapshot"
+is "$(regq '",".join(names["web.default.global."]["service_entries"])')" "west/default/web" \
+	"/registry: attribution kept"
