@@ -12,21 +12,13 @@
  *       (without file: the Kubernetes API, src/kube -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
- *       cluster NAME {          one of several sources (each its own
- *           kubeconfig ...      properties), merged into one registry
- *       }
- *       snapshot PATH [{        the last good entries on disk, for a start
- *           interval DURATION   while the API is unreachable (serviceentries_sources.c)
- *           wait DURATION
- *           ready snapshot|live
- *       }]
+ *       cluster NAME { ... }    one of several sources, merged
+ *       snapshot PATH [{ ... }] the last good entries on disk
+ *                               (both in serviceentries_sources.c)
  *   }
  *
- * A source delivers whole entry lists; with several (`cluster`), each
- * keeps its last good list and they are merged (the same host in two
- * clusters gets the union of addresses, as within one cluster; an entry's
- * namespace is shown as CLUSTER/NAMESPACE).  Each list becomes a new registry
- * snapshot, built here off the query path and swapped in with one pointer.
+ * The sources (serviceentries_sources.h) deliver whole entry lists; each
+ * becomes a new registry snapshot, built here off the query path and swapped in with one pointer.
  * The snapshot holds ns.dns.<zone> too (the apex NS target, unless an
  * entry names that host), so dns.<zone> is an empty non-terminal.
  * The SOA serial moves whenever the served names change.  Until the first
@@ -50,17 +42,40 @@
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
-#include "serviceentries_int.h"
 #include "globaldns/query.h"
 #include "globaldns/registry.h"
 #include "globaldns/source.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
+#include "serviceentries_sources.h"
 
 #define SE_DEFAULT_TTL 30
 
 static const char name[] = "serviceentries";
 
+struct se_plugin {
+	struct wire_zone *zones;
+	size_t nzones;
+	char **zone_names;              /* for registry_conf */
+	uint32_t ttl;
+	struct se_addr *defaults;
+	size_t ndefaults;
+	/* where the entries come from: one source or several, the snapshot */
+	struct se_sources srcs;
+	struct registry *reg;           /* current snapshot, NULL before the first load */
+	uint32_t serial;
+	/* fallthrough [ZONES...]: names not known (NXDOMAIN) within these
+	 * zones (all if none) go to the next plugin instead */
+	int fallthrough;
+	struct wire_zone ft_zones[16];
+	size_t nft_zones;
+	/* ns_address: what ns.dns.<zone>, the target of the apex NS, answers */
+	uint8_t ns_v4[8][4];
+	size_t nns_v4;
+	uint8_t ns_v6[8][16];
+	size_t nns_v6;
+	int ns_capped;                  /* the host has more than 8 of a family */
+};
 
 static void se_free(void *state)
 {
@@ -68,19 +83,7 @@ static void se_free(void *state)
 
 	if (!p)
 		return;
-	se_snap_stop(p);
-	for (size_t i = 0; i < p->nslots; i++) {
-		struct se_slot *sl = &p->slots[i];
-		se_source_free(sl->source);
-		if (sl->kind)
-			sl->kind->conf_free(sl->kind_conf);
-		se_list_free(&sl->last);
-		se_list_free(&sl->snap);
-		free(sl->cluster);
-		free(sl->label);
-	}
-	free(p->slots);
-	free(p->snap_path);
+	se_sources_free(&p->srcs);      /* first: it may write the snapshot of p->reg */
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
 		free(p->zone_names[i]);
@@ -116,138 +119,21 @@ static int add_zone(struct se_plugin *p, const char *zone, char *err,
 	return 0;
 }
 
-/* The kinds of source (source.h), in the order their properties are listed. */
-extern const struct se_source_kind file_source_kind;
-extern const struct se_source_kind kube_source_kind;
-static const struct se_source_kind *const kinds[] = {
-	&file_source_kind, &kube_source_kind,
-};
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
-
 static const char *const own_props[] = {
-	"ttl", "default_address", "ns_address", "fallthrough", "cluster", "snapshot",
+	"ttl", "default_address", "ns_address", "fallthrough",
 };
-
-static const struct se_source_kind *kind_of(const char *prop)
-{
-	for (size_t k = 0; k < NKINDS; k++)
-		for (const char *const *pp = kinds[k]->props; *pp; pp++)
-			if (strcmp(prop, *pp) == 0)
-				return kinds[k];
-	return NULL;
-}
-
-/* "file, ttl, ..., token_file": the first kind's properties, ours, the rest. */
-static void supported_props(char *out, size_t len)
-{
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (size_t k = 0; k < NKINDS; k++) {
-		for (const char *const *pp = kinds[k]->props; *pp && o < len; pp++)
-			o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", *pp);
-		for (size_t i = 0; k == 0 && i < sizeof(own_props) / sizeof(own_props[0]) && o < len; i++)
-			o += (size_t)snprintf(out + o, len - o, ", %s", own_props[i]);
-	}
-}
-
-/* The slot of a new source (cluster NULL: the block's own properties). */
-static struct se_slot *slot_add(struct se_plugin *p, const char *cluster)
-{
-	struct se_slot *sl;
-
-	if (grow_array((void **)&p->slots, &p->slots_cap, p->nslots + 1, sizeof(*p->slots)) < 0)
-		return NULL;
-	sl = &p->slots[p->nslots];
-	memset(sl, 0, sizeof(*sl));
-	if (cluster && !(sl->cluster = strdup(cluster)))
-		return NULL;
-	p->nslots++;
-	return sl;
-}
-
-/* A property of a source kind: one kind per source. */
-static int source_prop(struct se_slot *sl, const struct se_source_kind *kind,
-	const struct cf_directive *c, char *err, size_t errlen)
-{
-	char msg[512];
-
-	if (sl->kind && sl->kind != kind)
-		PLUGIN_FAIL(c, "%s: a %s property, but this %s reads \"%s\"; "
-			"use the properties of one source only", c->name,
-			kind->title, sl->cluster ? "cluster" : "block",
-			sl->kind_prop->name);
-	if (!sl->kind) {
-		if (!(sl->kind_conf = kind->conf_new()))
-			PLUGIN_FAIL(c, "out of memory");
-		sl->kind = kind;
-		sl->kind_prop = c;
-	}
-	if (kind->conf_prop(sl->kind_conf, c, msg, sizeof(msg)) < 0)
-		PLUGIN_FAIL(c, "%s", msg);
-	return 0;
-fail:
-	return -1;
-}
-
-/* cluster NAME { PROPERTIES }: one of several sources. */
-static int parse_cluster(struct se_plugin *p, const struct cf_directive *c,
-	char *err, size_t errlen)
-{
-	const char *n = c->nargs == 1 ? c->args[0] : "";
-	size_t l = strlen(n);
-	struct se_slot *sl;
-
-	if (c->nargs != 1 || !c->has_block)
-		PLUGIN_FAIL(c, "cluster: needs a name and a block of source properties, "
-			"e.g. \"cluster east { kubeconfig /etc/east.yaml }\"");
-	/* a label value and a log word: a DNS label */
-	if (l == 0 || l > 63 || strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-") != l ||
-	    n[0] == '-' || n[l - 1] == '-')
-		PLUGIN_FAIL(c, "cluster: \"%s\": not a name (lowercase letters, digits and '-', at most 63)", n);
-	for (size_t i = 0; i < p->nslots; i++)
-		if (p->slots[i].cluster && strcmp(p->slots[i].cluster, n) == 0)
-			PLUGIN_FAIL(c, "cluster: \"%s\" given twice", n);
-	if (!(sl = slot_add(p, n)))
-		PLUGIN_FAIL(c, "out of memory");
-	sl->kind_prop = c;
-	for (size_t i = 0; i < c->nchildren; i++) {
-		const struct cf_directive *cc = &c->children[i];
-		const struct se_source_kind *kind = kind_of(cc->name);
-		if (!kind)
-			PLUGIN_FAIL(cc, "cluster %s: \"%s\" is not a source property", n, cc->name);
-		if (source_prop(sl, kind, cc, err, errlen) < 0)
-			goto fail;
-	}
-	if (!sl->kind)
-		PLUGIN_FAIL(c, "cluster %s: no source properties (e.g. kubeconfig FILE [CONTEXT], or endpoint URL)", n);
-	return 0;
-fail:
-	return -1;
-}
 
 static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 	char *err, size_t errlen)
 {
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
-		const struct se_source_kind *kind = kind_of(c->name);
-		if (kind) {
-			struct se_slot *own = NULL;
-			for (size_t s = 0; s < p->nslots && !own; s++)
-				if (!p->slots[s].cluster)
-					own = &p->slots[s];
-			if (!own && !(own = slot_add(p, NULL)))
-				PLUGIN_FAIL(c, "out of memory");
-			if (source_prop(own, kind, c, err, errlen) < 0)
-				goto fail;
-		} else if (strcmp(c->name, "cluster") == 0) {
-			if (parse_cluster(p, c, err, errlen) < 0)
-				goto fail;
-		} else if (strcmp(c->name, "snapshot") == 0) {
-			if (se_snap_parse(p, c, err, errlen) < 0)
-				goto fail;
-		} else if (strcmp(c->name, "ttl") == 0) {
+		int taken = se_sources_prop(&p->srcs, c, err, errlen);
+		if (taken < 0)
+			goto fail;
+		if (taken)
+			continue;
+		if (strcmp(c->name, "ttl") == 0) {
 			unsigned long ttl;
 			if (c->nargs != 1)
 				PLUGIN_FAIL(c, "ttl: needs one value in seconds");
@@ -290,23 +176,19 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 			}
 		} else {
 			char list[512];
-			supported_props(list, sizeof(list));
+			se_sources_supported(list, sizeof(list), own_props,
+				sizeof(own_props) / sizeof(own_props[0]));
 			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: %s", c->name, list);
 		}
 	}
-	for (size_t s = 0; s < p->nslots && p->nslots > 1; s++)
-		if (!p->slots[s].cluster)
-			PLUGIN_FAIL(p->slots[s].kind_prop, "%s: a source property beside cluster blocks; "
-				"with clusters, give each its own properties inside its block",
-				p->slots[s].kind_prop->name);
 	return 0;
 fail:
 	return -1;
 }
 
-/* A new registry from entries (moved into it), swapped in. */
-void se_build(struct se_plugin *p, struct se_list *entries)
+static void on_update(void *arg, struct se_list *entries)
 {
+	struct se_plugin *p = arg;
 	struct registry_conf conf = {
 		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
@@ -470,43 +352,14 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
-	if (!p->nslots) {
-		/* no source property: the default kind (the Kubernetes API, in-cluster) */
-		struct se_slot *sl = slot_add(p, NULL);
-		if (!sl)
-			PLUGIN_FAIL(d, "out of memory");
-		for (size_t k = 0; k < NKINDS && !sl->kind; k++)
-			if (kinds[k]->is_default)
-				sl->kind = kinds[k];
-		if (!(sl->kind_conf = sl->kind->conf_new()))
-			PLUGIN_FAIL(d, "out of memory");
-	}
-	for (size_t i = 0; i < p->nslots; i++) {
-		struct se_slot *sl = &p->slots[i];
-		struct se_source_args sa = {
-			.label = p->zones[0].name, .check = ctx->check,
-			.update = se_slot_update, .update_arg = sl,
-		};
-		char serr[1024];
-		sl->p = p;
-		if (sl->cluster) {
-			size_t n = strlen(p->zones[0].name) + strlen(sl->cluster) + sizeof(" (cluster )");
-			if (!(sl->label = malloc(n)))
-				PLUGIN_FAIL(d, "out of memory");
-			snprintf(sl->label, n, "%s (cluster %s)", p->zones[0].name, sl->cluster);
-			sa.label = sl->label;
-		}
-		sl->source = sl->kind->create(sl->kind_conf, &sa, serr, sizeof(serr));
-		if (!sl->source)
-			PLUGIN_FAIL(sl->kind_prop ? sl->kind_prop : d, "%s", serr);
-		sl->source->cluster = sl->cluster;
-		if (p->snap_path && !sl->source->identity)
-			PLUGIN_FAIL(p->snap_prop, "snapshot: the %s source needs none (it reads local files)",
-				sl->kind->title);
-	}
-	for (size_t i = 0; i < p->nslots; i++)
-		p->slots[i].kind_prop = NULL;   /* into the Corefile tree: setup only */
-	p->snap_prop = NULL;
+	p->srcs.zone = p->zones[0].name;
+	p->srcs.zones = (const char *const *)p->zone_names;
+	p->srcs.nzones = p->nzones;
+	p->srcs.reg = &p->reg;
+	p->srcs.build = on_update;
+	p->srcs.build_arg = p;
+	if (se_sources_create(&p->srcs, d, ctx->check, err, errlen) < 0)
+		goto fail;
 	*state = p;
 	return 0;
 fail:
@@ -518,10 +371,7 @@ static int se_start(void *state, const struct plugin_env *env)
 {
 	struct se_plugin *p = state;
 
-	for (size_t i = 0; i < p->nslots; i++)
-		if (p->slots[i].source->ops->start(p->slots[i].source, env->base) < 0)
-			return -1;
-	return se_snap_start(p, env->base);
+	return se_sources_start(&p->srcs, env->base);
 }
 
 /* Records for the asked type; 0, or -1 when they did not all fit. */
@@ -637,21 +487,7 @@ static int se_ready(void *state, char *why, size_t whylen)
 {
 	struct se_plugin *p = state;
 
-	for (size_t i = 0; i < p->nslots; i++) {
-		const struct se_slot *sl = &p->slots[i];
-		const char *e = sl->source->status.last_error;
-		if (!sl->have || !p->reg) {
-			snprintf(why, whylen, "serviceentries %s: %s", sl->label ? sl->label : p->zones[0].name,
-				e[0] ? e : "first load not complete");
-			return 0;
-		}
-		if (sl->from_snapshot && p->snap_ready_live) {
-			snprintf(why, whylen, "serviceentries %s: serving the snapshot, waiting for a live sync (%s)",
-				sl->label ? sl->label : p->zones[0].name, e[0] ? e : "not synced yet");
-			return 0;
-		}
-	}
-	return 1;
+	return se_sources_ready(&p->srcs, why, whylen);
 }
 
 /* ---- metrics and introspection (GET /registry) ---- */
@@ -713,7 +549,7 @@ static void se_collect(void *state, const struct plugin_block *b,
 					(double)n, "zone", zone, "reason", label, NULL);
 		}
 	}
-	se_sources_collect(p, o);
+	se_sources_collect(&p->srcs, o);
 }
 
 static void visit_name(void *arg, const char *host, const uint8_t (*v4)[4],
@@ -759,7 +595,7 @@ static int se_introspect(void *state, cJSON *obj)
 			inet_ntop(AF_INET6, p->ns_v6[i - p->nns_v4], text, sizeof(text));
 		cJSON_AddItemToArray(nsa, cJSON_CreateString(text));
 	}
-	se_sources_introspect(p, obj);
+	se_sources_introspect(&p->srcs, obj);
 	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
 	names = cJSON_AddArrayToObject(obj, "names");
 	rej = cJSON_AddArrayToObject(obj, "rejected");

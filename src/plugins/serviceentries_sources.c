@@ -40,7 +40,7 @@
 #include "globaldns/registry.h"
 #include "globaldns/snapshot.h"
 #include "globaldns/util.h"
-#include "serviceentries_int.h"
+#include "serviceentries_sources.h"
 
 #define SNAP_DEFAULT_INTERVAL_MS 10000L
 #define SNAP_DEFAULT_WAIT_MS 5000L
@@ -65,7 +65,7 @@ static void arm(struct event *ev, long ms)
 
 static const char *slot_label(const struct se_slot *sl)
 {
-	return sl->label ? sl->label : sl->p->zones[0].name;
+	return sl->label ? sl->label : sl->set->zone;
 }
 
 /* ---- several sources, one list ---- */
@@ -88,11 +88,11 @@ static int prefix(char **ns, const char *cluster)
 }
 
 /* Every source's last list, copied, into one. */
-static int merge(const struct se_plugin *p, struct se_list *m)
+static int merge(const struct se_sources *set, struct se_list *m)
 {
 	se_list_init(m);
-	for (size_t i = 0; i < p->nslots; i++) {
-		const struct se_slot *sl = &p->slots[i];
+	for (size_t i = 0; i < set->nslots; i++) {
+		const struct se_slot *sl = &set->slots[i];
 		size_t n0 = m->n, r0 = m->nrejects;
 		if (se_list_copy(m, &sl->last) < 0)
 			return -1;
@@ -109,33 +109,33 @@ static int merge(const struct se_plugin *p, struct se_list *m)
 /* The entries of sl are now these (moved): a new registry when it can be. */
 static void publish(struct se_slot *sl, struct se_list *entries)
 {
-	struct se_plugin *p = sl->p;
+	struct se_sources *set = sl->set;
 	struct se_list m;
 
 	sl->have = 1;
-	if (p->nslots == 1) {
-		se_build(p, entries);
+	if (set->nslots == 1) {
+		set->build(set->build_arg, entries);
 		return;
 	}
 	se_list_free(&sl->last);
 	sl->last = *entries;
 	se_list_init(entries);
-	for (size_t i = 0; i < p->nslots; i++)
-		if (!p->slots[i].have)
+	for (size_t i = 0; i < set->nslots; i++)
+		if (!set->slots[i].have)
 			return;
-	if (merge(p, &m) < 0) {
+	if (merge(set, &m) < 0) {
 		log_error("plugin/serviceentries: %s: out of memory merging the clusters' entries; "
-			"keeping the previous registry", p->zones[0].name);
+			"keeping the previous registry", set->zone);
 		se_list_free(&m);
 		return;
 	}
-	se_build(p, &m);
+	set->build(set->build_arg, &m);
 	se_list_free(&m);
 }
 
-static void snap_schedule(struct se_plugin *p);
+static void snap_schedule(struct se_sources *set);
 
-void se_slot_update(void *arg, struct se_list *entries)
+static void slot_update(void *arg, struct se_list *entries)
 {
 	struct se_slot *sl = arg;
 
@@ -146,8 +146,8 @@ void se_slot_update(void *arg, struct se_list *entries)
 	se_list_free(&sl->snap);
 	sl->snap_have = 0;
 	publish(sl, entries);
-	sl->p->snap_dirty = 1;
-	snap_schedule(sl->p);
+	sl->set->snap_dirty = 1;
+	snap_schedule(sl->set);
 }
 
 /* Seconds since what sl serves was last known good (0: in sync). */
@@ -164,17 +164,17 @@ static double staleness(const struct se_slot *sl, time_t now)
 
 /* ---- the snapshot: configuration ---- */
 
-int se_snap_parse(struct se_plugin *p, const struct cf_directive *c, char *err,
+static int snap_parse(struct se_sources *set, const struct cf_directive *c, char *err,
 	size_t errlen)
 {
 	char why[512];
 
-	if (p->snap_path)
+	if (set->snap_path)
 		PLUGIN_FAIL(c, "snapshot: given twice");
 	if (c->nargs != 1)
 		PLUGIN_FAIL(c, "snapshot: needs the path of the file, e.g. \"snapshot /var/lib/globaldns/global.json\"");
-	p->snap_interval_ms = SNAP_DEFAULT_INTERVAL_MS;
-	p->snap_wait_ms = SNAP_DEFAULT_WAIT_MS;
+	set->snap_interval_ms = SNAP_DEFAULT_INTERVAL_MS;
+	set->snap_wait_ms = SNAP_DEFAULT_WAIT_MS;
 	for (size_t i = 0; i < c->nchildren; i++) {
 		const struct cf_directive *o = &c->children[i];
 		if ((strcmp(o->name, "interval") == 0 || strcmp(o->name, "wait") == 0) && o->nargs == 1) {
@@ -182,12 +182,12 @@ int se_snap_parse(struct se_plugin *p, const struct cf_directive *c, char *err,
 			if (cf_parse_duration_ms(o->args[0], &ms) < 0 || ms < 0 || ms > 86400000L)
 				PLUGIN_FAIL(o, "snapshot %s: \"%s\": not a duration up to 24h", o->name, o->args[0]);
 			if (o->name[0] == 'i')
-				p->snap_interval_ms = ms;
+				set->snap_interval_ms = ms;
 			else
-				p->snap_wait_ms = ms;
+				set->snap_wait_ms = ms;
 		} else if (strcmp(o->name, "ready") == 0 && o->nargs == 1 &&
 			   (strcmp(o->args[0], "live") == 0 || strcmp(o->args[0], "snapshot") == 0)) {
-			p->snap_ready_live = o->args[0][0] == 'l';
+			set->snap_ready_live = o->args[0][0] == 'l';
 		} else {
 			PLUGIN_FAIL(o, "snapshot: unknown or malformed \"%s\"; supported: "
 				"interval DURATION, wait DURATION, ready snapshot|live", o->name);
@@ -195,9 +195,192 @@ int se_snap_parse(struct se_plugin *p, const struct cf_directive *c, char *err,
 	}
 	if (snapshot_check_path(c->args[0], why, sizeof(why)) < 0)
 		PLUGIN_FAIL(c, "snapshot \"%s\": %s", c->args[0], why);
-	if (!(p->snap_path = strdup(c->args[0])))
+	if (!(set->snap_path = strdup(c->args[0])))
 		PLUGIN_FAIL(c, "out of memory");
-	p->snap_prop = c;
+	set->snap_prop = c;
+	return 0;
+fail:
+	return -1;
+}
+
+/* ---- the sources: configuration ---- */
+
+/* The kinds of source (source.h), in the order their properties are listed. */
+extern const struct se_source_kind file_source_kind;
+extern const struct se_source_kind kube_source_kind;
+static const struct se_source_kind *const kinds[] = {
+	&file_source_kind, &kube_source_kind,
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const struct se_source_kind *kind_of(const char *prop)
+{
+	for (size_t k = 0; k < NKINDS; k++)
+		for (const char *const *pp = kinds[k]->props; *pp; pp++)
+			if (strcmp(prop, *pp) == 0)
+				return kinds[k];
+	return NULL;
+}
+
+void se_sources_supported(char *out, size_t len, const char *const *own,
+	size_t nown)
+{
+	static const char *const ours[] = { "cluster", "snapshot" };
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t k = 0; k < NKINDS; k++) {
+		for (const char *const *pp = kinds[k]->props; *pp && o < len; pp++)
+			o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", *pp);
+		for (size_t i = 0; k == 0 && i < nown && o < len; i++)
+			o += (size_t)snprintf(out + o, len - o, ", %s", own[i]);
+		for (size_t i = 0; k == 0 && i < sizeof(ours) / sizeof(ours[0]) && o < len; i++)
+			o += (size_t)snprintf(out + o, len - o, ", %s", ours[i]);
+	}
+}
+
+/* The slot of a new source (cluster NULL: the block's own properties). */
+static struct se_slot *slot_add(struct se_sources *set, const char *cluster)
+{
+	struct se_slot *sl;
+
+	if (grow_array((void **)&set->slots, &set->slots_cap, set->nslots + 1, sizeof(*set->slots)) < 0)
+		return NULL;
+	sl = &set->slots[set->nslots];
+	memset(sl, 0, sizeof(*sl));
+	if (cluster && !(sl->cluster = strdup(cluster)))
+		return NULL;
+	sl->set = set;
+	set->nslots++;
+	return sl;
+}
+
+/* A property of a source kind: one kind per source. */
+static int source_prop(struct se_slot *sl, const struct se_source_kind *kind,
+	const struct cf_directive *c, char *err, size_t errlen)
+{
+	char msg[512];
+
+	if (sl->kind && sl->kind != kind)
+		PLUGIN_FAIL(c, "%s: a %s property, but this %s reads \"%s\"; "
+			"use the properties of one source only", c->name,
+			kind->title, sl->cluster ? "cluster" : "block",
+			sl->kind_prop->name);
+	if (!sl->kind) {
+		if (!(sl->kind_conf = kind->conf_new()))
+			PLUGIN_FAIL(c, "out of memory");
+		sl->kind = kind;
+		sl->kind_prop = c;
+	}
+	if (kind->conf_prop(sl->kind_conf, c, msg, sizeof(msg)) < 0)
+		PLUGIN_FAIL(c, "%s", msg);
+	return 0;
+fail:
+	return -1;
+}
+
+/* cluster NAME { PROPERTIES }: one of several sources. */
+static int parse_cluster(struct se_sources *set, const struct cf_directive *c,
+	char *err, size_t errlen)
+{
+	const char *n = c->nargs == 1 ? c->args[0] : "";
+	size_t l = strlen(n);
+	struct se_slot *sl;
+
+	if (c->nargs != 1 || !c->has_block)
+		PLUGIN_FAIL(c, "cluster: needs a name and a block of source properties, "
+			"e.g. \"cluster east { kubeconfig /etc/east.yaml }\"");
+	/* a label value and a log word: a DNS label */
+	if (l == 0 || l > 63 || strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-") != l ||
+	    n[0] == '-' || n[l - 1] == '-')
+		PLUGIN_FAIL(c, "cluster: \"%s\": not a name (lowercase letters, digits and '-', at most 63)", n);
+	for (size_t i = 0; i < set->nslots; i++)
+		if (set->slots[i].cluster && strcmp(set->slots[i].cluster, n) == 0)
+			PLUGIN_FAIL(c, "cluster: \"%s\" given twice", n);
+	if (!(sl = slot_add(set, n)))
+		PLUGIN_FAIL(c, "out of memory");
+	sl->kind_prop = c;
+	for (size_t i = 0; i < c->nchildren; i++) {
+		const struct cf_directive *cc = &c->children[i];
+		const struct se_source_kind *kind = kind_of(cc->name);
+		if (!kind)
+			PLUGIN_FAIL(cc, "cluster %s: \"%s\" is not a source property", n, cc->name);
+		if (source_prop(sl, kind, cc, err, errlen) < 0)
+			goto fail;
+	}
+	if (!sl->kind)
+		PLUGIN_FAIL(c, "cluster %s: no source properties (e.g. kubeconfig FILE [CONTEXT], or endpoint URL)", n);
+	return 0;
+fail:
+	return -1;
+}
+
+int se_sources_prop(struct se_sources *set, const struct cf_directive *c,
+	char *err, size_t errlen)
+{
+	const struct se_source_kind *kind = kind_of(c->name);
+	struct se_slot *own = NULL;
+
+	if (strcmp(c->name, "cluster") == 0)
+		return parse_cluster(set, c, err, errlen) < 0 ? -1 : 1;
+	if (strcmp(c->name, "snapshot") == 0)
+		return snap_parse(set, c, err, errlen) < 0 ? -1 : 1;
+	if (!kind)
+		return 0;
+	for (size_t i = 0; i < set->nslots && !own; i++)
+		if (!set->slots[i].cluster)
+			own = &set->slots[i];
+	if (!own && !(own = slot_add(set, NULL)))
+		PLUGIN_FAIL(c, "out of memory");
+	return source_prop(own, kind, c, err, errlen) < 0 ? -1 : 1;
+fail:
+	return -1;
+}
+
+int se_sources_create(struct se_sources *set, const struct cf_directive *d,
+	int check, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < set->nslots && set->nslots > 1; i++)
+		if (!set->slots[i].cluster)
+			PLUGIN_FAIL(set->slots[i].kind_prop, "%s: a source property beside cluster blocks; "
+				"with clusters, give each its own properties inside its block",
+				set->slots[i].kind_prop->name);
+	if (!set->nslots) {
+		/* no source property: the default kind (the Kubernetes API, in-cluster) */
+		struct se_slot *sl = slot_add(set, NULL);
+		if (!sl)
+			PLUGIN_FAIL(d, "out of memory");
+		for (size_t k = 0; k < NKINDS && !sl->kind; k++)
+			if (kinds[k]->is_default)
+				sl->kind = kinds[k];
+		if (!(sl->kind_conf = sl->kind->conf_new()))
+			PLUGIN_FAIL(d, "out of memory");
+	}
+	for (size_t i = 0; i < set->nslots; i++) {
+		struct se_slot *sl = &set->slots[i];
+		struct se_source_args sa = {
+			.label = set->zone, .check = check,
+			.update = slot_update, .update_arg = sl,
+		};
+		char serr[1024];
+		if (sl->cluster) {
+			size_t n = strlen(set->zone) + strlen(sl->cluster) + sizeof(" (cluster )");
+			if (!(sl->label = malloc(n)))
+				PLUGIN_FAIL(d, "out of memory");
+			snprintf(sl->label, n, "%s (cluster %s)", set->zone, sl->cluster);
+			sa.label = sl->label;
+		}
+		sl->source = sl->kind->create(sl->kind_conf, &sa, serr, sizeof(serr));
+		if (!sl->source)
+			PLUGIN_FAIL(sl->kind_prop ? sl->kind_prop : d, "%s", serr);
+		sl->source->cluster = sl->cluster;
+		if (set->snap_path && !sl->source->identity)
+			PLUGIN_FAIL(set->snap_prop, "snapshot: the %s source needs none (it reads local files)",
+				sl->kind->title);
+	}
+	for (size_t i = 0; i < set->nslots; i++)
+		set->slots[i].kind_prop = NULL; /* into the Corefile tree: setup only */
+	set->snap_prop = NULL;
 	return 0;
 fail:
 	return -1;
@@ -205,39 +388,41 @@ fail:
 
 /* ---- the snapshot: writing ---- */
 
-static void snap_write(struct se_plugin *p)
+static void snap_write(struct se_sources *set)
 {
 	struct snapshot_part parts[64];
 	size_t n = 0;
 	time_t now = time(NULL);
 	char err[512];
 
-	if (!p->snap_path || !p->snap_dirty)
+	/* nothing served yet (a cluster has not delivered): nothing to keep;
+	 * written once every part is there */
+	if (!set->snap_path || !set->snap_dirty || !*set->reg)
 		return;
-	for (size_t i = 0; i < p->nslots && n < sizeof(parts) / sizeof(parts[0]); i++) {
-		const struct se_slot *sl = &p->slots[i];
+	for (size_t i = 0; i < set->nslots && n < sizeof(parts) / sizeof(parts[0]); i++) {
+		const struct se_slot *sl = &set->slots[i];
 		const struct se_source_status *st = &sl->source->status;
-		if (!sl->have || (p->nslots == 1 && !p->reg))
+		if (!sl->have)
 			continue;
 		parts[n].cluster = sl->cluster;
 		parts[n].identity = sl->source->identity;
 		parts[n].synced_at = sl->from_snapshot ? sl->snap_time
 			: st->last_error[0] && st->good_until ? st->good_until : now;
-		parts[n].list = p->nslots == 1 ? registry_source_list(p->reg) : &sl->last;
+		parts[n].list = set->nslots == 1 ? registry_source_list(*set->reg) : &sl->last;
 		n++;
 	}
-	p->snap_dirty = 0;
-	p->snap_last_write_ms = mono_ms();
-	if (snapshot_write(p->snap_path, (const char *const *)p->zone_names, p->nzones,
+	set->snap_dirty = 0;
+	set->snap_last_write_ms = mono_ms();
+	if (snapshot_write(set->snap_path, set->zones, set->nzones,
 			parts, n, now, err, sizeof(err)) < 0) {
-		p->snap_writes_failed++;
-		snprintf(p->snap_error, sizeof(p->snap_error), "%s", err);
-		log_error("plugin/serviceentries: %s: snapshot %s: %s", p->zones[0].name, p->snap_path, err);
+		set->snap_writes_failed++;
+		snprintf(set->snap_error, sizeof(set->snap_error), "%s", err);
+		log_error("plugin/serviceentries: %s: snapshot %s: %s", set->zone, set->snap_path, err);
 		return;
 	}
-	p->snap_writes_ok++;
-	p->snap_written = now;
-	p->snap_error[0] = '\0';
+	set->snap_writes_ok++;
+	set->snap_written = now;
+	set->snap_error[0] = '\0';
 }
 
 static void on_write_timer(evutil_socket_t fd, short what, void *arg)
@@ -248,17 +433,17 @@ static void on_write_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Write now, or when `interval` since the last write has passed. */
-static void snap_schedule(struct se_plugin *p)
+static void snap_schedule(struct se_sources *set)
 {
 	double since;
 	long wait = 0;
 
-	if (!p->snap_write_timer || evtimer_pending(p->snap_write_timer, NULL))
+	if (!set->snap_write_timer || evtimer_pending(set->snap_write_timer, NULL))
 		return;
-	since = mono_ms() - p->snap_last_write_ms;
-	if (p->snap_last_write_ms > 0 && since < (double)p->snap_interval_ms)
-		wait = p->snap_interval_ms - (long)since;
-	arm(p->snap_write_timer, wait);
+	since = mono_ms() - set->snap_last_write_ms;
+	if (set->snap_last_write_ms > 0 && since < (double)set->snap_interval_ms)
+		wait = set->snap_interval_ms - (long)since;
+	arm(set->snap_write_timer, wait);
 }
 
 /* ---- the snapshot: reading at start ---- */
@@ -266,16 +451,16 @@ static void snap_schedule(struct se_plugin *p)
 static void on_part(void *arg, const char *cluster, const char *identity,
 	time_t synced_at, struct se_list *entries)
 {
-	struct se_plugin *p = arg;
+	struct se_sources *set = arg;
 
-	for (size_t i = 0; i < p->nslots; i++) {
-		struct se_slot *sl = &p->slots[i];
+	for (size_t i = 0; i < set->nslots; i++) {
+		struct se_slot *sl = &set->slots[i];
 		if ((cluster == NULL) != (sl->cluster == NULL) ||
 		    (cluster && strcmp(cluster, sl->cluster) != 0))
 			continue;
 		if (strcmp(identity, sl->source->identity) != 0) {
 			log_error("plugin/serviceentries: %s: snapshot %s: rejected its part for \"%s\", "
-				"this source reads \"%s\"; not served", slot_label(sl), p->snap_path,
+				"this source reads \"%s\"; not served", slot_label(sl), set->snap_path,
 				identity, sl->source->identity);
 			return;
 		}
@@ -287,7 +472,7 @@ static void on_part(void *arg, const char *cluster, const char *identity,
 		return;
 	}
 	log_warning("plugin/serviceentries: %s: snapshot %s: a part for %s%s, which this block does not read; ignored",
-		p->zones[0].name, p->snap_path, cluster ? "cluster " : "the block's only source",
+		set->zone, set->snap_path, cluster ? "cluster " : "the block's only source",
 		cluster ? cluster : "");
 }
 
@@ -295,14 +480,14 @@ static void on_part(void *arg, const char *cluster, const char *identity,
  * within `wait`; drop those of the sources that synced. */
 static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct se_plugin *p = arg;
+	struct se_sources *set = arg;
 	int pending = 0;
-	double waited = mono_ms() - p->started_ms;
+	double waited = mono_ms() - set->started_ms;
 
 	(void)fd;
 	(void)what;
-	for (size_t i = 0; i < p->nslots; i++) {
-		struct se_slot *sl = &p->slots[i];
+	for (size_t i = 0; i < set->nslots; i++) {
+		struct se_slot *sl = &set->slots[i];
 		const struct se_source_status *st = &sl->source->status;
 		char when[32];
 		struct tm tm;
@@ -314,7 +499,7 @@ static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
 			sl->snap_have = 0;
 			continue;
 		}
-		if (!st->last_error[0] && !st->syncs_failed && waited < (double)p->snap_wait_ms) {
+		if (!st->last_error[0] && !st->syncs_failed && waited < (double)set->snap_wait_ms) {
 			pending = 1;
 			continue;
 		}
@@ -324,59 +509,104 @@ static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
 		sl->from_snapshot = 1;
 		sl->snap_have = 0;
 		log_warning("plugin/serviceentries: %s: serving %zu entries from the snapshot %s (last in sync %s): %s",
-			slot_label(sl), n, p->snap_path, when,
+			slot_label(sl), n, set->snap_path, when,
 			st->last_error[0] ? st->last_error : "no sync yet");
 		publish(sl, &sl->snap);
 		se_list_free(&sl->snap);
 	}
 	if (pending)
-		arm(p->snap_apply_timer, SNAP_CHECK_MS);
+		arm(set->snap_apply_timer, SNAP_CHECK_MS);
 }
 
-int se_snap_start(struct se_plugin *p, struct event_base *base)
+static int snap_start(struct se_sources *set, struct event_base *base)
 {
 	char err[512];
 	int rc;
 	int any = 0;
 
-	if (!p->snap_path)
+	if (!set->snap_path)
 		return 0;
-	p->base = base;
-	p->started_ms = mono_ms();
-	if (!(p->snap_write_timer = evtimer_new(base, on_write_timer, p)) ||
-	    !(p->snap_apply_timer = evtimer_new(base, on_apply_timer, p)))
+	set->started_ms = mono_ms();
+	if (!(set->snap_write_timer = evtimer_new(base, on_write_timer, set)) ||
+	    !(set->snap_apply_timer = evtimer_new(base, on_apply_timer, set)))
 		return -1;
-	rc = snapshot_read(p->snap_path, (const char *const *)p->zone_names, p->nzones,
-		on_part, p, &p->snap_loaded, err, sizeof(err));
+	rc = snapshot_read(set->snap_path, set->zones, set->nzones,
+		on_part, set, &set->snap_loaded, err, sizeof(err));
 	if (rc < 0) {
-		snprintf(p->snap_error, sizeof(p->snap_error), "read: %s", err);
+		snprintf(set->snap_error, sizeof(set->snap_error), "read: %s", err);
 		log_error("plugin/serviceentries: %s: snapshot %s rejected: %s; not served",
-			p->zones[0].name, p->snap_path, err);
+			set->zone, set->snap_path, err);
 		return 0;
 	}
 	if (rc > 0) {
 		log_info("plugin/serviceentries: %s: snapshot %s: none yet; written after the first sync",
-			p->zones[0].name, p->snap_path);
+			set->zone, set->snap_path);
 		return 0;
 	}
-	for (size_t i = 0; i < p->nslots; i++)
-		any |= p->slots[i].snap_have;
+	for (size_t i = 0; i < set->nslots; i++)
+		any |= set->slots[i].snap_have;
 	if (any)
-		arm(p->snap_apply_timer, SNAP_CHECK_MS);
+		arm(set->snap_apply_timer, SNAP_CHECK_MS);
 	return 0;
 }
 
-void se_snap_stop(struct se_plugin *p)
+static void snap_stop(struct se_sources *set)
 {
-	if (p->snap_write_timer) {
-		snap_write(p);
-		event_free(p->snap_write_timer);
-		p->snap_write_timer = NULL;
+	if (set->snap_write_timer) {
+		snap_write(set);
+		event_free(set->snap_write_timer);
+		set->snap_write_timer = NULL;
 	}
-	if (p->snap_apply_timer) {
-		event_free(p->snap_apply_timer);
-		p->snap_apply_timer = NULL;
+	if (set->snap_apply_timer) {
+		event_free(set->snap_apply_timer);
+		set->snap_apply_timer = NULL;
 	}
+}
+
+/* ---- life cycle ---- */
+
+int se_sources_start(struct se_sources *set, struct event_base *base)
+{
+	for (size_t i = 0; i < set->nslots; i++)
+		if (set->slots[i].source->ops->start(set->slots[i].source, base) < 0)
+			return -1;
+	return snap_start(set, base);
+}
+
+int se_sources_ready(const struct se_sources *set, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < set->nslots; i++) {
+		const struct se_slot *sl = &set->slots[i];
+		const char *e = sl->source->status.last_error;
+		if (!sl->have || !*set->reg) {
+			snprintf(why, whylen, "serviceentries %s: %s", slot_label(sl),
+				e[0] ? e : "first load not complete");
+			return 0;
+		}
+		if (sl->from_snapshot && set->snap_ready_live) {
+			snprintf(why, whylen, "serviceentries %s: serving the snapshot, waiting for a live sync (%s)",
+				slot_label(sl), e[0] ? e : "not synced yet");
+			return 0;
+		}
+	}
+	return 1;
+}
+
+void se_sources_free(struct se_sources *set)
+{
+	snap_stop(set);
+	for (size_t i = 0; i < set->nslots; i++) {
+		struct se_slot *sl = &set->slots[i];
+		se_source_free(sl->source);
+		if (sl->kind)
+			sl->kind->conf_free(sl->kind_conf);
+		se_list_free(&sl->last);
+		se_list_free(&sl->snap);
+		free(sl->cluster);
+		free(sl->label);
+	}
+	free(set->slots);
+	free(set->snap_path);
 }
 
 /* ---- metrics and /registry ---- */
@@ -384,9 +614,9 @@ void se_snap_stop(struct se_plugin *p)
 /* The "cluster" label pair of a source of several, or the end of the list. */
 #define CLUSTER_LABEL(sl) (sl)->cluster ? "cluster" : NULL, (sl)->cluster
 
-void se_sources_collect(struct se_plugin *p, struct metrics_out *o)
+void se_sources_collect(const struct se_sources *set, struct metrics_out *o)
 {
-	const char *zone = p->zones[0].name;
+	const char *zone = set->zone;
 	time_t now = time(NULL);
 
 	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
@@ -399,8 +629,8 @@ void se_sources_collect(struct se_plugin *p, struct metrics_out *o)
 		"Seconds since the entries served from the source were last known in sync (0: in sync).");
 	metrics_out_family(o, "globaldns_source_snapshot", METRICS_GAUGE,
 		"1 while the source's entries are served from the disk snapshot (no live sync yet).");
-	for (size_t i = 0; i < p->nslots; i++) {
-		const struct se_slot *sl = &p->slots[i];
+	for (size_t i = 0; i < set->nslots; i++) {
+		const struct se_slot *sl = &set->slots[i];
 		const struct se_source_status *st = &sl->source->status;
 		const char *kind = sl->source->ops->kind;
 		metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
@@ -418,18 +648,18 @@ void se_sources_collect(struct se_plugin *p, struct metrics_out *o)
 		if (sl->source->ops->collect)
 			sl->source->ops->collect(sl->source, o, zone);
 	}
-	if (!p->snap_path)
+	if (!set->snap_path)
 		return;
 	metrics_out_family(o, "globaldns_snapshot_writes_total", METRICS_COUNTER,
 		"Writes of the disk snapshot of the registry, by result.");
 	metrics_out_family(o, "globaldns_snapshot_last_write_timestamp_seconds", METRICS_GAUGE,
 		"Unix time of the last good write of the disk snapshot (0: none yet).");
-	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)p->snap_writes_ok,
+	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)set->snap_writes_ok,
 		"zone", zone, "result", "success", NULL);
-	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)p->snap_writes_failed,
+	metrics_out_sample(o, "globaldns_snapshot_writes_total", "", (double)set->snap_writes_failed,
 		"zone", zone, "result", "failure", NULL);
 	metrics_out_sample(o, "globaldns_snapshot_last_write_timestamp_seconds", "",
-		(double)p->snap_written, "zone", zone, NULL);
+		(double)set->snap_written, "zone", zone, NULL);
 }
 
 static void add_time(cJSON *obj, const char *key, time_t t)
@@ -465,38 +695,38 @@ static void source_json(const struct se_slot *sl, cJSON *src, time_t now)
 	cJSON_AddBoolToObject(src, "from_snapshot", sl->from_snapshot);
 	if (sl->from_snapshot)
 		add_time(src, "snapshot_synced_at", sl->snap_time);
-	cJSON_AddNumberToObject(src, "entries", (double)(sl->p->nslots == 1
-		? (sl->p->reg ? registry_entries(sl->p->reg) : 0) : sl->last.n));
+	cJSON_AddNumberToObject(src, "entries", (double)(sl->set->nslots == 1
+		? (*sl->set->reg ? registry_entries(*sl->set->reg) : 0) : sl->last.n));
 	if (sl->source->ops->introspect)
 		sl->source->ops->introspect(sl->source, src);
 }
 
 /* "source": the first (the only one, as before clusters); "sources": all. */
-void se_sources_introspect(struct se_plugin *p, cJSON *obj)
+void se_sources_introspect(const struct se_sources *set, cJSON *obj)
 {
 	time_t now = time(NULL);
 	cJSON *src = cJSON_AddObjectToObject(obj, "source");
 	cJSON *arr = cJSON_AddArrayToObject(obj, "sources");
 
 	if (src)
-		source_json(&p->slots[0], src, now);
-	for (size_t i = 0; arr && i < p->nslots; i++) {
+		source_json(&set->slots[0], src, now);
+	for (size_t i = 0; arr && i < set->nslots; i++) {
 		cJSON *x = cJSON_CreateObject();
 		if (!x)
 			break;
-		source_json(&p->slots[i], x, now);
+		source_json(&set->slots[i], x, now);
 		cJSON_AddItemToArray(arr, x);
 	}
-	if (p->snap_path) {
+	if (set->snap_path) {
 		cJSON *s = cJSON_AddObjectToObject(obj, "snapshot");
 		if (!s)
 			return;
-		cJSON_AddStringToObject(s, "path", p->snap_path);
-		add_time(s, "loaded_written_at", p->snap_loaded);
-		add_time(s, "last_write", p->snap_written);
-		cJSON_AddNumberToObject(s, "writes_ok", (double)p->snap_writes_ok);
-		cJSON_AddNumberToObject(s, "writes_failed", (double)p->snap_writes_failed);
-		cJSON_AddStringToObject(s, "last_error", p->snap_error);
-		cJSON_AddBoolToObject(s, "ready_on_snapshot", !p->snap_ready_live);
+		cJSON_AddStringToObject(s, "path", set->snap_path);
+		add_time(s, "loaded_written_at", set->snap_loaded);
+		add_time(s, "last_write", set->snap_written);
+		cJSON_AddNumberToObject(s, "writes_ok", (double)set->snap_writes_ok);
+		cJSON_AddNumberToObject(s, "writes_failed", (double)set->snap_writes_failed);
+		cJSON_AddStringToObject(s, "last_error", set->snap_error);
+		cJSON_AddBoolToObject(s, "ready_on_snapshot", !set->snap_ready_live);
 	}
 }
