@@ -718,14 +718,15 @@ void se_sources_introspect(const struct se_sources *set, cJSON *obj)
 		cJSON_AddItemToArray(arr, x);
 	}
 	if (set->snap_path) {
-		cJSON *s = cJSON_AddObjectToObject(obj, "snapshot");
-		if (!s)
+		cJSON *s = cJSON_AddObjectToObject(obj, "snapshot"), *w;
+		if (!s || !cJSON_AddStringToObject(s, "path", set->snap_path))
 			return;
-		cJSON_AddStringToObject(s, "path", set->snap_path);
 		add_time(s, "loaded_written_at", set->snap_loaded);
 		add_time(s, "last_write", set->snap_written);
-		cJSON_AddNumberToObject(s, "writes_ok", (double)set->snap_writes_ok);
-		cJSON_AddNumberToObject(s, "writes_failed", (double)set->snap_writes_failed);
+		if ((w = cJSON_AddObjectToObject(s, "writes"))) {
+			cJSON_AddNumberToObject(w, "ok", (double)set->snap_writes_ok);
+			cJSON_AddNumberToObject(w, "failed", (double)set->snap_writes_failed);
+		}
 		cJSON_AddStringToObject(s, "last_error", set->snap_error);
 		cJSON_AddBoolToObject(s, "ready_on_snapshot", !set->snap_ready_live);
 	}
