@@ -8,7 +8,7 @@
 # Corefile error naming FILE:LINE.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 27
+plan 29
 
 start_fake --bookmark-interval 1 || exit 1
 APIPORT=$(cat "$K8S/port")
@@ -18,7 +18,7 @@ se default db db.default.global 10.1.0.2
 mkdir -p "$T_TMP/state"
 SNAP=$T_TMP/state/global.json
 pick_ports PORT HPORT MPORT
-write_conf() {  # write_conf ZONE READY
+write_conf() {  # write_conf ZONE READY [PROPERTY]
 	ZONE=$1
 	cat >"$T_TMP/Corefile" <<EOF
 $1:$PORT {
@@ -28,6 +28,7 @@ $1:$PORT {
         kubeconfig $K8S/kubeconfig
         timeout 2s
         backoff 200ms 500ms
+        ${3:-}
         snapshot $SNAP {
             interval 1h
             wait 3s
@@ -116,6 +117,14 @@ rejected gd5 'not JSON \(truncated or corrupt\)' "a truncated file"
 cp "$T_TMP/good.json" "$SNAP"
 write_conf other.global snapshot
 rejected gd6 'written for other zones \(another serviceentries block\)' "another block's (zones)"
+write_conf global snapshot "namespaces default"
+cp "$T_TMP/good.json" "$SNAP"
+start_globaldns gd8 "$T_TMP/Corefile" || exit 1
+sleep 3.5
+like "$(cat "$T_TMP/gd8.log")" "snapshot $SNAP: rejected its part for \"kubernetes https://127.0.0.1:$APIPORT\", this source reads \"kubernetes https://127.0.0.1:$APIPORT namespaces=default\"; not served" \
+	"a part for another source (here: other namespaces): rejected, logged"
+is "$(rcode web.default.global)" SERVFAIL "... not served (SERVFAIL)"
+stop_pid "$GD_PID"
 python3 - "$T_TMP/good.json" "$SNAP" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); d["version"] = 99
@@ -128,7 +137,7 @@ rejected gd7 'format version 99, this server reads version 1' "another format ve
 bad() {  # bad DESCRIPTION PATH REGEX
 	sed "s#snapshot $SNAP {#snapshot $2 {#" "$T_TMP/Corefile" >"$T_TMP/bad"
 	out=$("$GLOBALDNS" -validate -conf "$T_TMP/bad" 2>&1)
-	like "$out" "bad:8: serviceentries: snapshot \"$2\": $3" "$1"
+	like "$out" "bad:9: serviceentries: snapshot \"$2\": $3" "$1"
 }
 bad "a missing directory" "$T_TMP/nodir/global.json" "directory \"$T_TMP/nodir\": No such file or directory"
 bad "a directory that is a file" "$T_TMP/good.json/global.json" "directory \"$T_TMP/good.json\": Not a directory"
