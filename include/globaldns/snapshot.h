@@ -4,25 +4,29 @@
  * Kubernetes API is unreachable answers from them (a cold start during an
  * outage) instead of SERVFAIL.
  *
- * One JSON file per block (cJSON), written atomically: a temporary file
- * beside it, fsync, rename over the old one, fsync of the directory.  A
- * reader sees the old file or the new one, never a part.
+ * One file per block, written atomically: a temporary file beside it,
+ * fsync, rename over the old one, fsync of the directory.  A reader sees
+ * the old file or the new one, never a part.
  *
- *   { "format": "globaldns-registry-snapshot", "version": 1,
- *     "zones": ["global."], "written": 1765000000,
- *     "checksum": "fnv1a64:<16 hex digits>",
- *     "sources": [ { "cluster": "east" | null,
- *                    "identity": "kubernetes https://10.0.0.1:6443",
- *                    "synced_at": 1765000000,
- *                    "items": [ ServiceEntry objects ],
- *                    "rejected": [ {"namespace", "name", "reason"} ] } ] }
+ * JSON lines, each a document printed by cJSON (one small tree at a time:
+ * 100,000 entries are written in about 0.3 s, not a 100,000-node tree):
  *
- * The checksum is FNV-1a 64 over the unformatted JSON of "sources".  A
- * file that does not parse (truncated), has another format or version,
- * other zones, or a checksum that does not match (corrupt) is rejected
- * whole; a source whose cluster or identity is not the block's is not
- * used (the caller decides, per part).  Entries go back through
- * se_list_add_json, so a snapshot entry passes Istio's rules again.
+ *   {"format":"globaldns-registry-snapshot","version":1,"zones":["global."],
+ *    "written":1765000000,"sources":2,"bytes":N,"checksum":"fnv1a64:<hex>"}
+ *   {"source":{"cluster":"east"|null,"identity":"kubernetes https://...",
+ *              "synced_at":1765000000,"items":I,"rejected":R}}
+ *   I lines, a ServiceEntry object each
+ *   R lines, {"namespace","name","reason"} each
+ *   ... the next source
+ *
+ * bytes and checksum (FNV-1a 64) cover everything after the header line,
+ * as bytes: checked before anything is parsed.  A file whose header does
+ * not parse, has another format or version, other zones, another length
+ * (truncated) or checksum (corrupt), or whose lines are not what the
+ * header and source lines announce, is rejected whole; a source whose
+ * cluster or identity is not the block's is not used (the caller decides,
+ * per part).  Entries go back through se_list_add_json, so a snapshot
+ * entry passes Istio's rules again.
  */
 #ifndef GLOBALDNS_SNAPSHOT_H
 #define GLOBALDNS_SNAPSHOT_H
@@ -54,6 +58,21 @@ int snapshot_check_path(const char *path, char *err, size_t errlen);
 int snapshot_write(const char *path, const char *const *zones, size_t nzones,
 	const struct snapshot_part *parts, size_t nparts, time_t now, char *err,
 	size_t errlen);
+
+/*
+ * The same off the event loop: the parts are copied (about 85 ms for
+ * 100,000 entries, against 0.5 s for the whole write) and written by a
+ * thread of its own.  Returns the job, or NULL with err (memory, or no
+ * thread).  Poll it until it is done.
+ */
+struct snapshot_job;
+struct snapshot_job *snapshot_write_start(const char *path,
+	const char *const *zones, size_t nzones, const struct snapshot_part *parts,
+	size_t nparts, time_t now, char *err, size_t errlen);
+/* 0: still writing (wait 0); else 1 and the job is freed, with its result
+ * (*rc 0, or -1 and err) and how long it took. */
+int snapshot_write_poll(struct snapshot_job *j, int wait, int *rc, char *err,
+	size_t errlen, double *took_ms);
 
 /* One part of a snapshot read back; the callee may take entries' contents. */
 typedef void (*snapshot_part_fn)(void *arg, const char *cluster,

@@ -45,6 +45,7 @@
 #define SNAP_DEFAULT_INTERVAL_MS 10000L
 #define SNAP_DEFAULT_WAIT_MS 5000L
 #define SNAP_CHECK_MS 100L
+#define SNAP_POLL_MS 50L
 
 static const char name[] = "serviceentries";
 
@@ -388,13 +389,37 @@ fail:
 
 /* ---- the snapshot: writing ---- */
 
-static void snap_write(struct se_sources *set)
+/* The write on its thread ended (wait: wait for it): 1, or 0 still writing. */
+static int snap_finish(struct se_sources *set, int wait)
+{
+	char err[512];
+	int rc;
+
+	if (!snapshot_write_poll(set->snap_job, wait, &rc, err, sizeof(err), &set->snap_write_took_ms))
+		return 0;
+	set->snap_job = NULL;
+	if (rc < 0) {
+		set->snap_writes_failed++;
+		snprintf(set->snap_error, sizeof(set->snap_error), "%s", err);
+		log_error("plugin/serviceentries: %s: snapshot %s: %s", set->zone, set->snap_path, err);
+		return 1;
+	}
+	set->snap_writes_ok++;
+	set->snap_written = set->snap_job_now;
+	set->snap_error[0] = '\0';
+	return 1;
+}
+
+/* Write what is served, off the loop (wait: and wait for it, at the end). */
+static void snap_write(struct se_sources *set, int wait)
 {
 	struct snapshot_part parts[64];
 	size_t n = 0;
 	time_t now = time(NULL);
 	char err[512];
 
+	if (set->snap_job && !snap_finish(set, wait))
+		return;         /* one at a time: its end schedules the next */
 	/* nothing served yet (a cluster has not delivered): nothing to keep;
 	 * written once every part is there */
 	if (!set->snap_path || !set->snap_dirty || !*set->reg)
@@ -413,23 +438,40 @@ static void snap_write(struct se_sources *set)
 	}
 	set->snap_dirty = 0;
 	set->snap_last_write_ms = mono_ms();
-	if (snapshot_write(set->snap_path, set->zones, set->nzones,
-			parts, n, now, err, sizeof(err)) < 0) {
+	set->snap_job_now = now;
+	set->snap_job = snapshot_write_start(set->snap_path, set->zones, set->nzones, parts, n,
+		now, err, sizeof(err));
+	if (!set->snap_job) {
 		set->snap_writes_failed++;
 		snprintf(set->snap_error, sizeof(set->snap_error), "%s", err);
 		log_error("plugin/serviceentries: %s: snapshot %s: %s", set->zone, set->snap_path, err);
 		return;
 	}
-	set->snap_writes_ok++;
-	set->snap_written = now;
-	set->snap_error[0] = '\0';
+	if (wait)
+		snap_finish(set, 1);
+	else
+		arm(set->snap_poll_timer, SNAP_POLL_MS);
 }
 
 static void on_write_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	snap_write(arg);
+	snap_write(arg, 0);
+}
+
+static void snap_schedule(struct se_sources *set);
+
+static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct se_sources *set = arg;
+
+	(void)fd;
+	(void)what;
+	if (!snap_finish(set, 0))
+		arm(set->snap_poll_timer, SNAP_POLL_MS);
+	else if (set->snap_dirty)
+		snap_schedule(set);
 }
 
 /* Write now, or when `interval` since the last write has passed. */
@@ -438,7 +480,7 @@ static void snap_schedule(struct se_sources *set)
 	double since;
 	long wait = 0;
 
-	if (!set->snap_write_timer || evtimer_pending(set->snap_write_timer, NULL))
+	if (!set->snap_write_timer || set->snap_job || evtimer_pending(set->snap_write_timer, NULL))
 		return;
 	since = mono_ms() - set->snap_last_write_ms;
 	if (set->snap_last_write_ms > 0 && since < (double)set->snap_interval_ms)
@@ -528,7 +570,8 @@ static int snap_start(struct se_sources *set, struct event_base *base)
 		return 0;
 	set->started_ms = mono_ms();
 	if (!(set->snap_write_timer = evtimer_new(base, on_write_timer, set)) ||
-	    !(set->snap_apply_timer = evtimer_new(base, on_apply_timer, set)))
+	    !(set->snap_apply_timer = evtimer_new(base, on_apply_timer, set)) ||
+	    !(set->snap_poll_timer = evtimer_new(base, on_poll_timer, set)))
 		return -1;
 	rc = snapshot_read(set->snap_path, set->zones, set->nzones,
 		on_part, set, &set->snap_loaded, err, sizeof(err));
@@ -553,9 +596,15 @@ static int snap_start(struct se_sources *set, struct event_base *base)
 static void snap_stop(struct se_sources *set)
 {
 	if (set->snap_write_timer) {
-		snap_write(set);
+		snap_write(set, 1);
+		if (set->snap_job)
+			snap_finish(set, 1);
 		event_free(set->snap_write_timer);
 		set->snap_write_timer = NULL;
+	}
+	if (set->snap_poll_timer) {
+		event_free(set->snap_poll_timer);
+		set->snap_poll_timer = NULL;
 	}
 	if (set->snap_apply_timer) {
 		event_free(set->snap_apply_timer);
@@ -723,6 +772,7 @@ void se_sources_introspect(const struct se_sources *set, cJSON *obj)
 			return;
 		add_time(s, "loaded_written_at", set->snap_loaded);
 		add_time(s, "last_write", set->snap_written);
+		cJSON_AddNumberToObject(s, "last_write_ms", set->snap_write_took_ms);
 		if ((w = cJSON_AddObjectToObject(s, "writes"))) {
 			cJSON_AddNumberToObject(w, "ok", (double)set->snap_writes_ok);
 			cJSON_AddNumberToObject(w, "failed", (double)set->snap_writes_failed);

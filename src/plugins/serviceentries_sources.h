@@ -21,6 +21,7 @@ struct event_base;
 struct metrics_out;
 struct registry;
 struct se_sources;
+struct snapshot_job;
 
 /* One source of a block: its own, or one `cluster NAME { ... }` of several. */
 struct se_slot {
@@ -55,10 +56,13 @@ struct se_sources {
 	const struct cf_directive *snap_prop;   /* setup only */
 	long snap_interval_ms, snap_wait_ms;
 	int snap_ready_live;            /* ready only once every source synced live */
-	struct event *snap_write_timer, *snap_apply_timer;
+	struct event *snap_write_timer, *snap_apply_timer, *snap_poll_timer;
+	struct snapshot_job *snap_job;  /* a write on its thread */
+	time_t snap_job_now;            /* when it began */
 	double started_ms;              /* monotonic, at start */
 	int snap_dirty;                 /* live entries not written yet */
 	double snap_last_write_ms;      /* monotonic, 0: never */
+	double snap_write_took_ms;      /* how long the last write took */
 	time_t snap_written;            /* wall clock of the last write */
 	time_t snap_loaded;             /* "written" of the snapshot read at start, 0: none */
 	unsigned long snap_writes_ok, snap_writes_failed;

@@ -8,7 +8,7 @@
 # Corefile error naming FILE:LINE.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_kube.sh"
-plan 29
+plan 31
 
 start_fake --bookmark-interval 1 || exit 1
 APIPORT=$(cat "$K8S/port")
@@ -54,8 +54,13 @@ write_conf global snapshot
 start_globaldns gd "$T_TMP/Corefile" || exit 1
 wait_a 10 db.default.global 10.1.0.2
 wait_file "$SNAP"
-is "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["format"], d["version"], d["zones"], len(d["sources"][0]["items"]))' "$SNAP")" \
-	"globaldns-registry-snapshot 1 ['global.'] 2" "written after the first sync: format, version, zones, the entries"
+is "$(python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+h, s = json.loads(lines[0]), json.loads(lines[1])["source"]
+names = sorted(json.loads(l)["metadata"]["name"] for l in lines[2:2 + s["items"]])
+print(h["format"], h["version"], h["zones"], h["sources"], s["items"], names)' "$SNAP")" \
+	"globaldns-registry-snapshot 1 ['global.'] 1 2 ['db', 'web']" "written after the first sync: format, version, zones, the entries"
 like "$(metrics)" 'globaldns_snapshot_writes_total\{[^}]*result="success"[^}]*\} 1' "metric: one write"
 se default late late.default.global 10.1.0.3
 wait_a 5 late.default.global 10.1.0.3
@@ -112,8 +117,10 @@ rejected() {  # rejected NAME REASON-REGEX DESCRIPTION: start with $SNAP as it i
 }
 sed 's/10\.1\.0\.1/10.1.0.7/' "$T_TMP/good.json" >"$SNAP"
 rejected gd4 'checksum mismatch .*corrupt' "a changed address"
-head -c 200 "$T_TMP/good.json" >"$SNAP"
-rejected gd5 'not JSON \(truncated or corrupt\)' "a truncated file"
+head -c $(( $(wc -c <"$T_TMP/good.json") - 100 )) "$T_TMP/good.json" >"$SNAP"
+rejected gd5 '[0-9]+ bytes after the header, it says [0-9]+: truncated or corrupt' "a truncated file"
+head -c 100 "$T_TMP/good.json" >"$SNAP"
+rejected gd9 'not JSON \(truncated or corrupt\)' "a file cut in its header"
 cp "$T_TMP/good.json" "$SNAP"
 write_conf other.global snapshot
 rejected gd6 'written for other zones \(another serviceentries block\)' "another block's (zones)"
@@ -127,8 +134,9 @@ is "$(rcode web.default.global)" SERVFAIL "... not served (SERVFAIL)"
 stop_pid "$GD_PID"
 python3 - "$T_TMP/good.json" "$SNAP" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1])); d["version"] = 99
-json.dump(d, open(sys.argv[2], "w"))
+lines = open(sys.argv[1]).read().split("\n", 1)
+h = json.loads(lines[0]); h["version"] = 99
+open(sys.argv[2], "w").write(json.dumps(h) + "\n" + lines[1])
 PY
 write_conf global snapshot
 rejected gd7 'format version 99, this server reads version 1' "another format version"

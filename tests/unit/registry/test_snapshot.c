@@ -193,7 +193,7 @@ static void test_corrupt(void **state)
 static void test_truncated(void **state)
 {
 	(void)state;
-	rejected(cut, zones, 2, "not JSON");
+	rejected(cut, zones, 2, "truncated");
 }
 
 static void test_other_zones(void **state)
