@@ -68,8 +68,8 @@ struct se_source {
 	 * its own metrics carry it as the "cluster" label. */
 	const char *cluster;
 	/* Set by the source at create (owned by it): what it reads, stable
-	 * across restarts ("kubernetes https://10.0.0.1:6443 ns=a,b"), for
-	 * the disk snapshot to tell its own entries from another source's;
+	 * across restarts ("kubernetes https://10.0.0.1:6443 namespaces=a,b"),
+	 * for the disk snapshot to tell its own entries from another source's;
 	 * NULL: the source is not snapshotted (manifest files are on disk). */
 	const char *identity;
 };

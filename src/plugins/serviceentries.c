@@ -18,7 +18,8 @@
  *   }
  *
  * The sources (serviceentries_sources.h) deliver whole entry lists; each
- * becomes a new registry snapshot, built here off the query path and swapped in with one pointer.
+ * becomes a new registry snapshot, built here off the query path and
+ * swapped in with one pointer.
  * The snapshot holds ns.dns.<zone> too (the apex NS target, unless an
  * entry names that host), so dns.<zone> is an empty non-terminal.
  * The SOA serial moves whenever the served names change.  Until the first
