@@ -41,6 +41,9 @@ struct se_source_status {
 	time_t last_attempt;
 	unsigned long syncs_ok, syncs_failed;
 	char last_error[512];           /* empty when the last load was good */
+	/* when it last was in sync, while it is not (last_error set): 0 while
+	 * it is; the staleness of what it delivered is now - good_until */
+	time_t good_until;
 };
 
 struct se_source_ops {
@@ -48,7 +51,7 @@ struct se_source_ops {
 	int (*start)(struct se_source *s, struct event_base *base);
 	void (*free)(struct se_source *s);
 	/* Its own metrics at scrape time, labelled with zone (the block's
-	 * first zone); may be NULL. */
+	 * first zone) and, when s->cluster is set, cluster; may be NULL. */
 	void (*collect)(struct se_source *s, struct metrics_out *o,
 		const char *zone);
 	/* Add what it alone knows to the /registry "source" object; may be NULL. */
@@ -60,6 +63,15 @@ struct se_source {
 	struct se_source_status status;
 	se_update_fn update;
 	void *update_arg;
+	/* Set by serviceentries after create: the block's name for it when
+	 * the block reads several (`cluster NAME`), NULL for its only source;
+	 * its own metrics carry it as the "cluster" label. */
+	const char *cluster;
+	/* Set by the source at create (owned by it): what it reads, stable
+	 * across restarts ("kubernetes https://10.0.0.1:6443 namespaces=a,b"),
+	 * for the disk snapshot to tell its own entries from another source's;
+	 * NULL: the source is not snapshotted (manifest files are on disk). */
+	const char *identity;
 };
 
 /* Free a source through its own free; NULL is fine. */

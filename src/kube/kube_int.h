@@ -159,6 +159,7 @@ struct kscope {
 struct kube_source {
 	struct se_source base;
 	char *label;
+	char *identity;                 /* base.identity: server and namespaces */
 	struct kube_conn conn;          /* resolved at setup; given to the client */
 	struct kube_opts o;
 	char **ns;                      /* NULL-terminated; none: cluster-wide */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "globaldns/log.h"
 #include "globaldns/util.h"
@@ -193,6 +194,7 @@ static void share_changed(struct kscope *sc, int now)
 static void refresh_status(struct kube_source *ks)
 {
 	struct se_source_status *st = &ks->base.status;
+	int was_failing = st->last_error[0] != '\0';
 
 	st->last_success = st->last_attempt = 0;
 	st->syncs_ok = st->syncs_failed = 0;
@@ -208,6 +210,11 @@ static void refresh_status(struct kube_source *ks)
 		if (!st->last_error[0] && sc->last_error[0])
 			snprintf(st->last_error, sizeof(st->last_error), "%s", sc->last_error);
 	}
+	/* staleness: in sync until the first failure, again once none is left */
+	if (!st->last_error[0])
+		st->good_until = 0;
+	else if (!was_failing || !st->good_until)
+		st->good_until = st->synced ? time(NULL) : 0;
 }
 
 static void share_status(struct kscope *sc)

@@ -21,6 +21,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
+#include "globaldns/util.h"
 #include "kube_proxy.h"
 
 static int ks_start(struct se_source *s, struct event_base *base);
@@ -169,6 +170,7 @@ static void ks_free(struct se_source *s)
 		free(ks->ns[i]);
 	free(ks->ns);
 	free(ks->label);
+	free(ks->identity);
 	free(ks);
 }
 
@@ -230,6 +232,23 @@ static int options(struct kube_source *ks, const struct kube_source_conf *conf,
 	return 0;
 }
 
+/* What the disk snapshot knows it by: the server and the namespaces read. */
+static int set_identity(struct kube_source *ks)
+{
+	struct strbuf b = { .max = 1u << 16 };
+
+	strbuf_printf(&b, "kubernetes %s", ks->conn.server ? ks->conn.server : "");
+	for (size_t i = 0; i < ks->nns; i++)
+		strbuf_printf(&b, "%s%s", i ? "," : " namespaces=", ks->ns[i]);
+	if (!b.p || b.failed) {
+		free(b.p);
+		return -1;
+	}
+	ks->identity = b.p;
+	ks->base.identity = ks->identity;
+	return 0;
+}
+
 struct se_source *kube_source_new(const struct kube_source_conf *conf,
 	se_update_fn update, void *arg, char *err, size_t errlen)
 {
@@ -279,6 +298,8 @@ struct se_source *kube_source_new(const struct kube_source_conf *conf,
 			if (!(ks->ns[i] = strdup(conf->namespaces[i])))
 				goto nomem;
 	}
+	if (set_identity(ks) < 0)
+		goto nomem;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	return &ks->base;
 nomem:
@@ -324,6 +345,10 @@ static void sum_stats(const struct kube_source *ks, struct kube_stats *t)
 	}
 }
 
+/* The "cluster" label pair of a block's source of several, or the end of
+ * the label list for its only one. */
+#define CLUSTER_LABEL(s) (s)->cluster ? "cluster" : NULL, (s)->cluster
+
 /* Its own counters (kube.h): watch restarts and API errors by code into
  * the globaldns_source_* families, the rest as globaldns_kubernetes_*. */
 static void ks_collect(struct se_source *s, struct metrics_out *o,
@@ -350,36 +375,36 @@ static void ks_collect(struct se_source *s, struct metrics_out *o,
 	metrics_out_family(o, "globaldns_source_api_errors_total", METRICS_COUNTER,
 		"Failed Kubernetes API requests by HTTP status (0: no answer).");
 	metrics_out_sample(o, "globaldns_source_watch_restarts_total", "",
-		(double)ks->watch_restarts, "zone", zone, "source", "kubernetes", NULL);
+		(double)ks->watch_restarts, "zone", zone, "source", "kubernetes", CLUSTER_LABEL(s), NULL);
 	for (size_t i = 0; i < KUBE_STATS_CODES; i++) {
 		if (!ks->http_errors[i].count)
 			continue;
 		snprintf(num, sizeof(num), "%d", ks->http_errors[i].code);
 		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
 			(double)ks->http_errors[i].count, "zone", zone, "source", "kubernetes",
-			"code", num, NULL);
+			"code", num, CLUSTER_LABEL(s), NULL);
 	}
 	if (ks->http_errors_other)
 		metrics_out_sample(o, "globaldns_source_api_errors_total", "",
 			(double)ks->http_errors_other, "zone", zone, "source", "kubernetes",
-			"code", "other", NULL);
+			"code", "other", CLUSTER_LABEL(s), NULL);
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		metrics_out_family(o, c[i].name, METRICS_COUNTER, c[i].help);
 		metrics_out_sample(o, c[i].name, "",
-			(double)*(const unsigned long *)((const char *)ks + c[i].off), "zone", zone, NULL);
+			(double)*(const unsigned long *)((const char *)ks + c[i].off), "zone", zone, CLUSTER_LABEL(s), NULL);
 	}
 	metrics_out_family(o, "globaldns_kubernetes_health_probes_total", METRICS_COUNTER,
 		"HTTP/2 health probes sent on a connection silent for 30 s.");
 	metrics_out_sample(o, "globaldns_kubernetes_health_probes_total", "",
-		(double)http_client_probes(src->cl ? src->cl->http : NULL), "zone", zone, NULL);
+		(double)http_client_probes(src->cl ? src->cl->http : NULL), "zone", zone, CLUSTER_LABEL(s), NULL);
 	metrics_out_family(o, "globaldns_kubernetes_dead_connections_total", METRICS_COUNTER,
 		"Connections shut down after a health probe went unanswered.");
 	metrics_out_sample(o, "globaldns_kubernetes_dead_connections_total", "",
-		(double)http_client_dead(src->cl ? src->cl->http : NULL), "zone", zone, NULL);
+		(double)http_client_dead(src->cl ? src->cl->http : NULL), "zone", zone, CLUSTER_LABEL(s), NULL);
 	metrics_out_family(o, "globaldns_kubernetes_objects", METRICS_GAUGE,
 		"ServiceEntries held from the Kubernetes API.");
 	metrics_out_sample(o, "globaldns_kubernetes_objects", "", (double)src->objects,
-		"zone", zone, NULL);
+		"zone", zone, CLUSTER_LABEL(s), NULL);
 }
 
 /* What /registry shows of it beside the generic status. */

@@ -12,10 +12,14 @@
  *       (without file: the Kubernetes API, src/kube -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
+ *       cluster NAME { ... }    one of several sources, merged
+ *       snapshot PATH [{ ... }] the last good entries on disk
+ *                               (both in serviceentries_sources.c)
  *   }
  *
- * The source delivers whole entry lists; each becomes a new registry
- * snapshot, built here off the query path and swapped in with one pointer.
+ * The sources (serviceentries_sources.h) deliver whole entry lists; each
+ * becomes a new registry snapshot, built here off the query path and
+ * swapped in with one pointer.
  * The snapshot holds ns.dns.<zone> too (the apex NS target, unless an
  * entry names that host), so dns.<zone> is an empty non-terminal.
  * The SOA serial moves whenever the served names change.  Until the first
@@ -48,6 +52,7 @@
 #include "globaldns/source.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
+#include "serviceentries_sources.h"
 
 #define SE_DEFAULT_TTL 30
 
@@ -60,12 +65,8 @@ struct se_plugin {
 	uint32_t ttl;
 	struct se_addr *defaults;
 	size_t ndefaults;
-	/* where the entries come from: the kind of source its properties
-	 * name (the default kind without any), and its configuration */
-	const struct se_source_kind *kind;
-	void *kind_conf;
-	const struct cf_directive *kind_prop;   /* its first property: setup only */
-	struct se_source *source;
+	/* where the entries come from: one source or several, the snapshot */
+	struct se_sources srcs;
 	struct registry *reg;           /* current snapshot, NULL before the first load */
 	struct registry_conf conf;      /* what snapshots are built with */
 	struct registry_builder *builder;       /* once started: builds off the loop */
@@ -89,7 +90,7 @@ static void se_free(void *state)
 
 	if (!p)
 		return;
-	se_source_free(p->source);
+	se_sources_free(&p->srcs);      /* first: it may write the snapshot of p->reg */
 	registry_builder_free(p->builder);
 	registry_free(p->reg);
 	for (size_t i = 0; i < p->nzones; i++)
@@ -97,8 +98,6 @@ static void se_free(void *state)
 	free(p->zone_names);
 	free(p->zones);
 	free(p->defaults);
-	if (p->kind)
-		p->kind->conf_free(p->kind_conf);
 	free(p);
 }
 
@@ -128,75 +127,21 @@ static int add_zone(struct se_plugin *p, const char *zone, char *err,
 	return 0;
 }
 
-/* The kinds of source (source.h), in the order their properties are listed. */
-extern const struct se_source_kind file_source_kind;
-extern const struct se_source_kind kube_source_kind;
-static const struct se_source_kind *const kinds[] = {
-	&file_source_kind, &kube_source_kind,
-};
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
-
 static const char *const own_props[] = {
 	"ttl", "default_address", "ns_address", "fallthrough",
 };
-
-static const struct se_source_kind *kind_of(const char *prop)
-{
-	for (size_t k = 0; k < NKINDS; k++)
-		for (const char *const *pp = kinds[k]->props; *pp; pp++)
-			if (strcmp(prop, *pp) == 0)
-				return kinds[k];
-	return NULL;
-}
-
-/* "file, ttl, ..., token_file": the first kind's properties, ours, the rest. */
-static void supported_props(char *out, size_t len)
-{
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (size_t k = 0; k < NKINDS; k++) {
-		for (const char *const *pp = kinds[k]->props; *pp && o < len; pp++)
-			o += (size_t)snprintf(out + o, len - o, "%s%s", o ? ", " : "", *pp);
-		for (size_t i = 0; k == 0 && i < sizeof(own_props) / sizeof(own_props[0]) && o < len; i++)
-			o += (size_t)snprintf(out + o, len - o, ", %s", own_props[i]);
-	}
-}
-
-/* A property of a source kind: one kind per block. */
-static int source_prop(struct se_plugin *p, const struct se_source_kind *kind,
-	const struct cf_directive *c, char *err, size_t errlen)
-{
-	char msg[512];
-
-	if (p->kind && p->kind != kind)
-		PLUGIN_FAIL(c, "%s: a %s property, but this block reads \"%s\"; "
-			"use the properties of one source only", c->name,
-			kind->title,
-			p->kind_prop->name);
-	if (!p->kind) {
-		if (!(p->kind_conf = kind->conf_new()))
-			PLUGIN_FAIL(c, "out of memory");
-		p->kind = kind;
-		p->kind_prop = c;
-	}
-	if (kind->conf_prop(p->kind_conf, c, msg, sizeof(msg)) < 0)
-		PLUGIN_FAIL(c, "%s", msg);
-	return 0;
-fail:
-	return -1;
-}
 
 static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 	char *err, size_t errlen)
 {
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
-		const struct se_source_kind *kind = kind_of(c->name);
-		if (kind) {
-			if (source_prop(p, kind, c, err, errlen) < 0)
-				goto fail;
-		} else if (strcmp(c->name, "ttl") == 0) {
+		int taken = se_sources_prop(&p->srcs, c, err, errlen);
+		if (taken < 0)
+			goto fail;
+		if (taken)
+			continue;
+		if (strcmp(c->name, "ttl") == 0) {
 			unsigned long ttl;
 			if (c->nargs != 1)
 				PLUGIN_FAIL(c, "ttl: needs one value in seconds");
@@ -239,7 +184,8 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 			}
 		} else {
 			char list[512];
-			supported_props(list, sizeof(list));
+			se_sources_supported(list, sizeof(list), own_props,
+				sizeof(own_props) / sizeof(own_props[0]));
 			PLUGIN_FAIL(c, "unknown property \"%s\"; supported: %s", c->name, list);
 		}
 	}
@@ -450,25 +396,14 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
 	set_conf(p);
-	if (!p->kind) {
-		/* no source property: the default kind (the Kubernetes API, in-cluster) */
-		for (size_t k = 0; k < NKINDS && !p->kind; k++)
-			if (kinds[k]->is_default)
-				p->kind = kinds[k];
-		if (!(p->kind_conf = p->kind->conf_new()))
-			PLUGIN_FAIL(d, "out of memory");
-	}
-	{
-		struct se_source_args sa = {
-			.label = p->zones[0].name, .check = ctx->check,
-			.update = on_update, .update_arg = p,
-		};
-		char serr[1024];
-		p->source = p->kind->create(p->kind_conf, &sa, serr, sizeof(serr));
-		if (!p->source)
-			PLUGIN_FAIL(p->kind_prop ? p->kind_prop : d, "%s", serr);
-	}
-	p->kind_prop = NULL;    /* points into the Corefile tree: setup only */
+	p->srcs.zone = p->zones[0].name;
+	p->srcs.zones = (const char *const *)p->zone_names;
+	p->srcs.nzones = p->nzones;
+	p->srcs.reg = &p->reg;
+	p->srcs.build = on_update;
+	p->srcs.build_arg = p;
+	if (se_sources_create(&p->srcs, d, ctx->check, err, errlen) < 0)
+		goto fail;
 	*state = p;
 	return 0;
 fail:
@@ -483,7 +418,7 @@ static int se_start(void *state, const struct plugin_env *env)
 
 	/* a list the source delivers while starting is built here, so a
 	 * reload's new server has its registry before it answers */
-	if ((rc = p->source->ops->start(p->source, env->base)) < 0)
+	if ((rc = se_sources_start(&p->srcs, env->base)) < 0)
 		return rc;
 	if (!(p->builder = registry_builder_new(env->base, &p->conf, publish, p)))
 		log_warning("plugin/serviceentries: %s: no build thread; rebuilds run on the event loop",
@@ -603,12 +538,7 @@ static int se_ready(void *state, char *why, size_t whylen)
 {
 	struct se_plugin *p = state;
 
-	if (p->reg)
-		return 1;
-	snprintf(why, whylen, "serviceentries %s: %s", p->zones[0].name,
-		p->source->status.last_error[0] ? p->source->status.last_error
-			: "first load not complete");
-	return 0;
+	return se_sources_ready(&p->srcs, why, whylen);
 }
 
 /* ---- metrics and introspection (GET /registry) ---- */
@@ -646,8 +576,7 @@ static void se_collect(void *state, const struct plugin_block *b,
 	struct metrics_out *o)
 {
 	struct se_plugin *p = state;
-	const struct se_source_status *st = &p->source->status;
-	const char *zone = p->zones[0].name, *kind = p->source->ops->kind;
+	const char *zone = p->zones[0].name;
 
 	metrics_out_family(o, "globaldns_registry_entries", METRICS_GAUGE,
 		"ServiceEntries in the registry a serviceentries block serves.");
@@ -657,12 +586,6 @@ static void se_collect(void *state, const struct plugin_block *b,
 		"Bytes of the registry snapshot (names, records, sources, rejects).");
 	metrics_out_family(o, "globaldns_registry_rejected_entries", METRICS_GAUGE,
 		"ServiceEntries skipped as invalid, by the field that was wrong.");
-	metrics_out_family(o, "globaldns_source_synced", METRICS_GAUGE,
-		"1 once the source has completed its first sync.");
-	metrics_out_family(o, "globaldns_source_syncs_total", METRICS_COUNTER,
-		"Complete loads of the source, by result.");
-	metrics_out_family(o, "globaldns_source_last_success_timestamp_seconds", METRICS_GAUGE,
-		"Unix time of the last successful sync (0 before the first).");
 	metrics_out_sample(o, "globaldns_registry_entries", "",
 		p->reg ? (double)registry_entries(p->reg) : 0, "zone", zone, NULL);
 	metrics_out_sample(o, "globaldns_registry_names", "",
@@ -686,29 +609,7 @@ static void se_collect(void *state, const struct plugin_block *b,
 			metrics_out_sample(o, "globaldns_registry_rejected_entries", "",
 				(double)n, "zone", zone, "reason", label, NULL);
 	}
-	metrics_out_sample(o, "globaldns_source_synced", "", st->synced ? 1 : 0,
-		"zone", zone, "source", kind, NULL);
-	metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_ok,
-		"zone", zone, "source", kind, "result", "success", NULL);
-	metrics_out_sample(o, "globaldns_source_syncs_total", "", (double)st->syncs_failed,
-		"zone", zone, "source", kind, "result", "failure", NULL);
-	metrics_out_sample(o, "globaldns_source_last_success_timestamp_seconds", "",
-		(double)st->last_success, "zone", zone, "source", kind, NULL);
-	if (p->source->ops->collect)
-		p->source->ops->collect(p->source, o, zone);
-}
-
-static void add_time(cJSON *obj, const char *key, time_t t)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!t || !gmtime_r(&t, &tm)) {
-		cJSON_AddNullToObject(obj, key);
-		return;
-	}
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	cJSON_AddStringToObject(obj, key, buf);
+	se_sources_collect(&p->srcs, o);
 }
 
 static void visit_name(void *arg, const char *host, const uint8_t (*v4)[4],
@@ -738,8 +639,7 @@ static void visit_name(void *arg, const char *host, const uint8_t (*v4)[4],
 static int se_introspect(void *state, cJSON *obj)
 {
 	struct se_plugin *p = state;
-	const struct se_source_status *st = &p->source->status;
-	cJSON *zones, *nsa, *src, *names, *rej;
+	cJSON *zones, *nsa, *names, *rej;
 
 	zones = cJSON_AddArrayToObject(obj, "zones");
 	for (size_t i = 0; zones && i < p->nzones; i++)
@@ -755,18 +655,7 @@ static int se_introspect(void *state, cJSON *obj)
 			inet_ntop(AF_INET6, p->ns_v6[i - p->nns_v4], text, sizeof(text));
 		cJSON_AddItemToArray(nsa, cJSON_CreateString(text));
 	}
-	src = cJSON_AddObjectToObject(obj, "source");
-	if (src) {
-		cJSON_AddStringToObject(src, "kind", p->source->ops->kind);
-		cJSON_AddBoolToObject(src, "synced", st->synced);
-		add_time(src, "last_success", st->last_success);
-		add_time(src, "last_attempt", st->last_attempt);
-		cJSON_AddNumberToObject(src, "syncs_ok", (double)st->syncs_ok);
-		cJSON_AddNumberToObject(src, "syncs_failed", (double)st->syncs_failed);
-		cJSON_AddStringToObject(src, "last_error", st->last_error);
-		if (p->source->ops->introspect)
-			p->source->ops->introspect(p->source, src);
-	}
+	se_sources_introspect(&p->srcs, obj);
 	cJSON_AddNumberToObject(obj, "entries", p->reg ? (double)registry_entries(p->reg) : 0);
 	/* the snapshot's one allocation, and per served name */
 	cJSON_AddNumberToObject(obj, "registry_bytes", p->reg ? (double)registry_bytes(p->reg) : 0);

@@ -113,3 +113,15 @@ kube_corefile() {
 		echo "}"
 	} >"$f"
 }
+
+# metric_at_least SECS MPORT SAMPLE-PREFIX-REGEX MIN: until the sample's
+# value (in whole units) is MIN or more (0.1 s steps); prints the last value
+metric_at_least() {
+	local t=$1 port=$2 re=$3 min=$4 v=0
+	for _ in $(seq 1 $((t * 10))); do
+		v=$(curl -sf "http://127.0.0.1:$port/metrics" | sed -n "s/^$re} \([0-9]*\).*/\1/p" | head -1)
+		[ "${v:-0}" -ge "$min" ] 2>/dev/null && break
+		sleep 0.1
+	done
+	echo "${v:-0}"
+}
