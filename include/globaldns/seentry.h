@@ -12,6 +12,7 @@
  *   status.addresses  -> status_addrs (VIPs Istio allocated; each may name
  *                        the host it belongs to)
  *   spec.resolution   -> resolution (NONE when absent)
+ *   spec.ports        -> ports (name, number, protocol; for SRV records)
  *
  * JSON null counts as absent for every optional field (Kubernetes omits
  * zero values, and YAML writes an empty value as null).  Duplicate hosts or
@@ -57,6 +58,36 @@ struct se_entry {
 	struct se_status_addr *status_addrs;
 	size_t nstatus_addrs;
 	enum se_resolution resolution;
+	struct se_port *ports;          /* spec.ports, in order */
+	size_t nports;
+};
+
+/*
+ * Istio's port protocols (protocol.Parse, case-insensitive); an absent or
+ * empty protocol is SE_PROTO_UNSET (Istio sniffs it).  SRV records put
+ * SE_PROTO_UDP under _udp and every other under _tcp.
+ */
+enum se_protocol {
+	SE_PROTO_UNSET = 0,
+	SE_PROTO_TCP,
+	SE_PROTO_UDP,
+	SE_PROTO_GRPC,
+	SE_PROTO_GRPC_WEB,
+	SE_PROTO_HTTP,
+	SE_PROTO_HTTP_PROXY,
+	SE_PROTO_HTTP2,
+	SE_PROTO_HTTPS,
+	SE_PROTO_TLS,
+	SE_PROTO_MONGO,
+	SE_PROTO_REDIS,
+	SE_PROTO_MYSQL
+};
+
+/* A spec.ports[] element. */
+struct se_port {
+	char *name;                     /* a DNS-1123 label (lowercase) */
+	uint16_t number;                /* 1-65535 */
+	enum se_protocol protocol;
 };
 
 /* An entry that was skipped, and why. */
@@ -115,6 +146,9 @@ int se_host_valid(const char *host, char *why, size_t whylen);
  * is written only when 1 is returned.
  */
 int se_parse_addr(const char *text, struct se_addr *a);
+
+/* Istio's name of a protocol ("HTTP", "GRPC-Web", ...; "" when unset). */
+const char *se_protocol_name(enum se_protocol p);
 
 /* Name of a resolution value ("NONE", "STATIC", ...). */
 const char *se_resolution_name(enum se_resolution r);

@@ -9,6 +9,8 @@
  *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
  *       ns_address ADDR...      what ns.dns.<zone> answers (default: the
  *                               block's bind addresses, else the host's)
+ *       srv                     SRV for ports, reverse NETWORK... PTR for
+ *                               addresses (serviceentries_extra.c)
  *       (without file: the Kubernetes API, src/kube -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
@@ -45,6 +47,8 @@
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
 
+#include "serviceentries_extra.h"
+
 #define SE_DEFAULT_TTL 30
 
 static const char name[] = "serviceentries";
@@ -75,6 +79,9 @@ struct se_plugin {
 	uint8_t ns_v6[8][16];
 	size_t nns_v6;
 	int ns_capped;                  /* the host has more than 8 of a family */
+	/* srv, reverse: their indexes are built with each snapshot */
+	struct se_extra_conf xconf;
+	struct se_extra *extra;
 };
 
 static void se_free(void *state)
@@ -85,6 +92,7 @@ static void se_free(void *state)
 		return;
 	se_source_free(p->source);
 	registry_free(p->reg);
+	se_extra_free(p->extra);
 	for (size_t i = 0; i < p->nzones; i++)
 		free(p->zone_names[i]);
 	free(p->zone_names);
@@ -130,7 +138,7 @@ static const struct se_source_kind *const kinds[] = {
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const char *const own_props[] = {
-	"ttl", "default_address", "ns_address", "fallthrough",
+	"ttl", "default_address", "ns_address", "fallthrough", "srv", "reverse",
 };
 
 static const struct se_source_kind *kind_of(const char *prop)
@@ -186,7 +194,12 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		const struct se_source_kind *kind = kind_of(c->name);
-		if (kind) {
+		int x = se_extra_prop(&p->xconf, c, err, errlen);
+		if (x < 0)
+			goto fail;
+		if (x) {
+			continue;
+		} else if (kind) {
 			if (source_prop(p, kind, c, err, errlen) < 0)
 				goto fail;
 		} else if (strcmp(c->name, "ttl") == 0) {
@@ -253,6 +266,7 @@ static void on_update(void *arg, struct se_list *entries)
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
 	struct registry *r;
+	struct se_extra *x;
 	size_t added, removed, changed;
 
 	if (serial < now)
@@ -263,19 +277,29 @@ static void on_update(void *arg, struct se_list *entries)
 			p->zones[0].name);
 		return;
 	}
+	if (se_extra_build(&p->xconf, r, &x) < 0) {
+		log_error("plugin/serviceentries: %s: out of memory building the SRV/PTR indexes; keeping the previous registry",
+			p->zones[0].name);
+		registry_free(r);
+		return;
+	}
 	registry_diff(p->reg, r, &added, &removed, &changed);
-	if (p->reg && !added && !removed && !changed) {
+	if (p->reg && !added && !removed && !changed && se_extra_same(p->extra, x)) {
 		/* nothing served changed: keep the serial, drop the copy */
 		registry_free(p->reg);
+		se_extra_free(p->extra);
 		registry_set_serial(r, p->serial);
 		p->reg = r;
+		p->extra = x;
 		return;
 	}
 	log_info("plugin/serviceentries: %s: %zu names from %zu entries (%zu added, %zu removed, %zu changed, %zu rejected), serial %u",
 		p->zones[0].name, registry_names(r), registry_entries(r), added,
 		removed, changed, registry_rejects(r), serial);
 	registry_free(p->reg);
+	se_extra_free(p->extra);
 	p->reg = r;
+	p->extra = x;
 	p->serial = serial;
 }
 
@@ -403,7 +427,8 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 			if (add_zone(p, ctx->block->zones[z], zerr, sizeof(zerr)) < 0)
 				PLUGIN_FAIL(d, "%s", zerr);
 	}
-	if (parse_block(p, d, err, errlen) < 0)
+	if (parse_block(p, d, err, errlen) < 0
+	    || se_extra_setup(&p->xconf, ctx->block, p->zones, p->zone_names, &p->nzones, err, errlen) < 0)
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
@@ -505,6 +530,8 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	int zl = -1;
 	uint16_t apex;
 	uint16_t qt = q->qtype;
+	int rzl = -1;
+	const struct rev_zone *rz = se_rev_zone(&p->xconf, q, &rzl);
 
 	for (size_t i = 0; i < p->nzones; i++) {
 		int l = wire_zone_match(q, &p->zones[i]);
@@ -513,7 +540,11 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 			zl = l;
 		}
 	}
-	if (!zone)
+	if (rz && (!zone || rz->z.nlabels > zone->nlabels))
+		zl = rzl;       /* a reverse zone (deeper than a forward one) */
+	else
+		rz = NULL;
+	if (!zone && !rz)
 		return PLUGIN_NEXT;
 	/* the registry is class IN only; CH and the rest are not ours */
 	if (q->qclass != DNS_CLASS_IN && q->qclass != DNS_CLASS_ANY) {
@@ -525,8 +556,18 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		req->error = "first load of the ServiceEntries not complete";
 		return PLUGIN_DONE;
 	}
+	if (rz)
+		return se_rev_serve(rz, zl, p->extra, req, p->ttl, p->serial, se_falls_through(p, q));
 	apex = wire_qname_suffix_off(q, (unsigned int)zl);
-	m = registry_lookup(p->reg, q, &ans);
+	switch (se_srv_serve(&p->xconf, p->extra, p->reg, req, zl, p->ttl, p->serial)) {
+	case SE_EXTRA_DONE:
+		return PLUGIN_DONE;
+	case SE_EXTRA_NXDOMAIN:
+		m = REG_NXDOMAIN;
+		break;
+	default:
+		m = registry_lookup(p->reg, q, &ans);
+	}
 	if (m == REG_NXDOMAIN) {
 		if (se_falls_through(p, q))
 			return PLUGIN_NEXT;

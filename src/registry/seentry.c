@@ -42,6 +42,25 @@ static const char *const se_resolution_names[] = {
 	[SE_RES_DYNAMIC_DNS] = "DYNAMIC_DNS",
 };
 
+/* Istio's protocol names (pkg/config/protocol), matched ignoring case. */
+static const char *const se_protocol_names[] = {
+	[SE_PROTO_UNSET] = "",
+	[SE_PROTO_TCP] = "TCP",
+	[SE_PROTO_UDP] = "UDP",
+	[SE_PROTO_GRPC] = "GRPC",
+	[SE_PROTO_GRPC_WEB] = "GRPC-Web",
+	[SE_PROTO_HTTP] = "HTTP",
+	[SE_PROTO_HTTP_PROXY] = "HTTP_PROXY",
+	[SE_PROTO_HTTP2] = "HTTP2",
+	[SE_PROTO_HTTPS] = "HTTPS",
+	[SE_PROTO_TLS] = "TLS",
+	[SE_PROTO_MONGO] = "Mongo",
+	[SE_PROTO_REDIS] = "Redis",
+	[SE_PROTO_MYSQL] = "MySQL",
+};
+
+#define SE_MAX_PORTS 256
+
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static int is_digit(char c)
@@ -233,6 +252,13 @@ int se_parse_addr(const char *text, struct se_addr *a)
 	if (a != NULL)
 		*a = tmp;
 	return 1;
+}
+
+const char *se_protocol_name(enum se_protocol p)
+{
+	if ((size_t)p < NELEMS(se_protocol_names))
+		return se_protocol_names[p];
+	return "UNKNOWN";
 }
 
 const char *se_resolution_name(enum se_resolution r)
@@ -448,6 +474,110 @@ static int parse_resolution(const cJSON *spec, struct se_entry *e, char *why,
 	return EINVAL;
 }
 
+/* Case-insensitive ASCII equality. */
+static int same_ignoring_case(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (to_lower(*a) != to_lower(*b))
+			return 0;
+	return *a == *b;
+}
+
+/* One spec.ports[i] element into *pt (name still NULL on error). */
+static int parse_one_port(const cJSON *j, size_t i, struct se_port *pt,
+	char *why, size_t whylen)
+{
+	const cJSON *num;
+	const char *pname, *proto;
+	char field[64], q[96];
+	size_t k;
+
+	if (!cJSON_IsObject(j)) {
+		errf(why, whylen, "spec.ports[%zu]: not an object", i);
+		return EINVAL;
+	}
+	snprintf(field, sizeof(field), "spec.ports[%zu].name", i);
+	if (opt_string(j, "name", field, &pname, why, whylen))
+		return EINVAL;
+	if (pname == NULL || pname[0] == '\0') {
+		errf(why, whylen, "%s: missing", field);
+		return EINVAL;
+	}
+	/* Istio: a DNS-1123 label, lowercase */
+	for (k = 0; pname[k]; k++)
+		if (!((pname[k] >= 'a' && pname[k] <= 'z') || is_digit(pname[k]) || pname[k] == '-'))
+			break;
+	if (pname[k] || k > SE_MAX_LABEL_LEN || pname[0] == '-' || pname[k - 1] == '-') {
+		errf(why, whylen, "%s: \"%s\" is not a DNS-1123 label (lowercase letters, digits and '-', at most 63)",
+			field, se_printable(q, sizeof(q), pname));
+		return EINVAL;
+	}
+	num = cJSON_GetObjectItemCaseSensitive(j, "number");
+	if (absent(num)) {
+		errf(why, whylen, "spec.ports[%zu].number: missing", i);
+		return EINVAL;
+	}
+	if (!cJSON_IsNumber(num) || num->valuedouble != (double)(long)num->valuedouble
+	    || num->valuedouble < 1 || num->valuedouble > 65535) {
+		errf(why, whylen, "spec.ports[%zu].number: not a port number from 1 to 65535", i);
+		return EINVAL;
+	}
+	snprintf(field, sizeof(field), "spec.ports[%zu].protocol", i);
+	if (opt_string(j, "protocol", field, &proto, why, whylen))
+		return EINVAL;
+	pt->protocol = SE_PROTO_UNSET;
+	if (proto != NULL && proto[0] != '\0') {
+		for (k = 1; k < NELEMS(se_protocol_names); k++)
+			if (same_ignoring_case(proto, se_protocol_names[k]))
+				break;
+		if (k == NELEMS(se_protocol_names)) {
+			errf(why, whylen, "%s: unrecognized protocol \"%s\"", field,
+				se_printable(q, sizeof(q), proto));
+			return EINVAL;
+		}
+		pt->protocol = (enum se_protocol)k;
+	}
+	pt->number = (uint16_t)num->valuedouble;
+	if (!(pt->name = strdup(pname)))
+		return ENOMEM;
+	return 0;
+}
+
+/* spec.ports: Istio's rules (names unique within the entry). */
+static int parse_ports(const cJSON *spec, struct se_entry *e, char *why,
+	size_t whylen)
+{
+	const cJSON *ports, *j;
+	char q[96];
+	int n, err;
+
+	if (opt_array(spec, "ports", "spec.ports", &ports, why, whylen))
+		return EINVAL;
+	n = ports ? cJSON_GetArraySize(ports) : 0;
+	if (n == 0)
+		return 0;
+	if (n > SE_MAX_PORTS) {
+		errf(why, whylen, "spec.ports: more than %d ports", SE_MAX_PORTS);
+		return EINVAL;
+	}
+	e->ports = calloc((size_t)n, sizeof(*e->ports));
+	if (e->ports == NULL)
+		return ENOMEM;
+	cJSON_ArrayForEach(j, ports) {
+		struct se_port *pt = &e->ports[e->nports];
+		if ((err = parse_one_port(j, e->nports, pt, why, whylen)) != 0)
+			return err;
+		e->nports++;
+		for (size_t k = 0; k + 1 < e->nports; k++)
+			if (strcmp(e->ports[k].name, pt->name) == 0) {
+				errf(why, whylen, "spec.ports[%zu].name: \"%s\" is not unique",
+					e->nports - 1, se_printable(q, sizeof(q), pt->name));
+				return EINVAL;
+			}
+	}
+	return 0;
+}
+
 static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 	size_t whylen)
 {
@@ -528,6 +658,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	if ((err = parse_hosts(spec, e, why, whylen)) != 0 ||
 	    (err = parse_addresses(spec, e, why, whylen)) != 0 ||
 	    (err = parse_resolution(spec, e, why, whylen)) != 0 ||
+	    (err = parse_ports(spec, e, why, whylen)) != 0 ||
 	    (err = parse_status(obj, e, why, whylen)) != 0)
 		goto fail;
 	return 0;

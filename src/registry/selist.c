@@ -32,6 +32,9 @@ void se_entry_clear(struct se_entry *e)
 	for (i = 0; i < e->nstatus_addrs; i++)
 		free(e->status_addrs[i].host);
 	free(e->status_addrs);
+	for (i = 0; i < e->nports; i++)
+		free(e->ports[i].name);
+	free(e->ports);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -169,6 +172,16 @@ int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
 			dst->status_addrs[i].addr = src->status_addrs[i].addr;
 			if (src->status_addrs[i].host &&
 			    !(dst->status_addrs[i].host = strdup(src->status_addrs[i].host)))
+				goto fail;
+		}
+	}
+	if (src->nports) {
+		if (!(dst->ports = calloc(src->nports, sizeof(*dst->ports))))
+			goto fail;
+		dst->nports = src->nports;
+		for (size_t i = 0; i < src->nports; i++) {
+			dst->ports[i] = src->ports[i];
+			if (!(dst->ports[i].name = strdup(src->ports[i].name)))
 				goto fail;
 		}
 	}
