@@ -10,10 +10,9 @@
  *              (`*.ext.global`) is in it, with or without ports, so that
  *              the nearest wildcard is found as the registry finds it.
  *   ptr_index  the served names holding each address inside configured
- *              reverse networks, for PTR records (names in canonical
- *              order: label by label from the left, as
- *              the names read), and the reverse zones
- *              those networks split into.
+ *              reverse networks, for PTR records (names sorted label by
+ *              label from the left, as they read), and the reverse
+ *              zones those networks split into.
  *
  * Both read the registry only through registry.h (registry_foreach and
  * registry_source_list), so the registry's inside can change freely.
