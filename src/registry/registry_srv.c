@@ -122,9 +122,12 @@ static int add_ports(struct srv_index *x, struct srv_name *sn, const struct se_e
 /* Sort the name's ports and drop duplicates (the same port in two entries). */
 static void dedup_ports(struct srv_index *x, struct srv_name *sn)
 {
-	struct srv_port *p = x->ports + sn->first;
+	struct srv_port *p;
 	size_t o = 0;
 
+	if (sn->n == 0)
+		return;
+	p = x->ports + sn->first;
 	qsort(p, sn->n, sizeof(*p), port_cmp);
 	for (size_t i = 0; i < sn->n; i++)
 		if (o == 0 || port_cmp(&p[o - 1], &p[i]) != 0)
@@ -215,7 +218,8 @@ struct srv_index *srv_index_build(const struct registry *r)
 	/* the build runs on the main loop only: a file-scope comparator
 	 * argument is safe (qsort has no argument) */
 	sort_list = l;
-	qsort(b.order, l->n, sizeof(*b.order), order_cmp);
+	if (l->n)
+		qsort(b.order, l->n, sizeof(*b.order), order_cmp);
 	sort_list = NULL;
 	registry_foreach(r, visit, &b);
 	free(b.order);
@@ -224,7 +228,8 @@ struct srv_index *srv_index_build(const struct registry *r)
 		return NULL;
 	}
 	sort_blob = x->blob;
-	qsort(x->names, x->nnames, sizeof(*x->names), srv_name_cmp);
+	if (x->nnames)
+		qsort(x->names, x->nnames, sizeof(*x->names), srv_name_cmp);
 	sort_blob = NULL;
 	return x;
 }

@@ -299,7 +299,8 @@ struct ptr_index *ptr_index_build(const struct registry *r,
 	if (b.failed)
 		goto fail;
 	sort_blob = x->blob;
-	qsort(b.pairs, b.npairs, sizeof(*b.pairs), pair_cmp);
+	if (b.npairs)
+		qsort(b.pairs, b.npairs, sizeof(*b.pairs), pair_cmp);
 	if (b.npairs && !(x->names = calloc(b.npairs, sizeof(*x->names))))
 		goto fail;
 	for (size_t i = 0; i < b.npairs; i++) {
