@@ -289,7 +289,14 @@ const struct rev_zone *se_rev_zone(const struct se_extra_conf *c,
 	const struct dns_query *q, int *zl)
 {
 	const struct rev_zone *best = NULL;
+	const uint8_t *last;
 
+	/* most queries are not reverse names: one look at the last label */
+	if (c->nrz == 0 || q->nlabels < 2)
+		return NULL;
+	last = q->qname_lc + q->label_off[q->nlabels - 1];
+	if (last[0] != 4 || memcmp(last + 1, "arpa", 4) != 0)
+		return NULL;
 	for (size_t i = 0; i < c->nrz; i++) {
 		int l = wire_zone_match(q, &c->rz[i].z);
 		if (l >= 0 && (!best || c->rz[i].z.nlabels > best->z.nlabels)) {
