@@ -728,6 +728,7 @@ static int se_introspect(void *state, cJSON *obj)
 		cJSON_AddItemToArray(zones, cJSON_CreateString(p->zones[i].name));
 	cJSON_AddNumberToObject(obj, "ttl", p->ttl);
 	cJSON_AddNumberToObject(obj, "serial", p->serial);
+	se_extra_introspect(&p->xconf, p->extra, obj);
 	nsa = cJSON_AddArrayToObject(obj, "ns_addresses");
 	for (size_t i = 0; nsa && i < p->nns_v4 + p->nns_v6; i++) {
 		char text[INET6_ADDRSTRLEN];

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <cjson/cJSON.h>
+
 #include "globaldns/query.h"
 #include "globaldns/registry.h"
 #include "globaldns/wire.h"
@@ -149,6 +151,19 @@ void se_extra_free(struct se_extra *x)
 int se_extra_same(const struct se_extra *a, const struct se_extra *b)
 {
 	return srv_index_same(a ? a->srv : NULL, b ? b->srv : NULL);
+}
+
+void se_extra_introspect(const struct se_extra_conf *c,
+	const struct se_extra *x, cJSON *obj)
+{
+	cJSON *zones;
+
+	cJSON_AddBoolToObject(obj, "srv", c->srv);
+	cJSON_AddNumberToObject(obj, "srv_records", (double)srv_index_records(x ? x->srv : NULL));
+	zones = cJSON_AddArrayToObject(obj, "reverse_zones");
+	for (size_t i = 0; zones && i < c->nrz; i++)
+		cJSON_AddItemToArray(zones, cJSON_CreateString(c->rz[i].z.name));
+	cJSON_AddNumberToObject(obj, "ptr_addresses", (double)ptr_index_addresses(x ? x->ptr : NULL));
 }
 
 /* ---- SRV ---- */

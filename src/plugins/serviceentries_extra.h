@@ -14,6 +14,7 @@
 #include "globaldns/plugin.h"
 #include "globaldns/registry_index.h"
 
+struct cJSON;
 struct registry;
 struct dns_request;
 
@@ -52,6 +53,10 @@ int se_extra_build(const struct se_extra_conf *c, const struct registry *r,
 void se_extra_free(struct se_extra *x);
 /* 1 if a and b answer the same SRV records (PTR follows the registry). */
 int se_extra_same(const struct se_extra *a, const struct se_extra *b);
+
+/* GET /registry: "srv", "srv_records", "reverse_zones", "ptr_addresses". */
+void se_extra_introspect(const struct se_extra_conf *c,
+	const struct se_extra *x, struct cJSON *obj);
 
 enum se_extra_result {
 	SE_EXTRA_PASS = 0,      /* not an SRV name: the registry answers */

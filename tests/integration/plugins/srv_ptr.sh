@@ -11,9 +11,9 @@
 . "$(dirname "$0")/../lib_upstream.sh"
 need dig python3 nsd
 
-plan 49
+plan 51
 
-pick_ports PORT P2 UA UB NSDP
+pick_ports PORT P2 UA UB NSDP R
 
 M=$T_TMP/se.yaml
 cat >"$M" <<'YAML'
@@ -76,6 +76,7 @@ start_upstream b "$UB" || exit 1
 
 cat >"$T_TMP/Corefile" <<COREFILE
 global:$PORT in-addr.arpa:$PORT 8.b.d.0.1.0.0.2.ip6.arpa:$PORT {
+	ready 127.0.0.1:$R
 	serviceentries {
 		file $M
 		ttl 45
@@ -174,6 +175,13 @@ is "$(seen a 1.0.0.10.in-addr.arpa.)" "1" "outside the networks, in the block's 
 q -x 2001:db9::1 >/dev/null
 is "$(seen b 1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.b.d.0.1.0.0.2.ip6.arpa.)" "1" \
 	"outside the block's zones: the root block, as without reverse"
+
+# ---- GET /registry ----
+reg() { curl -s -m 3 "http://127.0.0.1:$R/registry" | python3 -c "import json, sys; r = [x for x in json.load(sys.stdin)['registries'] if 'global.' in x['zones']][0]; print($1)"; }
+is "$(reg "r['srv'], r['srv_records'], r['zones']")" "True 6 ['global.']" \
+	"/registry: srv on, its records (3 of httpbin, 1 of other, 1 of the wildcard, 1 of big), the forward zones"
+is "$(reg "len(r['reverse_zones']), r['reverse_zones'][0], r['reverse_zones'][16], r['ptr_addresses']")" \
+	"17 240.in-addr.arpa. 8.b.d.0.1.0.0.2.ip6.arpa. 33" "/registry: the reverse zones and the addresses with PTR records"
 
 # ---- off unless configured ----
 PORT_SAVE=$PORT; PORT=$P2
