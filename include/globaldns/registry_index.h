@@ -30,13 +30,17 @@ struct registry;
 /* ---- SRV ---- */
 
 struct srv_port {
-	uint16_t number;
+	uint32_t name_off;              /* the port name (lowercase, no '_'): */
+	uint16_t number;                /* srv_index_port_name() */
 	uint8_t udp;                    /* 1: under _udp, 0: under _tcp */
 	uint8_t namelen;
-	char name[63];                  /* the port name (lowercase), no '_' */
 };
 
 struct srv_index;
+
+/* The name of one of x's ports (namelen bytes, not terminated). */
+const char *srv_index_port_name(const struct srv_index *x,
+	const struct srv_port *p);
 
 /* Build from r (NULL on memory exhaustion). */
 struct srv_index *srv_index_build(const struct registry *r);

@@ -58,7 +58,7 @@ struct se_entry {
 	struct se_status_addr *status_addrs;
 	size_t nstatus_addrs;
 	enum se_resolution resolution;
-	struct se_port *ports;          /* spec.ports, in order */
+	struct se_port *ports;          /* spec.ports, in order; one block */
 	size_t nports;
 };
 
@@ -83,9 +83,12 @@ enum se_protocol {
 	SE_PROTO_MYSQL
 };
 
-/* A spec.ports[] element. */
+/*
+ * A spec.ports[] element.  An entry's ports and their names are one
+ * allocation (se_entry_set_ports): free(e->ports) releases both.
+ */
 struct se_port {
-	char *name;                     /* a DNS-1123 label (lowercase) */
+	const char *name;               /* a DNS-1123 label (lowercase) */
 	uint16_t number;                /* 1-65535 */
 	enum se_protocol protocol;
 };
@@ -174,6 +177,13 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
  */
 int se_list_take(struct se_list *dst, struct se_list *src);
 void se_list_free(struct se_list *l);
+
+/*
+ * Set e->ports (which must be NULL) to a copy of ports[0..n), names
+ * included, in one allocation.  0, or -1 (ENOMEM) and e unchanged.
+ */
+int se_entry_set_ports(struct se_entry *e, const struct se_port *ports,
+	size_t n);
 
 /* Deep copy of src into dst; 0, or -1 (ENOMEM) with dst cleared. */
 int se_entry_copy(struct se_entry *dst, const struct se_entry *src);

@@ -430,16 +430,23 @@ static int kobj_entry(const struct kube_obj *o, struct se_entry *e)
 			goto fail;
 		p += strlen(p) + 1;
 	}
-	if (o->nports && !(e->ports = calloc(o->nports, sizeof(*e->ports))))
-		goto fail;
-	for (size_t i = 0; i < o->nports; i++, e->nports++) {
-		const unsigned char *u;
-		if (!(e->ports[i].name = strdup(p)))
+	if (o->nports) {
+		/* names borrowed from o, then copied into the entry's one block */
+		struct se_port *tmp = malloc(o->nports * sizeof(*tmp));
+		int rc;
+		if (!tmp)
 			goto fail;
-		u = (const unsigned char *)p + strlen(p) + 1;
-		e->ports[i].number = (uint16_t)((u[0] << 8) | u[1]);
-		e->ports[i].protocol = (enum se_protocol)u[2];
-		p = (const char *)u + 3;
+		for (size_t i = 0; i < o->nports; i++) {
+			const unsigned char *u = (const unsigned char *)p + strlen(p) + 1;
+			tmp[i].name = p;
+			tmp[i].number = (uint16_t)((u[0] << 8) | u[1]);
+			tmp[i].protocol = (enum se_protocol)u[2];
+			p = (const char *)u + 3;
+		}
+		rc = se_entry_set_ports(e, tmp, o->nports);
+		free(tmp);
+		if (rc < 0)
+			goto fail;
 	}
 	return 0;
 fail:

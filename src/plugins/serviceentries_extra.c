@@ -214,11 +214,13 @@ static const struct srv_port *wildcard_ports(const struct srv_index *x,
 	return NULL;
 }
 
-static int port_matches(const struct srv_port *p, int proto, const uint8_t *svc)
+static int port_matches(const struct srv_index *x, const struct srv_port *p,
+	int proto, const uint8_t *svc)
 {
 	if (p->udp != (proto == 2))
 		return 0;
-	return !svc || (svc[0] == p->namelen + 1 && memcmp(svc + 2, p->name, p->namelen) == 0);
+	return !svc || (svc[0] == p->namelen + 1
+		&& memcmp(svc + 2, srv_index_port_name(x, p), p->namelen) == 0);
 }
 
 /* The host's addresses in the additional section, if they all fit. */
@@ -269,7 +271,7 @@ enum se_extra_result se_srv_serve(const struct se_extra_conf *c,
 	else
 		srv_index_find(x->srv, h.qname_lc, h.qname_len, &ports, &nports);
 	for (size_t i = 0; i < nports; i++)
-		nmatch += (size_t)port_matches(&ports[i], proto, svc);
+		nmatch += (size_t)port_matches(x->srv, &ports[i], proto, svc);
 	if (nmatch == 0)
 		return SE_EXTRA_NXDOMAIN;
 	query_begin(req, &w, DNS_RCODE_NOERROR, DNS_FLAG_AA);
@@ -281,7 +283,7 @@ enum se_extra_result se_srv_serve(const struct se_extra_conf *c,
 		wire_put16(rd + 2, 100);
 		memcpy(rd + 6, h.qname_lc, h.qname_len);
 		for (size_t i = 0; i < nports && rc == 0; i++) {
-			if (!port_matches(&ports[i], proto, svc))
+			if (!port_matches(x->srv, &ports[i], proto, svc))
 				continue;
 			wire_put16(rd + 4, ports[i].number);
 			rc = wire_resp_rr(&w, WIRE_SEC_ANSWER, WIRE_HDR, DNS_TYPE_SRV,

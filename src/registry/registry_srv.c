@@ -35,6 +35,10 @@ struct srv_index {
 	size_t nports, ports_cap;
 };
 
+/* qsort has no argument; builds run on the main loop only */
+static const struct se_list *sort_list;
+static const uint8_t *sort_blob;
+
 /* Build state: the list's entries sorted by namespace/name. */
 struct build {
 	struct srv_index *x;
@@ -43,9 +47,6 @@ struct build {
 	int failed;
 };
 
-/* qsort has no argument; builds run on the main loop only */
-static const struct se_list *sort_list;
-static const uint8_t *sort_blob;
 
 static int key_cmp(const struct se_entry *e, const char *ns, size_t nslen,
 	const char *name)
@@ -65,16 +66,23 @@ static int order_cmp(const void *a, const void *b)
 	return key_cmp(ea, eb->ns, strlen(eb->ns), eb->name);
 }
 
-static int port_cmp(const void *a, const void *b)
+/* Ports in order: name, then _tcp before _udp, then number. */
+static int port_cmp2(const uint8_t *ba, const struct srv_port *pa,
+	const uint8_t *bb, const struct srv_port *pb)
 {
-	const struct srv_port *pa = a, *pb = b;
-	int c = strcmp(pa->name, pb->name);
+	int c = memcmp(ba + pa->name_off, bb + pb->name_off,
+		pa->namelen < pb->namelen ? pa->namelen : pb->namelen);
 
-	if (c)
-		return c;
+	if (c || pa->namelen != pb->namelen)
+		return c ? c : (pa->namelen < pb->namelen ? -1 : 1);
 	if (pa->udp != pb->udp)
 		return pa->udp - pb->udp;
 	return (int)pa->number - (int)pb->number;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+	return port_cmp2(sort_blob, a, sort_blob, b);
 }
 
 static int name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
@@ -103,16 +111,20 @@ static int entry_has_host(const struct se_entry *e, const char *host)
 static int add_ports(struct srv_index *x, struct srv_name *sn, const struct se_entry *e)
 {
 	for (size_t i = 0; i < e->nports; i++) {
+		size_t l = strlen(e->ports[i].name);
 		struct srv_port pt;
+		if (l > 63)
+			continue;       /* seentry.c caps names at 63 */
+		if (grow_array((void **)&x->ports, &x->ports_cap, x->nports + 1, sizeof(*x->ports)) < 0
+		    || grow_array((void **)&x->blob, &x->bcap, x->blen + l, 1) < 0)
+			return -1;
 		memset(&pt, 0, sizeof(pt));
 		pt.number = e->ports[i].number;
 		pt.udp = e->ports[i].protocol == SE_PROTO_UDP;
-		pt.namelen = (uint8_t)strlen(e->ports[i].name);
-		if (pt.namelen > sizeof(pt.name))
-			continue;       /* seentry.c caps names at 63 */
-		memcpy(pt.name, e->ports[i].name, pt.namelen);
-		if (grow_array((void **)&x->ports, &x->ports_cap, x->nports + 1, sizeof(*x->ports)) < 0)
-			return -1;
+		pt.namelen = (uint8_t)l;
+		pt.name_off = (uint32_t)x->blen;
+		memcpy(x->blob + x->blen, e->ports[i].name, l);
+		x->blen += l;
 		x->ports[x->nports++] = pt;
 		sn->n++;
 	}
@@ -128,9 +140,11 @@ static void dedup_ports(struct srv_index *x, struct srv_name *sn)
 	if (sn->n == 0)
 		return;
 	p = x->ports + sn->first;
+	sort_blob = x->blob;
 	qsort(p, sn->n, sizeof(*p), port_cmp);
+	sort_blob = NULL;
 	for (size_t i = 0; i < sn->n; i++)
-		if (o == 0 || port_cmp(&p[o - 1], &p[i]) != 0)
+		if (o == 0 || port_cmp2(x->blob, &p[o - 1], x->blob, &p[i]) != 0)
 			p[o++] = p[i];
 	x->nports = sn->first + o;
 	sn->n = (uint32_t)o;
@@ -279,10 +293,16 @@ int srv_index_same(const struct srv_index *a, const struct srv_index *b)
 		if (name_cmp(a->blob + x->off, x->len, b->blob + y->off, y->len) != 0 || x->n != y->n)
 			return 0;
 		for (uint32_t k = 0; k < x->n; k++)
-			if (port_cmp(&a->ports[x->first + k], &b->ports[y->first + k]) != 0)
+			if (port_cmp2(a->blob, &a->ports[x->first + k], b->blob, &b->ports[y->first + k]) != 0)
 				return 0;
 	}
 	return 1;
+}
+
+const char *srv_index_port_name(const struct srv_index *x,
+	const struct srv_port *p)
+{
+	return (const char *)x->blob + p->name_off;
 }
 
 size_t srv_index_records(const struct srv_index *x)

@@ -483,7 +483,7 @@ static int same_ignoring_case(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* One spec.ports[i] element into *pt (name still NULL on error). */
+/* One spec.ports[i] element into *pt (its name borrowed from j). */
 static int parse_one_port(const cJSON *j, size_t i, struct se_port *pt,
 	char *why, size_t whylen)
 {
@@ -538,8 +538,7 @@ static int parse_one_port(const cJSON *j, size_t i, struct se_port *pt,
 		pt->protocol = (enum se_protocol)k;
 	}
 	pt->number = (uint16_t)num->valuedouble;
-	if (!(pt->name = strdup(pname)))
-		return ENOMEM;
+	pt->name = pname;
 	return 0;
 }
 
@@ -548,8 +547,10 @@ static int parse_ports(const cJSON *spec, struct se_entry *e, char *why,
 	size_t whylen)
 {
 	const cJSON *ports, *j;
+	struct se_port *tmp;
+	size_t got = 0;
 	char q[96];
-	int n, err;
+	int n, err = 0;
 
 	if (opt_array(spec, "ports", "spec.ports", &ports, why, whylen))
 		return EINVAL;
@@ -560,22 +561,26 @@ static int parse_ports(const cJSON *spec, struct se_entry *e, char *why,
 		errf(why, whylen, "spec.ports: more than %d ports", SE_MAX_PORTS);
 		return EINVAL;
 	}
-	e->ports = calloc((size_t)n, sizeof(*e->ports));
-	if (e->ports == NULL)
+	/* checked with names borrowed from the JSON, then kept in one block */
+	if (!(tmp = calloc((size_t)n, sizeof(*tmp))))
 		return ENOMEM;
 	cJSON_ArrayForEach(j, ports) {
-		struct se_port *pt = &e->ports[e->nports];
-		if ((err = parse_one_port(j, e->nports, pt, why, whylen)) != 0)
-			return err;
-		e->nports++;
-		for (size_t k = 0; k + 1 < e->nports; k++)
-			if (strcmp(e->ports[k].name, pt->name) == 0) {
+		if ((err = parse_one_port(j, got, &tmp[got], why, whylen)) != 0)
+			break;
+		for (size_t k = 0; k < got && !err; k++)
+			if (strcmp(tmp[k].name, tmp[got].name) == 0) {
 				errf(why, whylen, "spec.ports[%zu].name: \"%s\" is not unique",
-					e->nports - 1, se_printable(q, sizeof(q), pt->name));
-				return EINVAL;
+					got, se_printable(q, sizeof(q), tmp[got].name));
+				err = EINVAL;
 			}
+		if (err)
+			break;
+		got++;
 	}
-	return 0;
+	if (!err && se_entry_set_ports(e, tmp, got) < 0)
+		err = ENOMEM;
+	free(tmp);
+	return err;
 }
 
 static int parse_status(const cJSON *obj, struct se_entry *e, char *why,

@@ -32,9 +32,7 @@ void se_entry_clear(struct se_entry *e)
 	for (i = 0; i < e->nstatus_addrs; i++)
 		free(e->status_addrs[i].host);
 	free(e->status_addrs);
-	for (i = 0; i < e->nports; i++)
-		free(e->ports[i].name);
-	free(e->ports);
+	free(e->ports);         /* names included */
 	memset(e, 0, sizeof(*e));
 }
 
@@ -143,6 +141,32 @@ static char **strv_dup(char *const *v, size_t n)
 	return r;
 }
 
+int se_entry_set_ports(struct se_entry *e, const struct se_port *ports,
+	size_t n)
+{
+	size_t bytes = n * sizeof(*ports);
+	struct se_port *p;
+	char *names;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(ports[i].name) + 1;
+	if (n == 0)
+		return 0;
+	if (!(p = malloc(bytes)))
+		return -1;
+	names = (char *)(p + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(ports[i].name) + 1;
+		p[i] = ports[i];
+		memcpy(names, ports[i].name, l);
+		p[i].name = names;
+		names += l;
+	}
+	e->ports = p;
+	e->nports = n;
+	return 0;
+}
+
 int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
 {
 	memset(dst, 0, sizeof(*dst));
@@ -175,16 +199,8 @@ int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
 				goto fail;
 		}
 	}
-	if (src->nports) {
-		if (!(dst->ports = calloc(src->nports, sizeof(*dst->ports))))
-			goto fail;
-		dst->nports = src->nports;
-		for (size_t i = 0; i < src->nports; i++) {
-			dst->ports[i] = src->ports[i];
-			if (!(dst->ports[i].name = strdup(src->ports[i].name)))
-				goto fail;
-		}
-	}
+	if (src->nports && se_entry_set_ports(dst, src->ports, src->nports) < 0)
+		goto fail;
 	return 0;
 fail:
 	se_entry_clear(dst);

@@ -148,12 +148,15 @@ static void add_entry(struct se_list *l, const char *ns, const char *name,
 		e.naddrs++;
 	}
 	free(dup);
-	for (; ports && ports->name; ports++) {
-		e.ports = realloc(e.ports, (e.nports + 1) * sizeof(*e.ports));
-		e.ports[e.nports].name = strdup(ports->name);
-		e.ports[e.nports].number = (uint16_t)ports->number;
-		e.ports[e.nports].protocol = ports->proto;
-		e.nports++;
+	if (ports && ports->name) {
+		struct se_port tmp[8];
+		size_t n = 0;
+		for (; ports->name && n < 8; ports++, n++) {
+			tmp[n].name = ports->name;
+			tmp[n].number = (uint16_t)ports->number;
+			tmp[n].protocol = ports->proto;
+		}
+		assert_int_equal(se_entry_set_ports(&e, tmp, n), 0);
 	}
 	assert_int_equal(se_list_push(l, &e), 0);
 }
@@ -183,7 +186,7 @@ static const char *ports_of(const struct srv_index *x, const char *name)
 	out[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%.*s/%s/%u", i ? " " : "",
-			p[i].namelen, p[i].name, p[i].udp ? "udp" : "tcp", p[i].number);
+			p[i].namelen, srv_index_port_name(x, &p[i]), p[i].udp ? "udp" : "tcp", p[i].number);
 	return out;
 }
 
