@@ -11,9 +11,9 @@
 . "$(dirname "$0")/../lib_upstream.sh"
 need dig python3 nsd
 
-plan 51
+plan 55
 
-pick_ports PORT P2 UA UB NSDP R
+pick_ports PORT P2 P3 UA UB NSDP R
 
 M=$T_TMP/se.yaml
 cat >"$M" <<'YAML'
@@ -92,6 +92,15 @@ global:$P2 {
 	serviceentries {
 		file $M
 	}
+}
+# a root block: ServiceEntry hosts of any zone, the reverse zones deeper
+.:$P3 {
+	serviceentries {
+		file $M
+		reverse 240.0.0.0/4
+		fallthrough in-addr.arpa
+	}
+	forward . 127.0.0.1:$UA
 }
 COREFILE
 start_globaldns gd "$T_TMP/Corefile" || exit 1
@@ -186,6 +195,16 @@ is "$(reg "len(r['reverse_zones']), r['reverse_zones'][0], r['reverse_zones'][16
 # ---- off unless configured ----
 PORT_SAVE=$PORT; PORT=$P2
 is "$(rcode _http1._tcp.httpbin.bar.global SRV)" "NXDOMAIN" "without srv: no SRV names (today's answers)"
+PORT=$PORT_SAVE
+
+# ---- a root block with fallthrough for the reverse zones ----
+PORT_SAVE=$PORT; PORT=$P3
+is "$(resp -x 240.0.0.2 | sed -n 2p)" "an 2.0.0.240.in-addr.arpa. 30 IN PTR httpbin.bar.global." \
+	"in a root block the reverse zone answers (deeper than .)"
+is "$(rcode httpbin.bar.global)" "NOERROR" "... and the hosts as before"
+q -x 240.0.0.4 >/dev/null
+is "$(seen a 4.0.0.240.in-addr.arpa.)" "1" "fallthrough in-addr.arpa: an address nobody holds goes to forward"
+is "$(resp 240.in-addr.arpa SOA | head -1)" "NOERROR flags:qr aa qd:1 an:1 ns:0 ar:1" "... the apex still answered"
 PORT=$PORT_SAVE
 
 # ---- Corefile errors ----
