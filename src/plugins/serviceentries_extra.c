@@ -184,7 +184,8 @@ static int proto_label(const uint8_t *l)
 static void sub_query(const struct dns_query *q, unsigned int first,
 	struct dns_query *s)
 {
-	unsigned int off = q->label_off[first];
+	/* label_off has no entry for the root (first == nlabels) */
+	unsigned int off = first < q->nlabels ? q->label_off[first] : (unsigned int)q->qname_len - 1;
 
 	s->qname_len = (uint16_t)(q->qname_len - off);
 	memcpy(s->qname_lc, q->qname_lc + off, s->qname_len);
