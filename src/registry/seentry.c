@@ -1,8 +1,8 @@
 /*
  * seentry.c -- Istio ServiceEntry objects from decoded JSON, with Istio's
- * validation rules (hosts, addresses, resolution), and se_list_add_json
- * that manifest files and the Kubernetes client fill lists with (the
- * lists themselves: selist.c).
+ * validation rules (hosts, addresses, resolution; spec.ports in
+ * seentry_ports.c), and se_list_add_json that manifest files and the
+ * Kubernetes client fill lists with (the lists themselves: selist.c).
  *
  * Everything here is a pure function of its input: no I/O apart from one
  * warning line per skipped entry (se_list_add_json).  Character classes are
@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "globaldns/log.h"
+#include "seentry_int.h"
 
 #define SE_MAX_HOSTS 256
 #define SE_MAX_HOST_LEN 255
@@ -42,25 +43,6 @@ static const char *const se_resolution_names[] = {
 	[SE_RES_DYNAMIC_DNS] = "DYNAMIC_DNS",
 };
 
-/* Istio's protocol names (pkg/config/protocol), matched ignoring case. */
-static const char *const se_protocol_names[] = {
-	[SE_PROTO_UNSET] = "",
-	[SE_PROTO_TCP] = "TCP",
-	[SE_PROTO_UDP] = "UDP",
-	[SE_PROTO_GRPC] = "GRPC",
-	[SE_PROTO_GRPC_WEB] = "GRPC-Web",
-	[SE_PROTO_HTTP] = "HTTP",
-	[SE_PROTO_HTTP_PROXY] = "HTTP_PROXY",
-	[SE_PROTO_HTTP2] = "HTTP2",
-	[SE_PROTO_HTTPS] = "HTTPS",
-	[SE_PROTO_TLS] = "TLS",
-	[SE_PROTO_MONGO] = "Mongo",
-	[SE_PROTO_REDIS] = "Redis",
-	[SE_PROTO_MYSQL] = "MySQL",
-};
-
-#define SE_MAX_PORTS 256
-
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static int is_digit(char c)
@@ -68,14 +50,9 @@ static int is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static char to_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 static int is_alnum(char c)
 {
-	c = to_lower(c);
+	c = se_ascii_lower(c);
 	return is_digit(c) || (c >= 'a' && c <= 'z');
 }
 
@@ -254,13 +231,6 @@ int se_parse_addr(const char *text, struct se_addr *a)
 	return 1;
 }
 
-const char *se_protocol_name(enum se_protocol p)
-{
-	if ((size_t)p < NELEMS(se_protocol_names))
-		return se_protocol_names[p];
-	return "UNKNOWN";
-}
-
 const char *se_resolution_name(enum se_resolution r)
 {
 	if ((size_t)r < NELEMS(se_resolution_names))
@@ -269,7 +239,7 @@ const char *se_resolution_name(enum se_resolution r)
 }
 
 /* NULL and JSON null both mean "not given". */
-static int absent(const cJSON *j)
+int se_json_absent(const cJSON *j)
 {
 	return j == NULL || cJSON_IsNull(j);
 }
@@ -286,7 +256,7 @@ static char *host_dup(const char *s)
 	if (h == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		h[i] = to_lower(s[i]);
+		h[i] = se_ascii_lower(s[i]);
 	h[n] = '\0';
 	return h;
 }
@@ -295,13 +265,13 @@ static char *host_dup(const char *s)
  * Optional string member: 0 with *out NULL if absent, 0 with *out set, or
  * -1 if of another type (reason written).
  */
-static int opt_string(const cJSON *parent, const char *key, const char *field,
+int se_json_opt_string(const cJSON *parent, const char *key, const char *field,
 	const char **out, char *why, size_t whylen)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(parent, key);
 
 	*out = NULL;
-	if (absent(j))
+	if (se_json_absent(j))
 		return 0;
 	if (!cJSON_IsString(j)) {
 		errf(why, whylen, "%s: not a string", field);
@@ -312,13 +282,13 @@ static int opt_string(const cJSON *parent, const char *key, const char *field,
 }
 
 /* Optional array member: as opt_string. */
-static int opt_array(const cJSON *parent, const char *key, const char *field,
+int se_json_opt_array(const cJSON *parent, const char *key, const char *field,
 	const cJSON **out, char *why, size_t whylen)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(parent, key);
 
 	*out = NULL;
-	if (absent(j))
+	if (se_json_absent(j))
 		return 0;
 	if (!cJSON_IsArray(j)) {
 		errf(why, whylen, "%s: not an array", field);
@@ -328,13 +298,21 @@ static int opt_array(const cJSON *parent, const char *key, const char *field,
 	return 0;
 }
 
+int se_json_item_string(const cJSON *item, const char *array, size_t i,
+	const char *key, char *field, size_t fieldlen, const char **out,
+	char *why, size_t whylen)
+{
+	snprintf(field, fieldlen, "%s[%zu].%s", array, i, key);
+	return se_json_opt_string(item, key, field, out, why, whylen);
+}
+
 static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 	size_t whylen)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	const char *name, *ns, *uid, *rv;
 
-	if (absent(meta)) {
+	if (se_json_absent(meta)) {
 		errf(why, whylen, "metadata.name: missing");
 		return EINVAL;
 	}
@@ -342,10 +320,10 @@ static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 		errf(why, whylen, "metadata: not an object");
 		return EINVAL;
 	}
-	if (opt_string(meta, "name", "metadata.name", &name, why, whylen) ||
-	    opt_string(meta, "namespace", "metadata.namespace", &ns, why, whylen) ||
-	    opt_string(meta, "uid", "metadata.uid", &uid, why, whylen) ||
-	    opt_string(meta, "resourceVersion", "metadata.resourceVersion", &rv,
+	if (se_json_opt_string(meta, "name", "metadata.name", &name, why, whylen) ||
+	    se_json_opt_string(meta, "namespace", "metadata.namespace", &ns, why, whylen) ||
+	    se_json_opt_string(meta, "uid", "metadata.uid", &uid, why, whylen) ||
+	    se_json_opt_string(meta, "resourceVersion", "metadata.resourceVersion", &rv,
 		why, whylen))
 		return EINVAL;
 	if (name == NULL) {
@@ -377,7 +355,7 @@ static int parse_hosts(const cJSON *spec, struct se_entry *e, char *why,
 	char hwhy[160], q[96];
 	int n;
 
-	if (opt_array(spec, "hosts", "spec.hosts", &hosts, why, whylen))
+	if (se_json_opt_array(spec, "hosts", "spec.hosts", &hosts, why, whylen))
 		return EINVAL;
 	if (hosts == NULL) {
 		errf(why, whylen, "spec.hosts: missing");
@@ -421,7 +399,7 @@ static int parse_addresses(const cJSON *spec, struct se_entry *e, char *why,
 	size_t i = 0;
 	int n;
 
-	if (opt_array(spec, "addresses", "spec.addresses", &addrs, why, whylen))
+	if (se_json_opt_array(spec, "addresses", "spec.addresses", &addrs, why, whylen))
 		return EINVAL;
 	n = addrs ? cJSON_GetArraySize(addrs) : 0;
 	if (n == 0)
@@ -457,7 +435,7 @@ static int parse_resolution(const cJSON *spec, struct se_entry *e, char *why,
 	char q[96];
 	size_t i;
 
-	if (opt_string(spec, "resolution", "spec.resolution", &res, why, whylen))
+	if (se_json_opt_string(spec, "resolution", "spec.resolution", &res, why, whylen))
 		return EINVAL;
 	if (res == NULL) {
 		e->resolution = SE_RES_NONE;
@@ -474,115 +452,6 @@ static int parse_resolution(const cJSON *spec, struct se_entry *e, char *why,
 	return EINVAL;
 }
 
-/* Case-insensitive ASCII equality. */
-static int same_ignoring_case(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++)
-		if (to_lower(*a) != to_lower(*b))
-			return 0;
-	return *a == *b;
-}
-
-/* One spec.ports[i] element into *pt (its name borrowed from j). */
-static int parse_one_port(const cJSON *j, size_t i, struct se_port *pt,
-	char *why, size_t whylen)
-{
-	const cJSON *num;
-	const char *pname, *proto;
-	char field[64], q[96];
-	size_t k;
-
-	if (!cJSON_IsObject(j)) {
-		errf(why, whylen, "spec.ports[%zu]: not an object", i);
-		return EINVAL;
-	}
-	snprintf(field, sizeof(field), "spec.ports[%zu].name", i);
-	if (opt_string(j, "name", field, &pname, why, whylen))
-		return EINVAL;
-	if (pname == NULL || pname[0] == '\0') {
-		errf(why, whylen, "%s: missing", field);
-		return EINVAL;
-	}
-	/* Istio: a DNS-1123 label, lowercase */
-	for (k = 0; pname[k]; k++)
-		if (!((pname[k] >= 'a' && pname[k] <= 'z') || is_digit(pname[k]) || pname[k] == '-'))
-			break;
-	if (pname[k] || k > SE_MAX_LABEL_LEN || pname[0] == '-' || pname[k - 1] == '-') {
-		errf(why, whylen, "%s: \"%s\" is not a DNS-1123 label (lowercase letters, digits and '-', at most 63)",
-			field, se_printable(q, sizeof(q), pname));
-		return EINVAL;
-	}
-	num = cJSON_GetObjectItemCaseSensitive(j, "number");
-	if (absent(num)) {
-		errf(why, whylen, "spec.ports[%zu].number: missing", i);
-		return EINVAL;
-	}
-	if (!cJSON_IsNumber(num) || num->valuedouble != (double)(long)num->valuedouble
-	    || num->valuedouble < 1 || num->valuedouble > 65535) {
-		errf(why, whylen, "spec.ports[%zu].number: not a port number from 1 to 65535", i);
-		return EINVAL;
-	}
-	snprintf(field, sizeof(field), "spec.ports[%zu].protocol", i);
-	if (opt_string(j, "protocol", field, &proto, why, whylen))
-		return EINVAL;
-	pt->protocol = SE_PROTO_UNSET;
-	if (proto != NULL && proto[0] != '\0') {
-		for (k = 1; k < NELEMS(se_protocol_names); k++)
-			if (same_ignoring_case(proto, se_protocol_names[k]))
-				break;
-		if (k == NELEMS(se_protocol_names)) {
-			errf(why, whylen, "%s: unrecognized protocol \"%s\"", field,
-				se_printable(q, sizeof(q), proto));
-			return EINVAL;
-		}
-		pt->protocol = (enum se_protocol)k;
-	}
-	pt->number = (uint16_t)num->valuedouble;
-	pt->name = pname;
-	return 0;
-}
-
-/* spec.ports: Istio's rules (names unique within the entry). */
-static int parse_ports(const cJSON *spec, struct se_entry *e, char *why,
-	size_t whylen)
-{
-	const cJSON *ports, *j;
-	struct se_port *tmp;
-	size_t got = 0;
-	char q[96];
-	int n, err = 0;
-
-	if (opt_array(spec, "ports", "spec.ports", &ports, why, whylen))
-		return EINVAL;
-	n = ports ? cJSON_GetArraySize(ports) : 0;
-	if (n == 0)
-		return 0;
-	if (n > SE_MAX_PORTS) {
-		errf(why, whylen, "spec.ports: more than %d ports", SE_MAX_PORTS);
-		return EINVAL;
-	}
-	/* checked with names borrowed from the JSON, then kept in one block */
-	if (!(tmp = calloc((size_t)n, sizeof(*tmp))))
-		return ENOMEM;
-	cJSON_ArrayForEach(j, ports) {
-		if ((err = parse_one_port(j, got, &tmp[got], why, whylen)) != 0)
-			break;
-		for (size_t k = 0; k < got && !err; k++)
-			if (strcmp(tmp[k].name, tmp[got].name) == 0) {
-				errf(why, whylen, "spec.ports[%zu].name: \"%s\" is not unique",
-					got, se_printable(q, sizeof(q), tmp[got].name));
-				err = EINVAL;
-			}
-		if (err)
-			break;
-		got++;
-	}
-	if (!err && se_entry_set_ports(e, tmp, got) < 0)
-		err = ENOMEM;
-	free(tmp);
-	return err;
-}
-
 static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 	size_t whylen)
 {
@@ -592,13 +461,13 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 	size_t i = 0;
 	int n;
 
-	if (absent(status))
+	if (se_json_absent(status))
 		return 0;
 	if (!cJSON_IsObject(status)) {
 		errf(why, whylen, "status: not an object");
 		return EINVAL;
 	}
-	if (opt_array(status, "addresses", "status.addresses", &addrs, why, whylen))
+	if (se_json_opt_array(status, "addresses", "status.addresses", &addrs, why, whylen))
 		return EINVAL;
 	n = addrs ? cJSON_GetArraySize(addrs) : 0;
 	if (n == 0)
@@ -614,11 +483,10 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 			errf(why, whylen, "status.addresses[%zu]: not an object", i);
 			return EINVAL;
 		}
-		snprintf(field, sizeof(field), "status.addresses[%zu].value", i);
-		if (opt_string(a, "value", field, &value, why, whylen))
-			return EINVAL;
-		snprintf(field, sizeof(field), "status.addresses[%zu].host", i);
-		if (opt_string(a, "host", field, &host, why, whylen))
+		if (se_json_item_string(a, "status.addresses", i, "value", field, sizeof(field),
+			&value, why, whylen)
+		    || se_json_item_string(a, "status.addresses", i, "host", field, sizeof(field),
+			&host, why, whylen))
 			return EINVAL;
 		i++;
 		/* Istio writes status; a value we cannot use is not the user's error. */
@@ -650,7 +518,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	if (err)
 		goto fail;
 	spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-	if (absent(spec)) {
+	if (se_json_absent(spec)) {
 		errf(why, whylen, "spec: missing");
 		err = EINVAL;
 		goto fail;
@@ -663,7 +531,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	if ((err = parse_hosts(spec, e, why, whylen)) != 0 ||
 	    (err = parse_addresses(spec, e, why, whylen)) != 0 ||
 	    (err = parse_resolution(spec, e, why, whylen)) != 0 ||
-	    (err = parse_ports(spec, e, why, whylen)) != 0 ||
+	    (err = se_parse_ports(spec, e, why, whylen)) != 0 ||
 	    (err = parse_status(obj, e, why, whylen)) != 0)
 		goto fail;
 	return 0;
@@ -717,7 +585,7 @@ static int add_entry(struct se_list *l, const cJSON *obj, const char *origin,
 	char why[320], q[96];
 	size_t i;
 
-	if (!absent(api) && !cJSON_IsString(api))
+	if (!se_json_absent(api) && !cJSON_IsString(api))
 		return reject(l, obj, origin, "apiVersion: not a string");
 	if (cJSON_IsString(api))
 		ver = api->valuestring;
@@ -780,7 +648,7 @@ int se_list_add_json(struct se_list *l, const cJSON *doc, const char *origin,
 	if (typed_list)
 		list_api = str_member(doc, "apiVersion");
 	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-	if (absent(items))
+	if (se_json_absent(items))
 		goto out;
 	if (!cJSON_IsArray(items)) {
 		log_warning("plugin/serviceentries: %s: ignoring a %s whose "
