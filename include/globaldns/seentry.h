@@ -12,6 +12,7 @@
  *   status.addresses  -> status_addrs (VIPs Istio allocated; each may name
  *                        the host it belongs to)
  *   spec.resolution   -> resolution (NONE when absent)
+ *   spec.ports        -> ports (name, number, protocol; for SRV records)
  *
  * JSON null counts as absent for every optional field (Kubernetes omits
  * zero values, and YAML writes an empty value as null).  Duplicate hosts or
@@ -57,6 +58,39 @@ struct se_entry {
 	struct se_status_addr *status_addrs;
 	size_t nstatus_addrs;
 	enum se_resolution resolution;
+	struct se_port *ports;          /* spec.ports, in order; one block */
+	size_t nports;
+};
+
+/*
+ * Istio's port protocols (protocol.Parse, case-insensitive); an absent or
+ * empty protocol is SE_PROTO_UNSET (Istio sniffs it).  SRV records put
+ * SE_PROTO_UDP under _udp and every other under _tcp.
+ */
+enum se_protocol {
+	SE_PROTO_UNSET = 0,
+	SE_PROTO_TCP,
+	SE_PROTO_UDP,
+	SE_PROTO_GRPC,
+	SE_PROTO_GRPC_WEB,
+	SE_PROTO_HTTP,
+	SE_PROTO_HTTP_PROXY,
+	SE_PROTO_HTTP2,
+	SE_PROTO_HTTPS,
+	SE_PROTO_TLS,
+	SE_PROTO_MONGO,
+	SE_PROTO_REDIS,
+	SE_PROTO_MYSQL
+};
+
+/*
+ * A spec.ports[] element.  An entry's ports and their names are one
+ * allocation (se_entry_set_ports): free(e->ports) releases both.
+ */
+struct se_port {
+	const char *name;               /* a DNS-1123 label (lowercase) */
+	uint16_t number;                /* 1-65535 */
+	enum se_protocol protocol;
 };
 
 /* An entry that was skipped, and why. */
@@ -116,6 +150,9 @@ int se_host_valid(const char *host, char *why, size_t whylen);
  */
 int se_parse_addr(const char *text, struct se_addr *a);
 
+/* Istio's name of a protocol ("HTTP", "GRPC-Web", ...; "" when unset). */
+const char *se_protocol_name(enum se_protocol p);
+
 /* Name of a resolution value ("NONE", "STATIC", ...). */
 const char *se_resolution_name(enum se_resolution r);
 
@@ -140,6 +177,13 @@ int se_list_reject(struct se_list *l, const char *ns, const char *name,
  */
 int se_list_take(struct se_list *dst, struct se_list *src);
 void se_list_free(struct se_list *l);
+
+/*
+ * Set e->ports (which must be NULL) to a copy of ports[0..n), names
+ * included, in one allocation.  0, or -1 (ENOMEM) and e unchanged.
+ */
+int se_entry_set_ports(struct se_entry *e, const struct se_port *ports,
+	size_t n);
 
 /* Deep copy of src into dst; 0, or -1 (ENOMEM) with dst cleared. */
 int se_entry_copy(struct se_entry *dst, const struct se_entry *src);

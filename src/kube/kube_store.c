@@ -4,11 +4,12 @@
  * shared, immutable objects; the conversion of API objects into them; and
  * the copy into an se_list for a registry rebuild.
  *
- * An object is one allocation: the header below (20 bytes), then its
+ * An object is one allocation: the header below (24 bytes), then its
  * bytes -- "ns/name" and the resourceVersion (lengths in the header, no
  * terminators), then for a valid entry each host "h\0" and each address
  * (a family byte, 4 or 16 bytes), each status address (family, bytes, its
- * host "h\0" or "\0"); for a rejected one the reason "r\0".  The table
+ * host "h\0" or "\0"), each port (name "n\0", number 2 bytes big-endian,
+ * protocol 1 byte); for a rejected one the reason "r\0".  The table
  * is filled to 80 %: at 100,000 objects, 1 MiB of pointers.
  */
 #include "kube_store.h"
@@ -32,6 +33,7 @@ struct kube_obj {
 	uint8_t rvlen;                  /* 0: none (or too long to keep) */
 	uint16_t nhosts, naddrs, nstatus;
 	uint8_t flags, resolution;
+	uint16_t nports;
 	char data[];
 };
 
@@ -74,6 +76,8 @@ static size_t kobj_size(const struct kube_obj *o)
 		p += 1 + (*p == 4 ? 4 : 16);
 		p += strlen(p) + 1;
 	}
+	for (unsigned i = 0; i < o->nports; i++)
+		p += strlen(p) + 1 + 3;
 	return sizeof(*o) + (size_t)(p - o->data);
 }
 
@@ -233,8 +237,11 @@ static struct kube_obj *kobj_make(const char *key, size_t keylen, size_t nslen,
 	char *p;
 
 	if (e) {
-		if (e->nhosts > 65535 || e->naddrs > 65535 || e->nstatus_addrs > 65535)
+		if (e->nhosts > 65535 || e->naddrs > 65535 || e->nstatus_addrs > 65535
+		    || e->nports > 65535)
 			return NULL;
+		for (size_t i = 0; i < e->nports; i++)
+			size += strlen(e->ports[i].name) + 1 + 3;
 		for (size_t i = 0; i < e->nhosts; i++)
 			size += strlen(e->hosts[i]) + 1;
 		for (size_t i = 0; i < e->naddrs; i++)
@@ -280,6 +287,16 @@ static struct kube_obj *kobj_make(const char *key, size_t keylen, size_t nslen,
 		p = put_addr(p, &e->status_addrs[i].addr);
 		memcpy(p, h, strlen(h) + 1);
 		p += strlen(h) + 1;
+	}
+	o->nports = (uint16_t)e->nports;
+	for (size_t i = 0; i < e->nports; i++) {
+		size_t l = strlen(e->ports[i].name) + 1;
+		memcpy(p, e->ports[i].name, l);
+		p += l;
+		p[0] = (char)(e->ports[i].number >> 8);
+		p[1] = (char)(e->ports[i].number & 0xff);
+		p[2] = (char)e->ports[i].protocol;
+		p += 3;
 	}
 	return o;
 }
@@ -412,6 +429,24 @@ static int kobj_entry(const struct kube_obj *o, struct se_entry *e)
 		if (*p && !(e->status_addrs[i].host = strdup(p)))
 			goto fail;
 		p += strlen(p) + 1;
+	}
+	if (o->nports) {
+		/* names borrowed from o, then copied into the entry's one block */
+		struct se_port *tmp = malloc(o->nports * sizeof(*tmp));
+		int rc;
+		if (!tmp)
+			goto fail;
+		for (size_t i = 0; i < o->nports; i++) {
+			const unsigned char *u = (const unsigned char *)p + strlen(p) + 1;
+			tmp[i].name = p;
+			tmp[i].number = (uint16_t)((u[0] << 8) | u[1]);
+			tmp[i].protocol = (enum se_protocol)u[2];
+			p = (const char *)u + 3;
+		}
+		rc = se_entry_set_ports(e, tmp, o->nports);
+		free(tmp);
+		if (rc < 0)
+			goto fail;
 	}
 	return 0;
 fail:

@@ -9,6 +9,8 @@
  *       fallthrough [ZONES...]  unknown names (NXDOMAIN) go to the next plugin
  *       ns_address ADDR...      what ns.dns.<zone> answers (default: the
  *                               block's bind addresses, else the host's)
+ *       srv                     SRV for ports, reverse NETWORK... PTR for
+ *                               addresses (serviceentries_extra.c)
  *       (without file: the Kubernetes API, src/kube -- kubeconfig, endpoint,
  *        namespaces, api_version, poll, nowatch, timeout, max_body, backoff,
  *        sa_dir, tls_ca, token_file)
@@ -54,6 +56,8 @@
 #include "globaldns/wire.h"
 #include "serviceentries_sources.h"
 
+#include "serviceentries_extra.h"
+
 #define SE_DEFAULT_TTL 30
 
 static const char name[] = "serviceentries";
@@ -82,6 +86,9 @@ struct se_plugin {
 	uint8_t ns_v6[8][16];
 	size_t nns_v6;
 	int ns_capped;                  /* the host has more than 8 of a family */
+	/* srv, reverse: their indexes are built with each snapshot */
+	struct se_extra_conf xconf;
+	struct se_extra *extra;
 };
 
 static void se_free(void *state)
@@ -128,7 +135,7 @@ static int add_zone(struct se_plugin *p, const char *zone, char *err,
 }
 
 static const char *const own_props[] = {
-	"ttl", "default_address", "ns_address", "fallthrough",
+	"ttl", "default_address", "ns_address", "fallthrough", "srv", "reverse",
 };
 
 static int parse_block(struct se_plugin *p, const struct cf_directive *d,
@@ -137,9 +144,15 @@ static int parse_block(struct se_plugin *p, const struct cf_directive *d,
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *c = &d->children[i];
 		int taken = se_sources_prop(&p->srcs, c, err, errlen);
+		int x;
 		if (taken < 0)
 			goto fail;
 		if (taken)
+			continue;
+		x = se_extra_prop(&p->xconf, c, err, errlen);
+		if (x < 0)
+			goto fail;
+		if (x)
 			continue;
 		if (strcmp(c->name, "ttl") == 0) {
 			unsigned long ttl;
@@ -210,9 +223,25 @@ static void trim_heap(const struct se_plugin *p)
 }
 
 /* The conf of the snapshots, once the block's settings are known. */
+/* registry_conf.attach: the SRV and PTR indexes (with `srv`, `reverse`),
+ * built from the same entries as the snapshot and hung on it -- on the
+ * build thread; reads only p->xconf, fixed after setup. */
+static int se_attach(void *arg, const struct se_list *entries, struct registry *r)
+{
+	const struct se_plugin *p = arg;
+	struct se_extra *x;
+
+	if (se_extra_build(&p->xconf, r, entries, &x) < 0)
+		return -1;
+	if (x)
+		registry_set_extra(r, x, se_extra_release);
+	return 0;
+}
+
 static void set_conf(struct se_plugin *p)
 {
 	p->conf = (struct registry_conf){
+		.attach = se_attach, .attach_arg = p,
 		.zones = (const char *const *)p->zone_names, .nzones = p->nzones,
 		.defaults = p->defaults, .ndefaults = p->ndefaults,
 		.ns_v4 = (const uint8_t (*)[4])p->ns_v4, .nns_v4 = p->nns_v4,
@@ -229,6 +258,7 @@ static void publish(void *arg, struct registry *r)
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t serial = p->serial ? p->serial + 1 : now;
 	size_t added, removed, changed;
+	struct se_extra *x;
 
 	if (!r) {
 		log_error("plugin/serviceentries: %s: out of memory building the registry; keeping the previous one",
@@ -237,13 +267,15 @@ static void publish(void *arg, struct registry *r)
 	}
 	if (serial < now)
 		serial = now;
+	x = registry_extra(r);      /* the SRV/PTR indexes, built with it (se_attach) */
 	registry_diff(p->reg, r, &added, &removed, &changed);
-	if (p->reg && !added && !removed && !changed) {
+	if (p->reg && !added && !removed && !changed && se_extra_same(p->extra, x)) {
 		/* nothing served changed: keep the serial, drop the copy */
 		registry_free(p->reg);
 		registry_set_serial(r, p->serial);
 		p->reg = r;
 		trim_heap(p);
+		p->extra = registry_extra(r);
 		return;
 	}
 	registry_set_serial(r, serial);
@@ -252,6 +284,7 @@ static void publish(void *arg, struct registry *r)
 		removed, changed, registry_rejects(r), serial, registry_bytes(r));
 	registry_free(p->reg);
 	p->reg = r;
+	p->extra = x;
 	p->serial = serial;
 	trim_heap(p);
 }
@@ -391,7 +424,8 @@ static int se_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
 			if (add_zone(p, ctx->block->zones[z], zerr, sizeof(zerr)) < 0)
 				PLUGIN_FAIL(d, "%s", zerr);
 	}
-	if (parse_block(p, d, err, errlen) < 0)
+	if (parse_block(p, d, err, errlen) < 0
+	    || se_extra_setup(&p->xconf, ctx->block, p->zones, p->zone_names, &p->nzones, err, errlen) < 0)
 		goto fail;
 	if (p->nns_v4 + p->nns_v6 == 0)
 		ns_defaults(p, ctx);
@@ -490,6 +524,8 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 	int zl = -1;
 	uint16_t apex;
 	uint16_t qt = q->qtype;
+	int rzl = -1;
+	const struct rev_zone *rz = se_rev_zone(&p->xconf, q, &rzl);
 
 	for (size_t i = 0; i < p->nzones; i++) {
 		int l = wire_zone_match(q, &p->zones[i]);
@@ -498,7 +534,11 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 			zl = l;
 		}
 	}
-	if (!zone)
+	if (rz && (!zone || rz->z.nlabels > zone->nlabels))
+		zl = rzl;       /* a reverse zone (deeper than a forward one) */
+	else
+		rz = NULL;
+	if (!zone && !rz)
 		return PLUGIN_NEXT;
 	/* the registry is class IN only; CH and the rest are not ours */
 	if (q->qclass != DNS_CLASS_IN && q->qclass != DNS_CLASS_ANY) {
@@ -510,8 +550,18 @@ static enum plugin_result se_serve(void *state, struct dns_request *req)
 		req->error = "first load of the ServiceEntries not complete";
 		return PLUGIN_DONE;
 	}
+	if (rz)
+		return se_rev_serve(rz, zl, p->extra, req, p->ttl, p->serial, se_falls_through(p, q));
 	apex = wire_qname_suffix_off(q, (unsigned int)zl);
-	m = registry_lookup(p->reg, q, &ans);
+	switch (se_srv_serve(&p->xconf, p->extra, p->reg, req, zl, p->ttl, p->serial)) {
+	case SE_EXTRA_DONE:
+		return PLUGIN_DONE;
+	case SE_EXTRA_NXDOMAIN:
+		m = REG_NXDOMAIN;
+		break;
+	default:
+		m = registry_lookup(p->reg, q, &ans);
+	}
 	if (m == REG_NXDOMAIN) {
 		if (se_falls_through(p, q))
 			return PLUGIN_NEXT;
@@ -646,6 +696,7 @@ static int se_introspect(void *state, cJSON *obj)
 		cJSON_AddItemToArray(zones, cJSON_CreateString(p->zones[i].name));
 	cJSON_AddNumberToObject(obj, "ttl", p->ttl);
 	cJSON_AddNumberToObject(obj, "serial", p->serial);
+	se_extra_introspect(&p->xconf, p->extra, obj);
 	nsa = cJSON_AddArrayToObject(obj, "ns_addresses");
 	for (size_t i = 0; nsa && i < p->nns_v4 + p->nns_v6; i++) {
 		char text[INET6_ADDRSTRLEN];

@@ -1,8 +1,8 @@
 /*
  * seentry.c -- Istio ServiceEntry objects from decoded JSON, with Istio's
- * validation rules (hosts, addresses, resolution), and se_list_add_json
- * that manifest files and the Kubernetes client fill lists with (the
- * lists themselves: selist.c).
+ * validation rules (hosts, addresses, resolution; spec.ports in
+ * seentry_ports.c), and se_list_add_json that manifest files and the
+ * Kubernetes client fill lists with (the lists themselves: selist.c).
  *
  * Everything here is a pure function of its input: no I/O apart from one
  * warning line per skipped entry (se_list_add_json).  Character classes are
@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "globaldns/log.h"
+#include "seentry_int.h"
 
 #define SE_MAX_HOSTS 256
 #define SE_MAX_HOST_LEN 255
@@ -49,14 +50,9 @@ static int is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static char to_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 static int is_alnum(char c)
 {
-	c = to_lower(c);
+	c = se_ascii_lower(c);
 	return is_digit(c) || (c >= 'a' && c <= 'z');
 }
 
@@ -243,7 +239,7 @@ const char *se_resolution_name(enum se_resolution r)
 }
 
 /* NULL and JSON null both mean "not given". */
-static int absent(const cJSON *j)
+int se_json_absent(const cJSON *j)
 {
 	return j == NULL || cJSON_IsNull(j);
 }
@@ -260,7 +256,7 @@ static char *host_dup(const char *s)
 	if (h == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		h[i] = to_lower(s[i]);
+		h[i] = se_ascii_lower(s[i]);
 	h[n] = '\0';
 	return h;
 }
@@ -269,13 +265,13 @@ static char *host_dup(const char *s)
  * Optional string member: 0 with *out NULL if absent, 0 with *out set, or
  * -1 if of another type (reason written).
  */
-static int opt_string(const cJSON *parent, const char *key, const char *field,
+int se_json_opt_string(const cJSON *parent, const char *key, const char *field,
 	const char **out, char *why, size_t whylen)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(parent, key);
 
 	*out = NULL;
-	if (absent(j))
+	if (se_json_absent(j))
 		return 0;
 	if (!cJSON_IsString(j)) {
 		errf(why, whylen, "%s: not a string", field);
@@ -286,13 +282,13 @@ static int opt_string(const cJSON *parent, const char *key, const char *field,
 }
 
 /* Optional array member: as opt_string. */
-static int opt_array(const cJSON *parent, const char *key, const char *field,
+int se_json_opt_array(const cJSON *parent, const char *key, const char *field,
 	const cJSON **out, char *why, size_t whylen)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(parent, key);
 
 	*out = NULL;
-	if (absent(j))
+	if (se_json_absent(j))
 		return 0;
 	if (!cJSON_IsArray(j)) {
 		errf(why, whylen, "%s: not an array", field);
@@ -302,13 +298,21 @@ static int opt_array(const cJSON *parent, const char *key, const char *field,
 	return 0;
 }
 
+int se_json_item_string(const cJSON *item, const char *array, size_t i,
+	const char *key, char *field, size_t fieldlen, const char **out,
+	char *why, size_t whylen)
+{
+	snprintf(field, fieldlen, "%s[%zu].%s", array, i, key);
+	return se_json_opt_string(item, key, field, out, why, whylen);
+}
+
 static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 	size_t whylen)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	const char *name, *ns, *uid, *rv;
 
-	if (absent(meta)) {
+	if (se_json_absent(meta)) {
 		errf(why, whylen, "metadata.name: missing");
 		return EINVAL;
 	}
@@ -316,10 +320,10 @@ static int parse_metadata(const cJSON *obj, struct se_entry *e, char *why,
 		errf(why, whylen, "metadata: not an object");
 		return EINVAL;
 	}
-	if (opt_string(meta, "name", "metadata.name", &name, why, whylen) ||
-	    opt_string(meta, "namespace", "metadata.namespace", &ns, why, whylen) ||
-	    opt_string(meta, "uid", "metadata.uid", &uid, why, whylen) ||
-	    opt_string(meta, "resourceVersion", "metadata.resourceVersion", &rv,
+	if (se_json_opt_string(meta, "name", "metadata.name", &name, why, whylen) ||
+	    se_json_opt_string(meta, "namespace", "metadata.namespace", &ns, why, whylen) ||
+	    se_json_opt_string(meta, "uid", "metadata.uid", &uid, why, whylen) ||
+	    se_json_opt_string(meta, "resourceVersion", "metadata.resourceVersion", &rv,
 		why, whylen))
 		return EINVAL;
 	if (name == NULL) {
@@ -351,7 +355,7 @@ static int parse_hosts(const cJSON *spec, struct se_entry *e, char *why,
 	char hwhy[160], q[96];
 	int n;
 
-	if (opt_array(spec, "hosts", "spec.hosts", &hosts, why, whylen))
+	if (se_json_opt_array(spec, "hosts", "spec.hosts", &hosts, why, whylen))
 		return EINVAL;
 	if (hosts == NULL) {
 		errf(why, whylen, "spec.hosts: missing");
@@ -395,7 +399,7 @@ static int parse_addresses(const cJSON *spec, struct se_entry *e, char *why,
 	size_t i = 0;
 	int n;
 
-	if (opt_array(spec, "addresses", "spec.addresses", &addrs, why, whylen))
+	if (se_json_opt_array(spec, "addresses", "spec.addresses", &addrs, why, whylen))
 		return EINVAL;
 	n = addrs ? cJSON_GetArraySize(addrs) : 0;
 	if (n == 0)
@@ -431,7 +435,7 @@ static int parse_resolution(const cJSON *spec, struct se_entry *e, char *why,
 	char q[96];
 	size_t i;
 
-	if (opt_string(spec, "resolution", "spec.resolution", &res, why, whylen))
+	if (se_json_opt_string(spec, "resolution", "spec.resolution", &res, why, whylen))
 		return EINVAL;
 	if (res == NULL) {
 		e->resolution = SE_RES_NONE;
@@ -457,13 +461,13 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 	size_t i = 0;
 	int n;
 
-	if (absent(status))
+	if (se_json_absent(status))
 		return 0;
 	if (!cJSON_IsObject(status)) {
 		errf(why, whylen, "status: not an object");
 		return EINVAL;
 	}
-	if (opt_array(status, "addresses", "status.addresses", &addrs, why, whylen))
+	if (se_json_opt_array(status, "addresses", "status.addresses", &addrs, why, whylen))
 		return EINVAL;
 	n = addrs ? cJSON_GetArraySize(addrs) : 0;
 	if (n == 0)
@@ -479,11 +483,10 @@ static int parse_status(const cJSON *obj, struct se_entry *e, char *why,
 			errf(why, whylen, "status.addresses[%zu]: not an object", i);
 			return EINVAL;
 		}
-		snprintf(field, sizeof(field), "status.addresses[%zu].value", i);
-		if (opt_string(a, "value", field, &value, why, whylen))
-			return EINVAL;
-		snprintf(field, sizeof(field), "status.addresses[%zu].host", i);
-		if (opt_string(a, "host", field, &host, why, whylen))
+		if (se_json_item_string(a, "status.addresses", i, "value", field, sizeof(field),
+			&value, why, whylen)
+		    || se_json_item_string(a, "status.addresses", i, "host", field, sizeof(field),
+			&host, why, whylen))
 			return EINVAL;
 		i++;
 		/* Istio writes status; a value we cannot use is not the user's error. */
@@ -515,7 +518,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	if (err)
 		goto fail;
 	spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-	if (absent(spec)) {
+	if (se_json_absent(spec)) {
 		errf(why, whylen, "spec: missing");
 		err = EINVAL;
 		goto fail;
@@ -528,6 +531,7 @@ int se_from_json(const cJSON *obj, struct se_entry *e, char *why, size_t whylen)
 	if ((err = parse_hosts(spec, e, why, whylen)) != 0 ||
 	    (err = parse_addresses(spec, e, why, whylen)) != 0 ||
 	    (err = parse_resolution(spec, e, why, whylen)) != 0 ||
+	    (err = se_parse_ports(spec, e, why, whylen)) != 0 ||
 	    (err = parse_status(obj, e, why, whylen)) != 0)
 		goto fail;
 	return 0;
@@ -581,7 +585,7 @@ static int add_entry(struct se_list *l, const cJSON *obj, const char *origin,
 	char why[320], q[96];
 	size_t i;
 
-	if (!absent(api) && !cJSON_IsString(api))
+	if (!se_json_absent(api) && !cJSON_IsString(api))
 		return reject(l, obj, origin, "apiVersion: not a string");
 	if (cJSON_IsString(api))
 		ver = api->valuestring;
@@ -644,7 +648,7 @@ int se_list_add_json(struct se_list *l, const cJSON *doc, const char *origin,
 	if (typed_list)
 		list_api = str_member(doc, "apiVersion");
 	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-	if (absent(items))
+	if (se_json_absent(items))
 		goto out;
 	if (!cJSON_IsArray(items)) {
 		log_warning("plugin/serviceentries: %s: ignoring a %s whose "

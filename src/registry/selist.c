@@ -33,6 +33,7 @@ void se_entry_clear(struct se_entry *e)
 	for (i = 0; i < e->nstatus_addrs; i++)
 		free(e->status_addrs[i].host);
 	free(e->status_addrs);
+	free(e->ports);         /* names included */
 	memset(e, 0, sizeof(*e));
 }
 
@@ -141,6 +142,32 @@ static char **strv_dup(char *const *v, size_t n)
 	return r;
 }
 
+int se_entry_set_ports(struct se_entry *e, const struct se_port *ports,
+	size_t n)
+{
+	size_t bytes = n * sizeof(*ports);
+	struct se_port *p;
+	char *names;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(ports[i].name) + 1;
+	if (n == 0)
+		return 0;
+	if (!(p = malloc(bytes)))
+		return -1;
+	names = (char *)(p + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(ports[i].name) + 1;
+		p[i] = ports[i];
+		memcpy(names, ports[i].name, l);
+		p[i].name = names;
+		names += l;
+	}
+	e->ports = p;
+	e->nports = n;
+	return 0;
+}
+
 int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
 {
 	memset(dst, 0, sizeof(*dst));
@@ -173,6 +200,8 @@ int se_entry_copy(struct se_entry *dst, const struct se_entry *src)
 				goto fail;
 		}
 	}
+	if (src->nports && se_entry_set_ports(dst, src->ports, src->nports) < 0)
+		goto fail;
 	return 0;
 fail:
 	se_entry_clear(dst);
@@ -260,6 +289,13 @@ int se_list_pack(const struct se_list *l, struct se_packed *out)
 			pack_addr(&b, &e->status_addrs[a].addr);
 			pack_opt(&b, e->status_addrs[a].host);
 		}
+		pack_u32(&b, e->nports);
+		for (size_t k = 0; k < e->nports; k++) {
+			uint8_t proto = (uint8_t)e->ports[k].protocol;
+			strbuf_add(&b, &e->ports[k].number, 2);
+			strbuf_add(&b, &proto, 1);
+			pack_str(&b, e->ports[k].name);
+		}
 	}
 	for (size_t i = 0; i < l->nrejects; i++) {
 		pack_opt(&b, l->rejects[i].ns);
@@ -322,6 +358,7 @@ static void unpack_addr(const char **p, struct se_addr *a)
 static int unpack_entry(const char **p, struct se_entry *e)
 {
 	int fail = 0;
+	size_t n;
 
 	memset(e, 0, sizeof(*e));
 	e->resolution = (enum se_resolution)(uint8_t)*(*p)++;
@@ -365,6 +402,28 @@ static int unpack_entry(const char **p, struct se_entry *e)
 	}
 	if (!e->status_addrs)
 		e->nstatus_addrs = 0;
+	if ((n = unpack_u32(p)) > 0) {
+		struct se_port *ports = calloc(n, sizeof(*ports));
+		if (!ports)
+			fail = 1;
+		for (size_t k = 0; k < n; k++) {
+			uint16_t num;
+			uint8_t proto;
+			memcpy(&num, *p, 2);
+			proto = (uint8_t)(*p)[2];
+			*p += 3;
+			if (ports) {
+				ports[k].number = num;
+				ports[k].protocol = (enum se_protocol)proto;
+				ports[k].name = unpack_str(p);  /* copied by se_entry_set_ports */
+			} else {
+				unpack_str(p);
+			}
+		}
+		if (ports && se_entry_set_ports(e, ports, n) < 0)
+			fail = 1;
+		free(ports);
+	}
 	if (fail) {
 		se_entry_clear(e);
 		return -1;

@@ -109,6 +109,20 @@ static cJSON *entry_json(const struct se_entry *e)
 	}
 	if (!cJSON_AddStringToObject(spec, "resolution", se_resolution_name(e->resolution)))
 		goto fail;
+	if (e->nports) {            /* for `srv`: read back by the same parser */
+		if (!(arr = cJSON_AddArrayToObject(spec, "ports")))
+			goto fail;
+		for (size_t i = 0; i < e->nports; i++) {
+			const struct se_port *pt = &e->ports[i];
+			cJSON *po = cJSON_CreateObject();
+			if (!cJSON_AddItemToArray(arr, po) ||
+			    !cJSON_AddStringToObject(po, "name", pt->name) ||
+			    !cJSON_AddNumberToObject(po, "number", pt->number) ||
+			    (pt->protocol != SE_PROTO_UNSET &&
+			     !cJSON_AddStringToObject(po, "protocol", se_protocol_name(pt->protocol))))
+				goto fail;
+		}
+	}
 	if (e->nstatus_addrs) {
 		cJSON *status = cJSON_AddObjectToObject(o, "status");
 		if (!status || !(arr = cJSON_AddArrayToObject(status, "addresses")))

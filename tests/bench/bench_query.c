@@ -4,7 +4,8 @@
  * Prints a table: for a registry of N ServiceEntries (default 10,000),
  *   - the time to read the manifest and build the registry snapshot;
  *   - ns per query and heap allocations per query through query_process()
- *     (parse, dispatch, lookup, answer) for hits, NODATA and NXDOMAIN;
+ *     (parse, dispatch, lookup, answer) for hits, NODATA and NXDOMAIN,
+ *     and for an SRV and a PTR hit (the block has `srv` and `reverse`);
  *   - the same question parsed and answered with ldns (ldns_wire2pkt,
  *     ldns_pkt_new + records, ldns_pkt2wire), the measurement behind
  *     writing src/wire.c by hand.
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
 	struct server *srv;
 	FILE *f;
 	double t0, t1;
-	struct { const char *label; char name[64]; ldns_rr_type t; uint8_t pkt[512]; size_t len; } cases[3];
+	struct { const char *label; char name[64]; ldns_rr_type t; uint8_t pkt[512]; size_t len; } cases[5];
 
 	if (!mkdtemp(dir))
 		return 1;
@@ -132,10 +133,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
 			"metadata: {name: se-%05d, namespace: ns%d}\n"
-			"spec:\n  hosts: [svc-%05d.ns%d.global]\n  addresses: [240.%d.%d.%d]\n  resolution: STATIC\n",
+			"spec:\n  hosts: [svc-%05d.ns%d.global]\n  addresses: [240.%d.%d.%d]\n  resolution: STATIC\n"
+			"  ports: [{name: http, number: 80, protocol: HTTP}]\n",
 			i, i % 50, i, i % 50, 1 + i / 65536, (i / 256) % 256, i % 256);
 	fclose(f);
-	snprintf(text, sizeof(text), "global:53 {\n serviceentries {\n  file %s\n }\n}\n", path);
+	snprintf(text, sizeof(text), "global:53 240.in-addr.arpa:53 {\n serviceentries {\n  file %s\n"
+		"  srv\n  reverse 240.0.0.0/8\n }\n}\n", path);
 	log_set_level(LOGL_WARNING);
 	base = event_base_new();
 	cf = corefile_parse("bench", text, err, sizeof(err));
@@ -147,7 +150,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t1 = now_s();
-	printf("%-44s %12s %14s\n", "benchmark", "per op", "allocs per op");
+	printf("%-44s %12s %14s %8s\n", "benchmark", "per op", "allocs per op", "answers");
 	printf("%-44s %9.1f ms %14s\n", "read manifest + build registry", (t1 - t0) * 1e3, "-");
 	printf("  (%d ServiceEntries)\n", n);
 
@@ -160,7 +163,14 @@ int main(int argc, char **argv)
 	cases[2].label = "query_process: NXDOMAIN";
 	snprintf(cases[2].name, 64, "nothere.ns1.global.");
 	cases[2].t = LDNS_RR_TYPE_A;
-	for (int c = 0; c < 3; c++) {
+	cases[3].label = "query_process: SRV hit (+ A additional)";
+	snprintf(cases[3].name, 64, "_http._tcp.svc-%05d.ns%d.global.", n / 2, (n / 2) % 50);
+	cases[3].t = LDNS_RR_TYPE_SRV;
+	cases[4].label = "query_process: PTR hit";
+	snprintf(cases[4].name, 64, "%d.%d.%d.240.in-addr.arpa.", (n / 2) % 256, ((n / 2) / 256) % 256,
+		1 + (n / 2) / 65536);
+	cases[4].t = LDNS_RR_TYPE_PTR;
+	for (int c = 0; c < 5; c++) {
 		struct dns_request req;
 		unsigned long a0;
 		cases[c].len = make_query(cases[c].pkt, cases[c].name, cases[c].t);
@@ -175,8 +185,8 @@ int main(int argc, char **argv)
 			query_process(server_dispatch(srv), &req);
 		}
 		t1 = now_s();
-		printf("%-44s %9.1f ns %14.2f\n", cases[c].label, (t1 - t0) * 1e9 / (double)iters,
-			(double)(allocs - a0) / (double)iters);
+		printf("%-44s %9.1f ns %14.2f %8u\n", cases[c].label, (t1 - t0) * 1e9 / (double)iters,
+			(double)(allocs - a0) / (double)iters, (unsigned)((resp[6] << 8) | resp[7]));
 	}
 	{
 		long li = iters / 10;

@@ -34,7 +34,8 @@
  *          forward { prefer_udp; max_concurrent 1; except example.org };
  *          3 cache { disable denial; prefetch 2 }, forward to the upstream
  *          twice { policy round_robin; max_fails 1;
- *          failfast_all_unhealthy_upstreams }
+ *          failfast_all_unhealthy_upstreams }; 1 and 3 also with
+ *          serviceentries { srv; reverse 240.0.0.0/4 2001:db8::/32 }
  * Otherwise A is sent as it is, with the forwarded query's ID.
  *
  * Checks: every answer the client gets is a response to its query (its
@@ -242,9 +243,11 @@ static void init(void)
 		snprintf(corefiles[v], sizeof(corefiles[v]),
 			".:53 {\n"
 			" cache 30 {\n%s }\n"
-			" serviceentries global {\n  file %s/conf/demo/serviceentries.yaml\n  fallthrough\n }\n"
+			" serviceentries global {\n  file %s/conf/demo/serviceentries.yaml\n  fallthrough\n%s }\n"
 			" forward . %s {\n  max_fails %d\n  timeout 10ms\n  deadline 25ms\n%s }\n"
-			"}\n", cache_props[v], top ? top : ".", to, v == 3 ? 1 : 0, fwd_props[v]);
+			"}\n", cache_props[v], top ? top : ".",
+			v % 2 ? "  srv\n  reverse 240.0.0.0/4 2001:db8::/32\n" : "",
+			to, v == 3 ? 1 : 0, fwd_props[v]);
 	}
 }
 

@@ -301,6 +301,41 @@ static void test_store_frozen(void **state)
 	se_list_free(&l);
 }
 
+/* spec.ports survive the compact form (SRV records read them). */
+static void test_store_ports(void **state)
+{
+	struct kube_store s = { 0 };
+	struct se_list l;
+	const struct se_entry *e;
+
+	(void)state;
+	put(&s, NULL, se("ns1", "web", "5", "[\"web.ns1.global\"]",
+		"[\"10.0.0.1\"],\"ports\":[{\"name\":\"http1\",\"number\":8000,\"protocol\":\"HTTP\"},"
+		"{\"name\":\"dns\",\"number\":65535,\"protocol\":\"udp\"},{\"name\":\"raw\",\"number\":1}]", NULL), 1);
+	put(&s, NULL, se("ns1", "noports", "6", "[\"b.ns1.global\"]", "[\"10.0.0.2\"]", NULL), 1);
+	se_list_init(&l);
+	assert_int_equal(kube_store_to_list(&s, &l), 0);
+	assert_int_equal(l.n, 2);
+	e = find(&l, "web");
+	assert_non_null(e);
+	assert_int_equal(e->nports, 3);
+	assert_string_equal(e->ports[0].name, "http1");
+	assert_int_equal(e->ports[0].number, 8000);
+	assert_int_equal(e->ports[0].protocol, SE_PROTO_HTTP);
+	assert_string_equal(e->ports[1].name, "dns");
+	assert_int_equal(e->ports[1].number, 65535);
+	assert_int_equal(e->ports[1].protocol, SE_PROTO_UDP);
+	assert_int_equal(e->ports[2].number, 1);
+	assert_int_equal(e->ports[2].protocol, SE_PROTO_UNSET);
+	assert_int_equal(e->naddrs, 1);
+	e = find(&l, "noports");
+	assert_non_null(e);
+	assert_int_equal(e->nports, 0);
+	assert_null(e->ports);
+	se_list_free(&l);
+	kube_store_clear(&s);
+}
+
 /* The same resourceVersion: shared with the known store, not parsed (its
  * hosts here would be rejected if they were). */
 static void test_store_shared(void **state)
@@ -455,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_listscan_stop),
 		cmocka_unit_test(test_store_roundtrip),
 		cmocka_unit_test(test_store_frozen),
+		cmocka_unit_test(test_store_ports),
 		cmocka_unit_test(test_store_shared),
 		cmocka_unit_test(test_store_delete_crowded),
 		cmocka_unit_test(test_store_overlay),
