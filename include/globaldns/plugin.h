@@ -38,7 +38,13 @@
  *           PLUGIN_ASYNC.  PLUGIN_DONE with resp_len 0 drops the query:
  *           nothing is sent (acl drop).  To see (and rewrite, or drop)
  *           the final answer of a query passed on: query_on_answer (rrl,
- *           the cache).
+ *           the cache).  With several workers (workers.h) serve, observe
+ *           and the answer watchers run on any worker's thread, one at a
+ *           time (under the data lock): a serve that needs the main
+ *           loop (I/O or timers on env->base: the forwarder) hands the
+ *           query over there when query_on_worker(); a plugin's own
+ *           callbacks on env->base that touch what serve reads take the
+ *           data lock (workers_lock).
  *   ready   1 when the instance has what it needs to answer (first sync
  *           done); else 0 with a short reason in why.  May be NULL.
  *   free    release everything; state may be half built.
@@ -110,6 +116,9 @@ struct plugin_process {
 	long reload_interval_ms;        /* check the Corefile every INTERVAL */
 	long reload_jitter_ms;          /* +/- JITTER; 0 0: never */
 	long hold_ms;                   /* the longest a plugin holds a query */
+	int workers;                    /* `workers`: 0 auto (the CPUs), else N */
+	const char *workers_file;       /* where it was set (a second must agree) */
+	int workers_line;
 };
 
 /* What a plugin's setup learns about where it stands, and fills. */

@@ -85,6 +85,8 @@ struct dns_request {
 	 * it: resp_len 0 and nothing is sent. */
 	struct query_watch answer_watch[QUERY_WATCHERS];
 	unsigned int nanswer_watch;
+	/* a held query on its way from a worker to the main loop (workers.c) */
+	struct dns_request *defer_next;
 };
 
 /* A zone key of a server block: "zone:port" -> block. */
@@ -170,6 +172,22 @@ struct dns_request *query_hold(const struct dns_request *req);
  */
 void query_complete(struct dns_request *held, int next);
 void query_release(struct dns_request *held);
+
+/*
+ * Worker threads (workers.h).  A plugin whose serve needs the main loop
+ * (it starts I/O or timers on env->base: the forwarder) begins with
+ *     if (query_on_worker()) return query_to_main_loop(req);
+ * which holds req and queues it for the main loop, where the chain runs
+ * on from the plugin being served (the one at req->next - 1, which may be
+ * one that delegates to it: grpc's compatibility lines).  PLUGIN_ASYNC;
+ * out of memory, a SERVFAIL answered at once (PLUGIN_DONE).
+ */
+int query_on_worker(void);
+enum plugin_result query_to_main_loop(struct dns_request *req);
+
+/* Per thread: where query_to_main_loop queues a held query (a worker
+ * thread sets it at start); NULL on the main loop. */
+void query_set_defer_hook(void (*fn)(struct dns_request *held));
 
 /* Monotonic clock in nanoseconds. */
 uint64_t query_now_ns(void);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
@@ -30,6 +31,7 @@
 #include "globaldns/readfile.h"
 #include "globaldns/server.h"
 #include "globaldns/util.h"
+#include "globaldns/workers.h"
 
 #define MAX_CONF_SIZE (4u * 1024 * 1024)
 #define DRAIN_POLL_MS 100
@@ -128,12 +130,14 @@ static void retire_poll(struct daemon *d)
 	}
 }
 
-static void on_retire_timer(evutil_socket_t fd, short what, void *arg)
+static void on_retire_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	retire_poll(arg);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_retire_timer)
 
 static void retire(struct daemon *d, struct server *srv, struct corefile *cf)
 {
@@ -172,7 +176,17 @@ static void schedule_reload_check(struct daemon *d)
 static void apply_reload_conf(struct daemon *d)
 {
 	const struct plugin_process *pp = server_process(d->srv);
+	int nw = pp->workers ? pp->workers : workers_cpus();
 
+	/* the number of workers is the process's, read at start */
+	if (nw != workers_count()) {
+		char where[300] = "auto";
+
+		if (pp->workers_file)
+			snprintf(where, sizeof(where), "%s:%d", pp->workers_file, pp->workers_line);
+		log_warning("workers: the Corefile now says %d (%s); %d keep answering until the next start",
+			nw, where, workers_count());
+	}
 	event_del(d->reload_timer);
 	d->reload_interval_ms = pp->reload_interval_ms;
 	d->reload_jitter_ms = pp->reload_jitter_ms;
@@ -258,7 +272,7 @@ static int reload(struct daemon *d, int force)
 	return 0;
 }
 
-static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
+static void on_reload_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
@@ -269,6 +283,8 @@ static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
 	if (reload(d, 0) != 0)
 		schedule_reload_check(d);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_reload_timer)
 
 /* ---- stopping ---- */
 
@@ -299,7 +315,7 @@ static int drain_polls_max(const struct daemon *d)
 	return (int)(ms / DRAIN_POLL_MS);
 }
 
-static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+static void on_stop_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
@@ -323,7 +339,9 @@ static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_add(d->stop_timer, &tv);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+WORKERS_LOCKED_EVENT_CB(on_stop_timer)
+
+static void on_signal_locked(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	long ms;
@@ -351,6 +369,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	tv.tv_usec = (ms % 1000) * 1000;
 	event_add(d->stop_timer, &tv);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_signal)
 
 /* ---- privileges ---- */
 
@@ -484,6 +504,11 @@ int daemon_run(const struct daemon_opts *o)
 	free(text);
 	if (!d.srv)
 		goto out;
+	/* worker threads reach the main loop (deferred queries, jobs) */
+	if (evthread_use_pthreads() < 0) {
+		log_error("cannot make the event loop thread-safe");
+		goto out;
+	}
 	d.base = event_base_new();
 	if (!d.base || !(d.httpd = httpd_new(d.base))
 	    || metrics_add_collector(d.metrics, collect_running, &d) < 0) {
@@ -504,10 +529,23 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("cannot create timers");
 		goto out;
 	}
+	{
+		int nw = server_process(d.srv)->workers;
+		if (nw <= 0)
+			nw = workers_cpus();
+		if (workers_start(d.base, nw, err, sizeof(err)) < 0
+		    || metrics_add_collector(d.metrics, workers_collect, NULL) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	workers_lock();
 	if (server_start(d.srv, &d.env, err, sizeof(err)) < 0) {
+		workers_unlock();
 		log_error("%s", err);
 		goto out;
 	}
+	workers_unlock();
 	if (o->pidfile) {
 		if (write_pidfile(o->pidfile) < 0) {
 			log_error("-pidfile %s: %s", o->pidfile, strerror(errno));
@@ -549,6 +587,8 @@ int daemon_run(const struct daemon_opts *o)
 	event_base_dispatch(d.base);
 	rc = 0;
 out:
+	/* the threads first: nothing answers while the configuration goes */
+	workers_stop();
 	for (size_t i = 0; i < 4; i++)
 		if (d.sig[i])
 			event_free(d.sig[i]);
@@ -561,6 +601,7 @@ out:
 		corefile_free(r->cf);
 		free(r);
 	}
+	workers_free();
 	httpd_free(d.httpd);
 	if (d.reload_timer)
 		event_free(d.reload_timer);

@@ -20,6 +20,7 @@
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
 #include "globaldns/util.h"
+#include "globaldns/workers.h"
 
 #include "accept_backoff.h"
 
@@ -182,7 +183,7 @@ void httpd_reply_text(struct evhttp_request *req, int code,
 		evbuffer_free(b);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request_locked(struct evhttp_request *req, void *arg)
 {
 	struct http_listener *l = arg;
 	const char *uri = evhttp_request_get_uri(req);
@@ -207,6 +208,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		}
 	}
 	httpd_reply_text(req, 404, "Not Found", "404 page not found\n");
+}
+
+/* on_request under the data lock (workers.h) */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	workers_lock();
+	on_request_locked(req, arg);
+	workers_unlock();
 }
 
 /* A listening socket for "HOST:PORT"; -1 with err. */

@@ -20,6 +20,7 @@
 
 #include "globaldns/log.h"
 #include "globaldns/query.h"
+#include "globaldns/workers.h"
 
 #include "listen_int.h"
 
@@ -100,13 +101,15 @@ static void udp_send_batch(int fd, struct mmsghdr *out, unsigned int n)
 	}
 }
 
-static void on_udp(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read, answer and send on fd (the listener's socket, or a worker's) with
+ * batch b.  The answering runs under the data lock (workers.h), the system
+ * calls outside it; a listener closed meanwhile (a reload) drops what came.
+ */
+static void udp_serve(struct listener *l, int fd, struct udp_batch *b)
 {
-	struct listener *l = arg;
-	struct udp_batch *b = l->udp;
 	struct dns_request req;
 
-	(void)what;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		unsigned int nout = 0;
 		int n;
@@ -116,6 +119,12 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 		n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
+		workers_lock();
+		if (l->udp_fd < 0) {
+			workers_unlock();
+			return;
+		}
+		workers_count_queries((unsigned int)n);
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slot[i];
 			socklen_t alen = b->in[i].msg_hdr.msg_namelen;
@@ -140,9 +149,18 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 			b->out[nout].msg_hdr.msg_namelen = alen;
 			nout++;
 		}
+		workers_unlock();
 		if (nout)
 			udp_send_batch(fd, b->out, nout);
 	}
+}
+
+static void on_udp(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)what;
+	udp_serve(l, fd, l->udp);
 }
 
 /* The batch buffers, wired once: only lengths change per datagram. */
@@ -162,6 +180,62 @@ static struct udp_batch *udp_batch_new(void)
 		b->out[i].msg_hdr.msg_iovlen = 1;
 	}
 	return b;
+}
+
+/* ---- a worker thread's socket ---- */
+
+struct udp_sub {
+	struct listener *l;             /* holds a reference */
+	int worker;
+	int fd;
+	struct event *ev;               /* on the worker's loop */
+	struct udp_batch *b;
+};
+
+static void on_udp_sub(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_sub *u = arg;
+
+	(void)what;
+	udp_serve(u->l, fd, u->b);
+}
+
+/* On the worker's thread: watch the socket. */
+static void sub_attach(void *arg, struct event_base *base)
+{
+	struct udp_sub *u = arg;
+
+	u->ev = event_new(base, u->fd, EV_READ | EV_PERSIST, on_udp_sub, u);
+	if (!u->ev || event_add(u->ev, NULL) < 0)
+		log_error("listen udp [%s]:%d: worker %d cannot watch its socket",
+			u->l->addr, u->l->port, u->worker);
+}
+
+/* On the worker's thread (or the main one once the threads are gone):
+ * close the socket, drop the listener. */
+static void sub_detach(void *arg, struct event_base *base)
+{
+	struct udp_sub *u = arg;
+
+	(void)base;
+	if (u->ev)
+		event_free(u->ev);
+	close(u->fd);
+	free(u->b);
+	workers_lock();
+	listener_unref(u->l);
+	workers_unlock();
+	free(u);
+}
+
+static void subs_close(struct listener *l)
+{
+	for (int i = 0; i < l->nsubs; i++)
+		if (workers_run(l->subs[i]->worker, sub_detach, l->subs[i]) < 0)
+			sub_detach(l->subs[i], NULL);
+	free(l->subs);
+	l->subs = NULL;
+	l->nsubs = 0;
 }
 
 /* ---- setup ---- */
@@ -232,9 +306,60 @@ static int open_socket(int family, int type, int dual)
 	/* Only TCP: on UDP it would let a second server share the port. */
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* With worker threads each has a UDP socket of its own on the port:
+	 * the kernel spreads the clients over them (only sockets of the same
+	 * user join the group; TCP stays one socket, so a second server on
+	 * the port still fails to start). */
+	if (type == SOCK_DGRAM && workers_count() > 1
+	    && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		close(fd);
+		return -1;
+	}
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof(int));
 	return fd;
+}
+
+/* A socket for each worker thread, bound where the listener's is. */
+static int subs_open(struct listener *l, int family, int dual,
+	const struct sockaddr_storage *ss, socklen_t sslen, char *err,
+	size_t errlen)
+{
+	int n = workers_count() - 1;
+
+	if (n <= 0)
+		return 0;
+	if (!(l->subs = calloc((size_t)n, sizeof(*l->subs)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct udp_sub *u = calloc(1, sizeof(*u));
+		if (!u || !(u->b = udp_batch_new())) {
+			free(u);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		u->fd = open_socket(family, SOCK_DGRAM, dual);
+		if (u->fd < 0 || bind(u->fd, (const struct sockaddr *)ss, sslen) < 0) {
+			snprintf(err, errlen, "listen udp [%s]:%d (worker %d): %s", l->addr,
+				l->port, i + 1, strerror(errno));
+			if (u->fd >= 0)
+				close(u->fd);
+			free(u->b);
+			free(u);
+			return -1;
+		}
+		u->l = l;
+		u->worker = i + 1;
+		l->refs++;
+		l->subs[l->nsubs++] = u;
+		if (workers_run(u->worker, sub_attach, u) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 struct listener *listener_new(struct event_base *base,
@@ -314,6 +439,8 @@ struct listener *listener_new(struct event_base *base,
 		snprintf(err, errlen, "listen udp: cannot watch the socket");
 		goto fail;
 	}
+	if (subs_open(l, family, !o->addr && family == AF_INET6, &ss, sslen, err, errlen) < 0)
+		goto fail;
 	return l;
 fail:
 	listener_free(l);
@@ -333,7 +460,8 @@ void listener_free(struct listener *l)
 	l->udp_ev = NULL;
 	if (l->udp_fd >= 0)
 		close(l->udp_fd);
-	l->udp_fd = -1;
+	l->udp_fd = -1;                 /* the workers drop what comes now */
+	subs_close(l);
 	if (l->tcp)
 		evconnlistener_free(l->tcp);
 	l->tcp = NULL;

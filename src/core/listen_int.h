@@ -24,6 +24,7 @@
 
 struct tcp_conn;
 struct udp_batch;                       /* listen.c: per-slot buffers */
+struct udp_sub;                         /* listen.c: a worker thread's socket */
 
 struct listener {
 	int refs;                       /* 1 while open + held UDP queries */
@@ -35,6 +36,8 @@ struct listener {
 	int udp_fd;
 	struct event *udp_ev;
 	struct udp_batch *udp;          /* UDP_BATCH queries and answers */
+	struct udp_sub **subs;          /* one more UDP socket per worker thread */
+	int nsubs;
 	struct evconnlistener *tcp;
 	/* TCP limits (listen.h) */
 	int tcp_idle_ms;

@@ -17,6 +17,7 @@
 
 #include "globaldns/listen.h"
 #include "globaldns/log.h"
+#include "globaldns/workers.h"
 
 #include "listen_int.h"
 
@@ -303,7 +304,7 @@ static void out_flush(struct tcp_conn *c, size_t *staged)
  * 2-byte length, and written together when the input is done (or l->out
  * has no room for one more), so pipelined queries cost one send.
  */
-static void on_tcp_read(struct bufferevent *bev, void *arg)
+static void on_tcp_read_locked(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
 	struct listener *l = c->l;
@@ -353,6 +354,14 @@ static void on_tcp_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_update(c);
+}
+
+/* on_tcp_read under the data lock (workers.h) */
+static void on_tcp_read(struct bufferevent *bev, void *arg)
+{
+	workers_lock();
+	on_tcp_read_locked(bev, arg);
+	workers_unlock();
 }
 
 static void on_tcp_event(struct bufferevent *bev, short what, void *arg)

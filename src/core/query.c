@@ -104,6 +104,35 @@ static void observe(const struct dispatch *d, struct dns_request *req)
 		d->observe(d->observe_arg, req);
 }
 
+/* On a worker thread: where queries for main-loop plugins go. */
+static _Thread_local void (*defer_hook)(struct dns_request *held);
+
+void query_set_defer_hook(void (*fn)(struct dns_request *held))
+{
+	defer_hook = fn;
+}
+
+int query_on_worker(void)
+{
+	return defer_hook != NULL;
+}
+
+enum plugin_result query_to_main_loop(struct dns_request *req)
+{
+	struct dns_request *h;
+
+	if (!defer_hook)
+		return PLUGIN_NEXT;
+	req->next--;                    /* the main loop serves this plugin again */
+	if (!(h = query_hold(req))) {
+		req->next++;
+		query_answer_rcode(req, DNS_RCODE_SERVFAIL, "");
+		return PLUGIN_DONE;
+	}
+	defer_hook(h);
+	return PLUGIN_ASYNC;
+}
+
 /* Run the chain from req->next; 1 if answered now, 0 if held. */
 static int run_chain(const struct dispatch *d, struct dns_request *req)
 {

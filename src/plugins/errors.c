@@ -14,6 +14,7 @@
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 
 #include "qlog.h"
 
@@ -158,7 +159,7 @@ fail:
 }
 
 /* The period of a consolidate rule is over: how many, if not shown already. */
-static void on_consolidate_timer(evutil_socket_t fd, short what, void *arg)
+static void on_consolidate_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct consolidate *c = arg;
 	char line[QLOG_LINE];
@@ -174,6 +175,8 @@ static void on_consolidate_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	c->count = 0;
 }
+
+WORKERS_LOCKED_EVENT_CB(on_consolidate_timer)
 
 static int errors_start(void *state, const struct plugin_env *env)
 {

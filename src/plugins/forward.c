@@ -20,6 +20,7 @@
 #include "globaldns/query.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 
 /* ---- queries ---- */
 
@@ -78,7 +79,7 @@ static void fq_answer_servfail(struct fwd_query *fq)
 
 static void fq_try(struct fwd_query *fq);
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
+static void on_deadline_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_query *fq = arg;
 
@@ -90,6 +91,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	if (fq->pending == 0)
 		fq_put(fq);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_deadline)
 
 /* The try the query waits on, or NULL. */
 static struct fwd_try *current_try(struct fwd_query *fq)
@@ -117,7 +120,7 @@ static void try_failed(struct fwd_query *fq, struct fwd_try *t, const char *why)
 
 /* `timeout` passed on the current try: the next one starts now; this one
  * stays in c-ares (until c-ares times it out) and may still answer. */
-static void on_try_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_try_timeout_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_query *fq = arg;
 	struct fwd_try *t = current_try(fq);
@@ -127,6 +130,8 @@ static void on_try_timeout(evutil_socket_t fd, short what, void *arg)
 	if (fq->req && t)
 		try_failed(fq, t, "timeout");
 }
+
+WORKERS_LOCKED_EVENT_CB(on_try_timeout)
 
 /* 1 if the answer's question is the one we asked (c-ares checks this
  * too; we depend on it for the copy below). */
@@ -379,6 +384,8 @@ static enum plugin_result fwd_serve(void *state, struct dns_request *req)
 
 	if (!in_from(f, &req->q))
 		return PLUGIN_NEXT;
+	if (query_on_worker())          /* c-ares and the timers are the main loop's */
+		return query_to_main_loop(req);
 	if (!f->base) {                 /* not started (unit tests) */
 		query_answer_rcode(req, DNS_RCODE_SERVFAIL, f->plugin_name);
 		req->synthesized = 1;

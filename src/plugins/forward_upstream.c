@@ -15,6 +15,7 @@
 #include "globaldns/log.h"
 #include "globaldns/query.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 
 /* ---- small helpers ---- */
 
@@ -70,7 +71,7 @@ void fwd_came_back(struct fwd_try *t)
 	t->c->outstanding--;
 }
 
-static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
+static void on_chan_sock_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_chan *c = arg;
 
@@ -78,13 +79,15 @@ static void on_chan_sock(evutil_socket_t fd, short what, void *arg)
 		(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
 }
 
+WORKERS_LOCKED_EVENT_CB(on_chan_sock)
+
 /*
  * The sweep: c-ares's timeouts (its queries live `timeout` + one sweep;
  * the query path has given up on them at `timeout` already), and a
  * drained channel freed -- from the loop, never inside a c-ares callback
  * (a send that fails at once calls back inside ares_send).
  */
-static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
+static void on_chan_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_chan *c = arg;
 
@@ -103,6 +106,8 @@ static void on_chan_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->outstanding || c->draining)
 		chan_arm(c);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_chan_timer)
 
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
@@ -291,7 +296,7 @@ static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf,
 	fwd_up_failed(u, "health check");
 }
 
-static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
+static void on_hc_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_upstream *u = arg;
 	struct forward *f = u->f;
@@ -324,6 +329,8 @@ static void on_hc_timer(evutil_socket_t fd, short what, void *arg)
 	u->probe.u = u;
 	fwd_send(c, &u->probe, q, len, on_probe);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_hc_timer)
 
 /* ---- life of an upstream ---- */
 

@@ -26,6 +26,7 @@
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
+#include "globaldns/workers.h"
 
 struct health {
 	struct httpd_endpoint ep;
@@ -90,7 +91,7 @@ static void on_self(struct evhttp_request *req, void *arg)
 	}
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+static void on_tick_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct health *h = arg;
 	struct evhttp_request *req;
@@ -114,6 +115,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		self_failed(h, "cannot send");
 	}
 }
+
+WORKERS_LOCKED_EVENT_CB(on_tick)
 
 static void health_free(void *state)
 {

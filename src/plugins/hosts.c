@@ -45,6 +45,7 @@
 #include "globaldns/readfile.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 
 #define HOSTS_MAX_ZONES 16
 #define HOSTS_MAX_FILE (64u << 20)
@@ -386,12 +387,14 @@ static void read_file(struct hosts *h)
 		*h->reload_time = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
 }
 
-static void on_reload(evutil_socket_t fd, short what, void *arg)
+static void on_reload_locked(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	read_file(arg);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_reload)
 
 /* ---- the query path ---- */
 

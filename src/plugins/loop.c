@@ -37,6 +37,7 @@
 #include "globaldns/plugin.h"
 #include "globaldns/query.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 
 #define LOOP_TRY_MS 2000        /* miekg/dns's read timeout of dns.Exchange */
 #define LOOP_RETRY_MS 1000
@@ -109,7 +110,7 @@ static void disable(struct loop *l)
 	evtimer_del(l->timer);
 }
 
-static void on_reply(evutil_socket_t fd, short what, void *arg)
+static void on_reply_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct loop *l = arg;
 	uint8_t buf[512];
@@ -131,6 +132,8 @@ static void on_reply(evutil_socket_t fd, short what, void *arg)
 	else
 		disable(l);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_reply)
 
 static void send_probe(struct loop *l)
 {
@@ -162,7 +165,7 @@ static void send_probe(struct loop *l)
 }
 
 /* The timer: time for a try, or the try in flight timed out. */
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct loop *l = arg;
 
@@ -185,6 +188,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	send_probe(l);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_timer)
 
 static enum plugin_result loop_serve(void *state, struct dns_request *req)
 {

@@ -54,6 +54,7 @@
 #include "globaldns/source.h"
 #include "globaldns/util.h"
 #include "globaldns/wire.h"
+#include "globaldns/workers.h"
 #include "serviceentries_sources.h"
 
 #include "serviceentries_extra.h"
@@ -251,8 +252,9 @@ static void set_conf(struct se_plugin *p)
 }
 
 /* A new snapshot, on the loop: swap it in (the serial moves if what is
- * served changed), free the old one. */
-static void publish(void *arg, struct registry *r)
+ * served changed), free the old one -- under the data lock, so no worker
+ * is reading it (workers.h). */
+static void publish_locked(void *arg, struct registry *r)
 {
 	struct se_plugin *p = arg;
 	uint32_t now = (uint32_t)time(NULL);
@@ -287,6 +289,13 @@ static void publish(void *arg, struct registry *r)
 	p->extra = x;
 	p->serial = serial;
 	trim_heap(p);
+}
+
+static void publish(void *arg, struct registry *r)
+{
+	workers_lock();
+	publish_locked(arg, r);
+	workers_unlock();
 }
 
 /* The source's new list: built on the builder's thread once started,

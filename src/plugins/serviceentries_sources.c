@@ -40,6 +40,7 @@
 #include "globaldns/registry.h"
 #include "globaldns/snapshot.h"
 #include "globaldns/util.h"
+#include "globaldns/workers.h"
 #include "serviceentries_sources.h"
 
 #define SNAP_DEFAULT_INTERVAL_MS 10000L
@@ -463,16 +464,18 @@ static void snap_write(struct se_sources *set, int wait)
 		arm(set->snap_poll_timer, SNAP_POLL_MS);
 }
 
-static void on_write_timer(evutil_socket_t fd, short what, void *arg)
+static void on_write_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	snap_write(arg, 0);
 }
 
+WORKERS_LOCKED_EVENT_CB(on_write_timer)
+
 static void snap_schedule(struct se_sources *set);
 
-static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
+static void on_poll_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct se_sources *set = arg;
 
@@ -483,6 +486,8 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
 	else if (set->snap_dirty)
 		snap_schedule(set);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_poll_timer)
 
 /* Write now, or when `interval` since the last write has passed. */
 static void snap_schedule(struct se_sources *set)
@@ -530,7 +535,7 @@ static void on_part(void *arg, const char *cluster, const char *identity,
 
 /* Serve the snapshot's entries of the sources that failed, or did not sync
  * within `wait`; drop those of the sources that synced. */
-static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
+static void on_apply_timer_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct se_sources *set = arg;
 	int pending = 0;
@@ -569,6 +574,8 @@ static void on_apply_timer(evutil_socket_t fd, short what, void *arg)
 	if (pending)
 		arm(set->snap_apply_timer, SNAP_CHECK_MS);
 }
+
+WORKERS_LOCKED_EVENT_CB(on_apply_timer)
 
 static int snap_start(struct se_sources *set, struct event_base *base)
 {

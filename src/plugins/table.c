@@ -37,6 +37,7 @@ extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
 extern const struct plugin_ops rrl_plugin;
 extern const struct plugin_ops serviceentries_plugin;
+extern const struct plugin_ops workers_plugin;
 
 /* Why the cluster-DNS plugins are refused, and what to do instead. */
 #define NOT_CLUSTER_DNS "globaldns is not the cluster DNS: it answers ServiceEntry hosts " \
@@ -49,7 +50,8 @@ const struct plugin_entry plugin_table[] = {
 	{ "root", NULL, NULL }, { "metadata", NULL, NULL }, { "geoip", NULL, NULL },
 	{ "cancel", NULL, NULL }, { "tls", NULL, NULL }, { "timeouts", NULL, NULL },
 	{ "reload", &reload_plugin, NULL }, { "nsid", NULL, NULL }, { "bufsize", NULL, NULL },
-	{ "bind", &bind_plugin, NULL }, { "debug", &debug_plugin, NULL }, { "trace", NULL, NULL },
+	{ "bind", &bind_plugin, NULL }, { "workers", &workers_plugin, NULL },
+	{ "debug", &debug_plugin, NULL }, { "trace", NULL, NULL },
 	{ "ready", &ready_plugin, NULL }, { "health", &health_plugin, NULL }, { "pprof", NULL, NULL },
 	{ "prometheus", &prometheus_plugin, NULL }, { "errors", &errors_plugin, NULL }, { "log", &log_plugin, NULL },
 	{ "dnstap", NULL, NULL }, { "local", NULL, NULL }, { "dns64", NULL, NULL },

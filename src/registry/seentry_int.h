@@ -1,6 +1,7 @@
 /*
- * seentry_int.h -- what seentry.c and seentry_ports.c share: reading
- * optional members of a ServiceEntry's JSON.  Internal to src/registry.
+ * seentry_int.h -- what seentry.c and seentry_ports.c share, from
+ * seentry_json.c: reading optional members of a ServiceEntry's JSON.
+ * Internal to src/registry.
  */
 #ifndef GLOBALDNS_SEENTRY_INT_H
 #define GLOBALDNS_SEENTRY_INT_H

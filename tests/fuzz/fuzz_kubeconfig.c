@@ -79,12 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = kubeconfig_load(paths, contexts[data[0] & 3], &k, err, sizeof(err));
 	if (rc == 0) {
 		size_t n = k.server ? strlen(k.server) : 0;
-		/* Known, not fixed here (src/kube is another branch's): a
-		 * server of "https://" -- no host -- is accepted and its
-		 * slashes stripped to "https:" (corpus: f19ea2ee...).  So
-		 * only "http:"/"https:" is checked, not "://" and a host. */
-		if (!k.server || !k.origin || (strncmp(k.server, "https:", 6) != 0
-		    && strncmp(k.server, "http:", 5) != 0) || k.server[n - 1] == '/')
+		const char *host = k.server ? strstr(k.server, "://") : NULL;
+		/* a loaded server is http(s)://HOST..., its trailing slash
+		 * cut; "https://" or "https://:6443" (no host) is refused at
+		 * load (corpus: f19ea2ee..., the finding) */
+		if (!k.server || !k.origin || (strncmp(k.server, "https://", 8) != 0
+		    && strncmp(k.server, "http://", 7) != 0) || k.server[n - 1] == '/'
+		    || !host || host[3] == '\0' || host[3] == ':' || host[3] == '/')
 			abort();
 	} else if (rc != -1 || !err[0]) {
 		abort();

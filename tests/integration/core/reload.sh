@@ -172,9 +172,9 @@ bindconf() {  # bindconf [BIND-DIRECTIVE]
 }
 EOF
 }
-udp_addrs() {  # the local addresses of UDP sockets on port $PB, hex as in /proc
+udp_addrs() {  # the local addresses of UDP sockets on port $PB, hex as in /proc (each once: every worker has a socket of its own)
 	awk -v p="$(printf ':%04X' "$PB")" 'FNR > 1 && substr($2, length($2) - 4) == p { print substr($2, 1, length($2) - 5) }' \
-		/proc/net/udp /proc/net/udp6 2>/dev/null | sort | tr '\n' ' '
+		/proc/net/udp /proc/net/udp6 2>/dev/null | sort -u | tr '\n' ' '
 }
 bindconf
 PORT=$PB
