@@ -22,6 +22,7 @@
 #include "globaldns/log.h"
 #include "globaldns/metrics.h"
 #include "globaldns/util.h"
+#include "curl_lazy.h"
 #include "kube_proxy.h"
 
 static int ks_start(struct se_source *s, struct event_base *base);
@@ -179,6 +180,10 @@ static int resolve_conn(const struct kube_source_conf *conf, struct kube_conn *c
 {
 	int rc;
 
+	if (curl_lazy_load() < 0) {
+		snprintf(err, errlen, "%s", curl_lazy_error());
+		return -1;
+	}
 	if (conf->kubeconfig)
 		return kubeconfig_load(conf->kubeconfig, conf->context, c, err, errlen);
 	rc = kube_incluster(conf->sa_dir, c, err, errlen);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -140,7 +141,8 @@ static void send_probe(struct loop *l)
 	uint8_t pkt[WIRE_HDR + WIRE_MAXNAME + 4];
 	size_t len = 0;
 
-	getrandom(&l->id, sizeof(l->id), 0);
+	if (getrandom(&l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id))
+		l->id = (uint16_t)(l->id ^ (uintptr_t)l ^ (uintptr_t)time(NULL));   /* no entropy yet: any ID will do */
 	memset(pkt, 0, WIRE_HDR);
 	wire_put16(pkt, l->id);
 	pkt[2] = 0x01;                  /* RD, as miekg/dns's SetQuestion */

@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (chroot, network namespaces)"
 need dpkg-buildpackage mmdebstrap dig curl ip python3
-plan 31
+plan 33
 
 VERSION=$(sed -n 's/^AC_INIT(\[globaldns\], \[\([^]]*\)\].*/\1/p' "$TOP_SRCDIR/configure.ac")
 DEBVER=$(sed -n '1s/^globaldns (\([^)]*\)).*/\1/p' "$TOP_SRCDIR/packaging/debian/changelog")
@@ -42,6 +42,7 @@ ok $? "the systemd unit"
 is "$(dpkg-deb -I "$DEB" conffiles)" /etc/globaldns/Corefile "/etc/globaldns/Corefile is a conffile"
 like "$(dpkg-deb -f "$DEB" Depends)" "libevent-2.1-7.*libldns3|libldns3.*libevent" "Depends: the shared libraries (dpkg-shlibdeps)"
 like "$(dpkg-deb -f "$DEB" Depends)" "adduser.*libcap2-bin.*procps" "Depends: adduser, libcap2-bin (postinst), procps (kill for ExecReload)"
+like "$(dpkg-deb -f "$DEB" Depends)" "(^|, )libcurl4(,|$)" "Depends: libcurl4 (opened at run time, not linked)"
 
 # ---- install into a fresh Debian 12 chroot, as a user would: apt install ./x.deb
 ROOT=$T_TMP/chroot
@@ -76,6 +77,9 @@ cp "$TESTDATA/integration/bar.yaml" "$ROOT/etc/globaldns/serviceentries/bar.yaml
 chmod 644 "$ROOT/etc/globaldns/serviceentries/bar.yaml"
 inroot runuser -u globaldns -- /usr/sbin/globaldns -validate -quiet -conf /etc/globaldns/Corefile >"$T_TMP/validate.log" 2>&1
 ok $? "ExecStartPre's -validate passes as globaldns"
+inroot runuser -u globaldns -- env -u KUBERNETES_SERVICE_HOST /usr/sbin/globaldns -validate -quiet \
+	-conf /usr/share/doc/globaldns/examples/kubernetes.Corefile >"$T_TMP/kvalidate.log" 2>&1
+like "$(cat "$T_TMP/kvalidate.log")" "no Kubernetes configuration: not in a cluster" "the installed libcurl loads (-validate of the Kubernetes example reaches its configuration)"
 nsenter --net="$NSPATH" chroot --userspec=globaldns:globaldns "$ROOT" /usr/sbin/globaldns -quiet -conf /etc/globaldns/Corefile \
 	>"$T_TMP/chrooted.log" 2>&1 &
 GPID=$!
