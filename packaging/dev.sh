@@ -20,8 +20,9 @@ BUILD_DEPS="build-essential autoconf automake pkg-config libevent-dev libldns-de
 # nghttpx (nghttp2-proxy), an HTTP/2 front for the fake API server, which
 # speaks HTTP/1.1 only, where a real one speaks HTTP/2; prometheus (with
 # promtool) scrapes globaldns and checks its exposition; util-linux's
-# unshare runs Istio's Corefiles on port 53 in a namespace of their own.
-TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy prometheus util-linux python3-yaml python3-kubernetes systemd"
+# unshare runs Istio's Corefiles on port 53 in a namespace of their own;
+# strace counts the system calls of an idle daemon (registry/idle_files.sh).
+TEST_DEPS="libcmocka-dev bind9-dnsutils python3 openssl curl ca-certificates iproute2 procps nsd knot dnsmasq-base unbound nghttp2-proxy prometheus util-linux python3-yaml python3-kubernetes systemd strace"
 # python3-kubernetes: its models are the Kubernetes OpenAPI schema the
 # manifests are validated against; kubectl (Debian's kubernetes-client)
 # builds the Kustomize base.  The packaging tests (make check-packaging):
