@@ -61,8 +61,10 @@ stop_pid "$GD_PID"
 # libcurl missing: only as root, in a mount namespace of our own
 LIB=$(ldconfig -p 2>/dev/null | awk '/libcurl\.so\.4 / { print $NF; exit }')
 LIB=$(readlink -f "${LIB:-/nonexistent}")
-if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || [ ! -f "$LIB" ]; then
-	for _ in 5 6 7 8 9 10; do ok 0 "# SKIP needs root, unshare and libcurl.so.4"; done
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || [ ! -f "$LIB" ] \
+   || ! unshare -m -- sh -c 'mount --bind /dev/null "$1"' sh "$LIB" >"$T_TMP/probe.log" 2>&1; then
+	sed 's/^/# /' "$T_TMP/probe.log" 2>/dev/null
+	for _ in 5 6 7 8 9 10; do ok 0 "# SKIP needs root, a mount namespace of its own and libcurl.so.4"; done
 	exit 0
 fi
 hidden() {  # hidden NAME COREFILE: globaldns with libcurl.so.4 hidden; sets GD_PID
