@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <ldns/sha2.h>
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
@@ -230,6 +231,8 @@ static int reload(struct daemon *d, int force)
 	struct corefile *cf = NULL;
 	struct server *s;
 	char err[1024], *text;
+	unsigned char digest[LDNS_SHA512_DIGEST_LENGTH];
+	char sha512_hex[2 * LDNS_SHA512_DIGEST_LENGTH + 1];
 	size_t len;
 	uint64_t h;
 
@@ -245,6 +248,10 @@ static int reload(struct daemon *d, int force)
 		free(text);
 		return 1;
 	}
+	/* logged as CoreDNS logs it, the value of coredns_reload_version_info */
+	ldns_sha512((unsigned char *)text, (unsigned int)len, digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(sha512_hex + 2 * i, 3, "%02x", digest[i]);
 	/* remember it even if it fails: the same bad file is reported once */
 	d->conf_hash = h;
 	log_info("Reloading");
@@ -266,8 +273,7 @@ static int reload(struct daemon *d, int force)
 	d->srv = s;
 	d->cf = cf;
 	apply_reload_conf(d);
-	log_info("plugin/reload: Running configuration FNV-1a64 = %016llx",
-		(unsigned long long)h);
+	log_info("plugin/reload: Running configuration SHA512 = %s", sha512_hex);
 	log_info("Reloading complete");
 	return 0;
 }

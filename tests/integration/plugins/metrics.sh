@@ -10,7 +10,7 @@
 need dig curl python3 promtool ss sha512sum
 
 pick_ports PORT P2 M H
-plan 54
+plan 56
 
 cat >"$T_TMP/Corefile" <<EOF
 global:$PORT {
@@ -157,3 +157,10 @@ b=$(curl -s -m 3 http://127.0.0.1:9153/metrics)
 like "$b" "coredns_reload_version_info\{hash=\"sha512\",value=\"$(sha512sum "$T_TMP/Corefile.bare" | cut -d' ' -f1)\"\} 1" \
 	"coredns_reload_version_info{hash=sha512,value}: the running Corefile's SHA-512"
 like "$(ss -ltnH 'sport = :9153' | awk '{ print $4 }' | sort -u | tr '\n' ' ')" '^127\.0\.0\.1:9153 $' "a bare prometheus listens on localhost:9153 only, as CoreDNS"
+# a reload logs the new Corefile's SHA-512 as CoreDNS does, the metric's value
+echo "# changed" >>"$T_TMP/Corefile.bare"
+kill -HUP "$GD_PID"
+wait_until 5 grep -q "Reloading complete" "$T_TMP/bare.log"
+sum=$(sha512sum "$T_TMP/Corefile.bare" | cut -d' ' -f1)
+like "$(cat "$T_TMP/bare.log")" "plugin/reload: Running configuration SHA512 = $sum" "the reload logs 'Running configuration SHA512 = ' the Corefile's SHA-512"
+like "$(curl -s -m 3 http://127.0.0.1:9153/metrics)" "coredns_reload_version_info\{hash=\"sha512\",value=\"$sum\"\} 1" "... the value coredns_reload_version_info now shows"
