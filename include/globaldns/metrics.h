@@ -181,6 +181,11 @@ void metrics_out_histogram(struct metrics_out *o, const char *name,
  */
 void metrics_process_collect(void *arg, struct metrics_out *o);
 
+/* User + system CPU seconds from a /proc stat file: a process's
+ * (/proc/self/stat) or a thread's (/proc/self/task/TID/stat); 0 if it
+ * cannot be read. */
+double metrics_stat_cpu_seconds(const char *path);
+
 /*
  * Render the whole exposition (text format 0.0.4) into a new string of
  * *len bytes; caller frees.  NULL on memory exhaustion.

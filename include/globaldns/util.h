@@ -50,6 +50,11 @@ int parse_uint(const char *s, unsigned long max, unsigned long *out);
 /* A port: 1 to 65535, digits only.  0 or -1. */
 int parse_port(const char *s, int *port);
 
+/* The SHA-512 of data in lowercase hex, NUL-terminated (ldns's SHA-512):
+ * the Corefile's hash in the reload log and coredns_reload_version_info. */
+#define SHA512_HEX_LEN 129
+void sha512_hex(const void *data, size_t len, char hex[SHA512_HEX_LEN]);
+
 /* FNV-1a, 64 bits: feed bytes into h (start from HASH_FNV1A_INIT).
  * Inline: the registry and the cache hash every query name. */
 #define HASH_FNV1A_INIT 14695981039346656037ull

@@ -22,10 +22,10 @@
  * batch, and the next batch reads the new one -- published and reclaimed
  * by the lock, with no reference count on the query path.
  *
- * A plugin whose serve must run on the main loop (its ops say main_loop:
- * the forwarder, with its c-ares channel and timers there) is reached from
- * a worker by deferring: the query is held (query_hold) and queued for
- * the main loop, which runs the chain on from that plugin.  The plugins
+ * A plugin whose serve must run on the main loop (the forwarder, with its
+ * c-ares channel and timers there) checks query_on_worker() and defers:
+ * query_to_main_loop holds the query (query_hold) and queues it for the
+ * main loop, which runs the chain on from that plugin.  The plugins
  * before it (the cache) answer in the worker.
  *
  * One worker (workers_start with n <= 1) starts no thread and the lock
@@ -102,9 +102,6 @@ static void name(evutil_socket_t fd_, short what_, void *arg_) \
  */
 int workers_run(int i, void (*fn)(void *arg, struct event_base *base),
 	void *arg);
-
-/* The calling thread's worker number: 0 on the main loop. */
-int workers_self(void);
 
 /* Count n datagrams answered by the calling worker (data lock held). */
 void workers_count_queries(unsigned int n);

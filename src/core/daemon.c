@@ -21,7 +21,6 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <ldns/sha2.h>
 
 #include "globaldns/corefile.h"
 #include "globaldns/log.h"
@@ -231,8 +230,7 @@ static int reload(struct daemon *d, int force)
 	struct corefile *cf = NULL;
 	struct server *s;
 	char err[1024], *text;
-	unsigned char digest[LDNS_SHA512_DIGEST_LENGTH];
-	char sha512_hex[2 * LDNS_SHA512_DIGEST_LENGTH + 1];
+	char sha512[SHA512_HEX_LEN];
 	size_t len;
 	uint64_t h;
 
@@ -249,9 +247,7 @@ static int reload(struct daemon *d, int force)
 		return 1;
 	}
 	/* logged as CoreDNS logs it, the value of coredns_reload_version_info */
-	ldns_sha512((unsigned char *)text, (unsigned int)len, digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(sha512_hex + 2 * i, 3, "%02x", digest[i]);
+	sha512_hex(text, len, sha512);
 	/* remember it even if it fails: the same bad file is reported once */
 	d->conf_hash = h;
 	log_info("Reloading");
@@ -273,7 +269,7 @@ static int reload(struct daemon *d, int force)
 	d->srv = s;
 	d->cf = cf;
 	apply_reload_conf(d);
-	log_info("plugin/reload: Running configuration SHA512 = %s", sha512_hex);
+	log_info("plugin/reload: Running configuration SHA512 = %s", sha512);
 	log_info("Reloading complete");
 	return 0;
 }

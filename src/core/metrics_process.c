@@ -27,10 +27,10 @@ struct proc_stat {
 	long rss;                       /* pages */
 };
 
-static int read_stat(struct proc_stat *st)
+static int read_stat(const char *path, struct proc_stat *st)
 {
 	char buf[1024], *p;
-	FILE *f = fopen("/proc/self/stat", "re");
+	FILE *f = fopen(path, "re");
 	size_t n;
 
 	if (!f)
@@ -49,6 +49,16 @@ static int read_stat(struct proc_stat *st)
 		&st->utime, &st->stime, &st->starttime, &st->vsize, &st->rss) != 5)
 		return -1;
 	return 0;
+}
+
+double metrics_stat_cpu_seconds(const char *path)
+{
+	struct proc_stat st;
+	long ticks = sysconf(_SC_CLK_TCK);
+
+	if (ticks <= 0 || read_stat(path, &st) < 0)
+		return 0;
+	return (double)(st.utime + st.stime) / (double)ticks;
 }
 
 /* The boot time (btime of /proc/stat), in seconds since the epoch. */
@@ -134,7 +144,7 @@ void metrics_process_collect(void *arg, struct metrics_out *o)
 
 	if (ticks <= 0)
 		ticks = 100;
-	if (read_stat(&st) == 0) {
+	if (read_stat("/proc/self/stat", &st) == 0) {
 		metrics_out_family(o, "process_cpu_seconds_total", METRICS_COUNTER,
 			"Total user and system CPU time spent in seconds.");
 		metrics_out_sample(o, "process_cpu_seconds_total", "",

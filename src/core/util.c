@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ldns/sha2.h>
+
 void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -112,4 +114,13 @@ int parse_port(const char *s, int *port)
 		return -1;
 	*port = (int)v;
 	return 0;
+}
+
+void sha512_hex(const void *data, size_t len, char hex[SHA512_HEX_LEN])
+{
+	unsigned char digest[LDNS_SHA512_DIGEST_LENGTH];
+
+	ldns_sha512((unsigned char *)data, (unsigned int)len, digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }

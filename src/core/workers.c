@@ -25,18 +25,23 @@
 
 /* ---- CPUs ---- */
 
-/* Read a small file whole into buf; 0, or -1. */
-static int read_small(const char *path, char *buf, size_t len)
+/* A small file's text (caller frees), or NULL. */
+static char *read_small(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	char *text;
+	size_t len;
 
-	if (!f)
-		return -1;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return 0;
+	return read_whole_file(path, 4096, &text, &len) == 0 ? text : NULL;
+}
+
+/* The number at the start of the file at path; 0 if none. */
+static long long read_number(const char *path)
+{
+	char *text = read_small(path);
+	long long v = text ? strtoll(text, NULL, 10) : 0;
+
+	free(text);
+	return v;
 }
 
 /* CPUs (rounded up) for quota/period; 0 for none. */
@@ -51,41 +56,62 @@ static int quota_cpus(long long quota, long long period)
  * v1's pair of files); 0 for none. */
 static int walk_limits(const char *root, const char *rel, int v2)
 {
-	char path[8448], buf[128], dir[4096];
+	char path[8448], dir[4096];
 	int best = 0;
 
 	snprintf(dir, sizeof(dir), "%s", rel);
 	for (int depth = 0; depth < 64; depth++) {
 		int lim = 0;
+		char *slash;
 		if (v2) {
-			snprintf(path, sizeof(path), "%s%s/cpu.max", root, dir);
-			if (read_small(path, buf, sizeof(buf)) == 0 && strncmp(buf, "max", 3) != 0) {
-				long long q = 0, p = 0;
-				if (sscanf(buf, "%lld %lld", &q, &p) == 2)
-					lim = quota_cpus(q, p);
-			}
-		} else {
 			long long q = 0, p = 0;
+			char *text;
+			snprintf(path, sizeof(path), "%s%s/cpu.max", root, dir);
+			/* "QUOTA PERIOD", or "max PERIOD" for none */
+			if ((text = read_small(path)) && sscanf(text, "%lld %lld", &q, &p) == 2)
+				lim = quota_cpus(q, p);
+			free(text);
+		} else {
+			long long q, p;
 			snprintf(path, sizeof(path), "%s%s/cpu.cfs_quota_us", root, dir);
-			if (read_small(path, buf, sizeof(buf)) == 0)
-				q = strtoll(buf, NULL, 10);
+			q = read_number(path);
 			snprintf(path, sizeof(path), "%s%s/cpu.cfs_period_us", root, dir);
-			if (read_small(path, buf, sizeof(buf)) == 0)
-				p = strtoll(buf, NULL, 10);
+			p = read_number(path);
 			lim = quota_cpus(q, p);
 		}
 		if (lim > 0 && (best == 0 || lim < best))
 			best = lim;
-		if (dir[0] == '\0' || strcmp(dir, "/") == 0)
+		if (dir[0] == '\0' || strcmp(dir, "/") == 0 || !(slash = strrchr(dir, '/')))
 			break;
-		{
-			char *slash = strrchr(dir, '/');
-			if (!slash)
-				break;
-			*slash = '\0';
-		}
+		*slash = '\0';
 	}
 	return best;
+}
+
+/* The limit one line of /proc/PID/cgroup leads to ("0::/path" in v2,
+ * "N:cpu,cpuacct:/path" in v1); 0 for none. */
+static int line_limit(const char *sysfs, char *line)
+{
+	char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char names[256], root[4096], *tok, *save = NULL;
+	int cpu = 0, lim;
+
+	if (!c2)
+		return 0;
+	*c1 = *c2 = '\0';               /* line: hierarchy id; c1 + 1: controllers */
+	if (strcmp(line, "0") == 0 && c1[1] == '\0')
+		return walk_limits(sysfs, c2 + 1, 1);
+	/* v1: the controller list names the directory, or a link to it */
+	snprintf(names, sizeof(names), "%s", c1 + 1);
+	for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		cpu |= strcmp(tok, "cpu") == 0;
+	if (!cpu)
+		return 0;
+	snprintf(root, sizeof(root), "%s/%s", sysfs, c1 + 1);
+	if ((lim = walk_limits(root, c2 + 1, 0)) > 0)
+		return lim;
+	snprintf(root, sizeof(root), "%s/cpu", sysfs);
+	return walk_limits(root, c2 + 1, 0);
 }
 
 int workers_cgroup_cpus(const char *sysfs, const char *proc_cgroup)
@@ -96,44 +122,15 @@ int workers_cgroup_cpus(const char *sysfs, const char *proc_cgroup)
 	while (line && *line) {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
-		char one[4096], root[4096];
-		char *c1, *c2;
+		char one[4096];
 
 		if (len < sizeof(one)) {
+			int lim;
 			memcpy(one, line, len);
 			one[len] = '\0';
-			c1 = strchr(one, ':');
-			c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-			if (c1 && c2) {
-				int lim = 0;
-				*c2 = '\0';            /* one: hierarchy id, c1 + 1: controllers */
-				*c1 = '\0';
-				if (strcmp(one, "0") == 0 && c1[1] == '\0') {
-					/* v2: "0::/path" */
-					lim = walk_limits(sysfs, c2 + 1, 1);
-				} else {
-					/* v1: "N:cpu,cpuacct:/path" (the controller list
-					 * names the directory, or a link to it) */
-					char *ctl = c1 + 1;
-					char *tok, *save = NULL;
-					int cpu = 0;
-					char names[256];
-					snprintf(names, sizeof(names), "%s", ctl);
-					for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-						if (strcmp(tok, "cpu") == 0)
-							cpu = 1;
-					if (cpu) {
-						snprintf(root, sizeof(root), "%s/%s", sysfs, ctl);
-						lim = walk_limits(root, c2 + 1, 0);
-						if (!lim) {
-							snprintf(root, sizeof(root), "%s/cpu", sysfs);
-							lim = walk_limits(root, c2 + 1, 0);
-						}
-					}
-				}
-				if (lim > 0 && (best == 0 || lim < best))
-					best = lim;
-			}
+			lim = line_limit(sysfs, one);
+			if (lim > 0 && (best == 0 || lim < best))
+				best = lim;
 		}
 		line = end ? end + 1 : NULL;
 	}
@@ -201,11 +198,6 @@ static _Thread_local int self_index;
 int workers_count(void)
 {
 	return pool.n;
-}
-
-int workers_self(void)
-{
-	return self_index;
 }
 
 void workers_lock(void)
@@ -435,17 +427,12 @@ void workers_free(void)
 /* A thread's CPU seconds (user + system), from /proc. */
 static double thread_cpu(pid_t tid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	long hz = sysconf(_SC_CLK_TCK);
+	char path[64];
 
+	if (tid <= 0)
+		return 0;
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
-	if (tid <= 0 || read_small(path, buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
-		return 0;
-	/* after "pid (comm)": state is field 3; utime 14, stime 15 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	return hz > 0 ? (double)(ut + st) / (double)hz : 0;
+	return metrics_stat_cpu_seconds(path);
 }
 
 static double worker_queries(int i)

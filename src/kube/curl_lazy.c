@@ -106,31 +106,15 @@ int curl_lazy_loaded(void)
 	return loaded;
 }
 
-/* The value of a setopt call, by the range its option number is in (as
- * libcurl reads it): long, pointer, function pointer, curl_off_t. */
-union optval {
-	long l;
-	void *p;
-	void (*f)(void);
-	curl_off_t o;
-};
-
-static union optval opt_arg(int option, va_list ap)
-{
-	union optval v;
-
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		v.l = va_arg(ap, long);
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		v.p = va_arg(ap, void *);
-	else if (option < CURLOPTTYPE_OFF_T)
-		v.f = va_arg(ap, void (*)(void));
-	else if (option < CURLOPTTYPE_BLOB)
-		v.o = va_arg(ap, curl_off_t);
-	else
-		v.p = va_arg(ap, void *);
-	return v;
-}
+/* Call f(h, option, the setopt argument in ap) with that argument read as
+ * the type the option's number range says (as libcurl reads it): long,
+ * object pointer, function pointer, curl_off_t, blob pointer. */
+#define FORWARD_OPT(f, h, option, ap) \
+	((option) < CURLOPTTYPE_OBJECTPOINT ? f(h, option, va_arg(ap, long)) \
+	 : (option) < CURLOPTTYPE_FUNCTIONPOINT ? f(h, option, va_arg(ap, void *)) \
+	 : (option) < CURLOPTTYPE_OFF_T ? f(h, option, va_arg(ap, void (*)(void))) \
+	 : (option) < CURLOPTTYPE_BLOB ? f(h, option, va_arg(ap, curl_off_t)) \
+	 : f(h, option, va_arg(ap, void *)))
 
 /* The wrappers: one per entry point, failing as libcurl would when it
  * could not be loaded. */
@@ -153,23 +137,15 @@ CURL *curl_easy_init(void)
 
 CURLcode curl_easy_setopt(CURL *h, CURLoption option, ...)
 {
-	union optval v;
+	CURLcode rc;
 	va_list ap;
 
 	if (!loaded)
 		return CURLE_FAILED_INIT;
 	va_start(ap, option);
-	v = opt_arg((int)option, ap);
+	rc = FORWARD_OPT(fn.curl_easy_setopt, h, option, ap);
 	va_end(ap);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		return fn.curl_easy_setopt(h, option, v.l);
-	if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		return fn.curl_easy_setopt(h, option, v.p);
-	if (option < CURLOPTTYPE_OFF_T)
-		return fn.curl_easy_setopt(h, option, v.f);
-	if (option < CURLOPTTYPE_BLOB)
-		return fn.curl_easy_setopt(h, option, v.o);
-	return fn.curl_easy_setopt(h, option, v.p);
+	return rc;
 }
 
 CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
@@ -225,21 +201,15 @@ CURLM *curl_multi_init(void)
 
 CURLMcode curl_multi_setopt(CURLM *m, CURLMoption option, ...)
 {
-	union optval v;
+	CURLMcode rc;
 	va_list ap;
 
 	if (!loaded)
 		return CURLM_BAD_HANDLE;
 	va_start(ap, option);
-	v = opt_arg((int)option, ap);
+	rc = FORWARD_OPT(fn.curl_multi_setopt, m, option, ap);
 	va_end(ap);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		return fn.curl_multi_setopt(m, option, v.l);
-	if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		return fn.curl_multi_setopt(m, option, v.p);
-	if (option < CURLOPTTYPE_OFF_T)
-		return fn.curl_multi_setopt(m, option, v.f);
-	return fn.curl_multi_setopt(m, option, v.o);
+	return rc;
 }
 
 CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)

@@ -15,12 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
-
 #include "globaldns/corefile.h"
 #include "globaldns/metrics.h"
 #include "globaldns/plugin.h"
 #include "globaldns/readfile.h"
+#include "globaldns/util.h"
 
 struct reload_conf {
 	long interval_ms, jitter_ms;
@@ -31,22 +30,19 @@ struct reload_conf {
  * started or not (CoreDNS sets the metric at every reload attempt).  Kept
  * here, not in the instance: an unchanged `reload` line keeps its running
  * instance across a reload of a changed Corefile. */
-static char corefile_sha512[LDNS_SHA512_DIGEST_STRING_LENGTH];
+static char corefile_sha512[SHA512_HEX_LEN];
 
 /* The SHA-512 of the file's text in hex ("" if it cannot be read). */
 static void file_sha512(const char *path, char *hex)
 {
-	unsigned char digest[LDNS_SHA512_DIGEST_LENGTH];
 	char *text;
 	size_t len;
 
 	hex[0] = '\0';
 	if (read_whole_file(path, 16u << 20, &text, &len) < 0)
 		return;
-	ldns_sha512((unsigned char *)text, (unsigned int)len, digest);
+	sha512_hex(text, len, hex);
 	free(text);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
 
 static int reload_setup(const struct plugin_ctx *ctx, const struct cf_directive *d,
