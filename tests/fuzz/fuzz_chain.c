@@ -203,19 +203,31 @@ static void init(void)
 	log_set_level(LOGL_ERROR);
 	base = event_base_new();
 	env.base = base;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	up_udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	up_tcp = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (!base || up_udp < 0 || up_tcp < 0
-	    || bind(up_udp, (struct sockaddr *)&sa, sizeof(sa)) < 0
-	    || getsockname(up_udp, (struct sockaddr *)&sa, &sl) < 0) {
-		perror("fuzz_chain: upstream socket");
-		abort();
-	}
-	setsockopt(up_tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(up_tcp, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(up_tcp, 64) < 0) {
-		perror("fuzz_chain: upstream TCP socket");
-		abort();
+	/* one port for UDP and TCP: the kernel picks a free UDP port, which
+	 * another process may hold for TCP (make check runs tests side by
+	 * side), so a few picks are tried */
+	for (int tries = 0; ; tries++) {
+		sa.sin_family = AF_INET;
+		sa.sin_port = 0;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(sa);
+		up_udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		up_tcp = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (!base || up_udp < 0 || up_tcp < 0
+		    || bind(up_udp, (struct sockaddr *)&sa, sizeof(sa)) < 0
+		    || getsockname(up_udp, (struct sockaddr *)&sa, &sl) < 0) {
+			perror("fuzz_chain: upstream socket");
+			abort();
+		}
+		setsockopt(up_tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(up_tcp, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(up_tcp, 64) == 0)
+			break;
+		if (errno != EADDRINUSE || tries == 20) {
+			perror("fuzz_chain: upstream TCP socket");
+			abort();
+		}
+		close(up_udp);
+		close(up_tcp);
 	}
 	up_udp_ev = event_new(base, up_udp, EV_READ | EV_PERSIST, on_up_udp, NULL);
 	up_tcp_ev = event_new(base, up_tcp, EV_READ | EV_PERSIST, on_up_accept, NULL);
