@@ -10,12 +10,17 @@
  * At most four batches per event, so TCP and timers keep their turn.
  *
  * TCP (RFC 7766): 2-byte length framing, several queries per connection
- * (pipelined, answered in the order they complete); a connection that
+ * (pipelined, answered in the order they complete).  A read goes into
+ * one buffer the listener shares among its connections and is answered
+ * in place, the answers to one read leaving in one send: a connection
+ * keeps bytes of its own only for a message split across reads or an
+ * answer the socket did not take.  A connection that
  * closes while a query is held by an asynchronous plugin stays in memory
  * until that query completes.  Against clients that hold connections
  * open (slowloris) every connection is in one of three states:
  *   idle     nothing buffered, nothing held, nothing to write: closed
- *            `tcp_idle_ms` after it became idle (or was accepted);
+ *            `tcp_idle_ms` after its last answer (or after it was
+ *            accepted);
  *   reading  part of a message has arrived: the whole message must be
  *            in within `tcp_read_ms` of its first byte, however the rest
  *            trickles in (bytes never restart either timer);

@@ -20,6 +20,9 @@
 #include "accept_backoff.h"
 
 #define TCP_MAX_MSG 65535
+/* TCP: what one read may hold -- the part of a message left from the
+ * last read, then as much again of new input */
+#define TCP_RBUF (2 * (TCP_MAX_MSG + 2))
 #define UDP_BATCH 32                    /* datagrams per recvmmsg/sendmmsg */
 
 struct tcp_conn;
@@ -51,19 +54,21 @@ struct listener {
 	struct listener_tcp_stats stats;
 	struct accept_backoff accept;   /* on EMFILE ... (accept_backoff.h) */
 	int accept_watched;             /* accept is set up */
-	uint8_t pkt[TCP_MAX_MSG];       /* TCP: one query at a time on this loop */
+	/* TCP, one connection at a time on this loop: what it sent, read
+	 * after what was left of its last read, answered in place */
+	uint8_t rbuf[TCP_RBUF];
 	/* TCP: the answers to one read's queries, each behind its length */
 	uint8_t out[2 * (QUERY_RESP_MAX + 2)];
 };
 
-/* Start req for a query in l->pkt; the caller sets the response buffer
- * (QUERY_RESP_MAX bytes), pktlen, the client address and the transport. */
+/* Start req for a query; the caller sets the query (pkt, pktlen), the
+ * response buffer (QUERY_RESP_MAX bytes), the client address and the
+ * transport. */
 static inline void listener_request(struct listener *l, struct dns_request *req,
 	int tcp)
 {
 	memset(req, 0, offsetof(struct dns_request, q));
 	req->start_ns = 0;              /* after q: query_process stamps it */
-	req->pkt = l->pkt;
 	req->tcp = tcp;
 	req->server_port = l->port;
 	req->server_addr = l->addr;

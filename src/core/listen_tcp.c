@@ -4,6 +4,7 @@
  * holding every slot -- the per-message read deadline, the idle deadline,
  * the per-client cap, eviction of the oldest idle connection.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -11,12 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "globaldns/listen.h"
 #include "globaldns/log.h"
+#include "globaldns/util.h"
 #include "globaldns/workers.h"
 
 #include "listen_int.h"
@@ -25,12 +27,24 @@
  * read once this much output waits, or this many queries are held. */
 #define TCP_MAX_PENDING_OUT (256 * 1024)
 #define TCP_MAX_HELD 64
+/* A buffer a connection grew past this is given back once empty. */
+#define TCP_KEEP_BUF 4096
 
 enum conn_state { CONN_IDLE, CONN_READING, CONN_BUSY };
 
+/*
+ * A connection is a socket and two events on the loop, not a bufferevent:
+ * a read goes into the listener's shared buffer (l->rbuf) and its queries
+ * are answered in place, so a connection keeps bytes of its own only when
+ * a read ends inside a message (part) or the socket does not take all of
+ * an answer (pend) -- nothing is allocated for a query that comes whole
+ * and is answered at once, and a read costs one recv and one sendmsg.
+ */
 struct tcp_conn {
 	struct listener *l;
-	struct bufferevent *bev;
+	int fd;
+	struct event *rev;              /* readable, while reading */
+	struct event *wev;              /* writable, while pend waits */
 	struct event *timer;            /* the idle or read deadline */
 	int refs;                       /* 1 while open + held queries */
 	int closed;
@@ -38,12 +52,25 @@ struct tcp_conn {
 	int paused;                     /* reading stopped: too much pending */
 	enum conn_state state;
 	int new_msg;                    /* a message was taken since the deadline was set */
+	uint64_t last_ms;               /* idle since (monotonic ms) */
+	uint8_t *part;                  /* input not yet taken */
+	size_t partlen, partcap;
+	uint8_t *pend;                  /* output the socket did not take */
+	size_t pendoff, pendlen, pendcap;
 	uint8_t client[9];              /* family, then the address or /64 */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	struct tcp_conn *prev, *next;   /* every open connection */
 	struct tcp_conn *iprev, *inext; /* idle ones, oldest first */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* The client a peer address belongs to: an IPv4 address (IPv4-mapped
  * ones too), or the /64 of an IPv6 one. */
@@ -119,17 +146,23 @@ static void conn_close(struct tcp_conn *c)
 		c->l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	bufferevent_free(c->bev);
-	c->bev = NULL;
+	event_free(c->rev);
+	event_free(c->wev);
 	event_free(c->timer);
-	c->timer = NULL;
+	c->rev = c->wev = c->timer = NULL;
+	evutil_closesocket(c->fd);
+	c->fd = -1;
+	free(c->part);
+	free(c->pend);
+	c->part = c->pend = NULL;
+	c->partlen = c->partcap = c->pendoff = c->pendlen = c->pendcap = 0;
 	c->l->tcp_conns--;
 	conn_unref(c);
 }
 
 static int conn_output_empty(const struct tcp_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+	return c->pendlen == 0;
 }
 
 /* Nothing more to read (half-closed or draining), nothing held, nothing
@@ -140,16 +173,18 @@ static int conn_finished(const struct tcp_conn *c)
 		&& conn_output_empty(c);
 }
 
-static void arm(struct tcp_conn *c, int ms)
+static void arm(struct tcp_conn *c, uint64_t ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
 	event_add(c->timer, &tv);
 }
 
 /*
  * Move c to the state its buffers say (listen.h): a timer is set only on
- * entering a state (or for a new message), never because bytes arrived.
+ * entering a state (or, reading, for a new message), never because bytes
+ * arrived.  A connection that stays idle across a query and its answer
+ * only moves last_ms; the idle timer, when it fires, counts from there.
  */
 static void conn_update(struct tcp_conn *c)
 {
@@ -159,22 +194,27 @@ static void conn_update(struct tcp_conn *c)
 		return;
 	if (c->paused || c->refs > 1 || !conn_output_empty(c))
 		s = CONN_BUSY;
-	else if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	else if (c->partlen > 0)
 		s = CONN_READING;
 	else
 		s = CONN_IDLE;
-	if (s == c->state && !(s == CONN_READING && c->new_msg))
+	if (s == CONN_IDLE && c->new_msg)
+		c->last_ms = now_ms();
+	if (s == c->state && !(s == CONN_READING && c->new_msg)) {
+		c->new_msg = 0;
 		return;
+	}
 	idle_remove(c);
 	c->state = s;
 	c->new_msg = 0;
 	switch (s) {
 	case CONN_IDLE:
+		c->last_ms = now_ms();
 		idle_append(c);
-		arm(c, c->l->tcp_idle_ms);
+		arm(c, (uint64_t)c->l->tcp_idle_ms);
 		break;
 	case CONN_READING:
-		arm(c, c->l->tcp_read_ms);
+		arm(c, (uint64_t)c->l->tcp_read_ms);
 		break;
 	case CONN_BUSY:
 		event_del(c->timer);
@@ -188,30 +228,37 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* RFC 7766 6.2.3: the server may close an idle connection; a
-	 * message that does not come whole in time is a client holding a
-	 * slot (slowloris) */
-	if (c->state == CONN_READING)
-		c->l->stats.closed_read++;
-	else
+	/* RFC 7766 6.2.3: the server may close a connection idle for a
+	 * while -- counted from its last answer, not from when it first
+	 * went idle; a message that does not come whole in time is a
+	 * client holding a slot (slowloris) */
+	if (c->state == CONN_IDLE) {
+		uint64_t idle = now_ms() - c->last_ms;
+
+		if (idle < (uint64_t)c->l->tcp_idle_ms) {
+			arm(c, (uint64_t)c->l->tcp_idle_ms - idle);
+			return;
+		}
 		c->l->stats.closed_idle++;
+	} else {
+		c->l->stats.closed_read++;
+	}
 	conn_close(c);
 }
 
 static int conn_overloaded(const struct tcp_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) > TCP_MAX_PENDING_OUT
-		|| c->refs - 1 > TCP_MAX_HELD;
+	return c->pendlen > TCP_MAX_PENDING_OUT || c->refs - 1 > TCP_MAX_HELD;
 }
 
 static void conn_pause(struct tcp_conn *c)
 {
 	c->paused = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->rev);
 }
 
 /* Read again once the client has taken its answers; the queries already
- * buffered are handled from a deferred read callback. */
+ * buffered are taken from the read callback, run from the loop. */
 static void conn_resume(struct tcp_conn *c)
 {
 	if (!c->paused || c->closed || conn_overloaded(c))
@@ -219,8 +266,9 @@ static void conn_resume(struct tcp_conn *c)
 	c->paused = 0;
 	c->new_msg = 1;                 /* what is buffered gets a fresh deadline */
 	if (!c->eof)
-		bufferevent_enable(c->bev, EV_READ);
-	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		event_add(c->rev, NULL);
+	if (c->partlen)
+		event_active(c->rev, EV_READ, 1);
 }
 
 static void tcp_ref(void *ctx, int delta)
@@ -248,20 +296,38 @@ static void tcp_ref(void *ctx, int delta)
 	}
 }
 
+static int send_failed(void)
+{
+	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* Wait for the socket to take pend; no progress for tcp_idle_ms closes. */
+static void wait_writable(struct tcp_conn *c)
+{
+	struct timeval tv = { c->l->tcp_idle_ms / 1000, (c->l->tcp_idle_ms % 1000) * 1000 };
+
+	event_add(c->wev, &tv);
+}
+
 /*
- * Write iov to c: straight to the socket when nothing is queued before it
- * (no copy, no write event, no wait for the next turn of the loop); what
- * the socket does not take goes to the bufferevent, which writes it when
- * the socket is writable.  A send error is left to the bufferevent too:
- * its own write fails the same way and closes the connection.
+ * Write iov to c: straight to the socket when nothing is queued before it;
+ * what the socket does not take is kept in pend and written when the
+ * socket is writable.  A send that fails (the client reset) closes c.
  */
 static void conn_writev(struct tcp_conn *c, struct iovec *iov, int niov)
 {
+	int queued = c->pendlen > 0;
+
 	if (c->closed)
 		return;
-	if (conn_output_empty(c)) {
+	if (!queued) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
-		ssize_t n = sendmsg(bufferevent_getfd(c->bev), &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && send_failed()) {
+			conn_close(c);
+			return;
+		}
 		for (int i = 0; i < niov && n > 0; i++) {
 			size_t take = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
 			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
@@ -269,9 +335,55 @@ static void conn_writev(struct tcp_conn *c, struct iovec *iov, int niov)
 			n -= (ssize_t)take;
 		}
 	}
-	for (int i = 0; i < niov; i++)
-		if (iov[i].iov_len)
-			bufferevent_write(c->bev, iov[i].iov_base, iov[i].iov_len);
+	for (int i = 0; i < niov; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if (grow_array((void **)&c->pend, &c->pendcap, c->pendoff + c->pendlen + iov[i].iov_len, 1) < 0) {
+			conn_close(c);
+			return;
+		}
+		memcpy(c->pend + c->pendoff + c->pendlen, iov[i].iov_base, iov[i].iov_len);
+		c->pendlen += iov[i].iov_len;
+	}
+	if (!queued && c->pendlen)
+		wait_writable(c);
+}
+
+static void on_tcp_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {        /* the client stopped reading */
+		conn_close(c);
+		return;
+	}
+	n = send(fd, c->pend + c->pendoff, c->pendlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0) {
+		if (send_failed())
+			conn_close(c);
+		return;
+	}
+	c->pendoff += (size_t)n;
+	c->pendlen -= (size_t)n;
+	if (c->pendlen) {
+		wait_writable(c);       /* progress: a fresh deadline */
+		return;
+	}
+	event_del(c->wev);
+	c->pendoff = 0;
+	if (c->pendcap > TCP_KEEP_BUF) {
+		free(c->pend);
+		c->pend = NULL;
+		c->pendcap = 0;
+	}
+	/* half-closed or draining: the answers in flight are written */
+	if (conn_finished(c)) {
+		conn_close(c);
+		return;
+	}
+	conn_resume(c);
+	conn_update(c);
 }
 
 /* An answer completed later (a held query): length, then the message. */
@@ -288,7 +400,7 @@ static void tcp_reply(struct dns_request *req, const uint8_t *resp, size_t len)
 	conn_update(c);
 }
 
-/* The answers staged in l->out for c (on_tcp_read) go out in one write. */
+/* The answers staged in l->out for c (tcp_read) go out in one write. */
 static void out_flush(struct tcp_conn *c, size_t *staged)
 {
 	struct iovec iov = { .iov_base = c->l->out, .iov_len = *staged };
@@ -298,23 +410,54 @@ static void out_flush(struct tcp_conn *c, size_t *staged)
 	*staged = 0;
 }
 
-/*
- * Every complete message in the input is answered; the synchronous
- * answers are rendered one after another into l->out, each behind its
- * 2-byte length, and written together when the input is done (or l->out
- * has no room for one more), so pipelined queries cost one send.
- */
-static void on_tcp_read_locked(struct bufferevent *bev, void *arg)
+/* Keep the n bytes at p, not yet taken, for the next read. */
+static int keep_part(struct tcp_conn *c, const uint8_t *p, size_t n)
 {
-	struct tcp_conn *c = arg;
+	if (c->partcap > TCP_KEEP_BUF && n <= TCP_KEEP_BUF) {
+		free(c->part);
+		c->part = NULL;
+		c->partcap = 0;
+	}
+	if (grow_array((void **)&c->part, &c->partcap, n, 1) < 0)
+		return -1;
+	memcpy(c->part, p, n);
+	c->partlen = n;
+	return 0;
+}
+
+/*
+ * Read what the client sent after what was kept from its last read, and
+ * answer every complete message in it, in place; the synchronous answers
+ * are rendered one after another into l->out, each behind its 2-byte
+ * length, and written together when the input is done (or l->out has no
+ * room for one more), so pipelined queries cost one send.
+ */
+static void tcp_read(struct tcp_conn *c)
+{
 	struct listener *l = c->l;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t staged = 0;
+	size_t have = c->partlen, pos = 0, staged = 0;
 
 	/* refs keeps c alive if a reply path closes it under us */
 	c->refs++;
+	if (have)
+		memcpy(l->rbuf, c->part, have);
+	c->partlen = 0;
+	/* (a full buffer -- queries kept while paused -- is taken first) */
+	if (!c->eof && !c->paused && have < sizeof(l->rbuf)) {
+		ssize_t n = recv(c->fd, l->rbuf + have, sizeof(l->rbuf) - have, MSG_DONTWAIT);
+
+		if (n > 0) {
+			have += (size_t)n;
+		} else if (n == 0) {
+			/* a half-close still gets the answers to the queries
+			 * already sent; close once they are written */
+			c->eof = 1;
+			event_del(c->rev);
+		} else if (send_failed()) {
+			conn_close(c);
+		}
+	}
 	while (!c->closed && !c->paused) {
-		uint8_t hdr[2];
 		size_t need;
 		struct dns_request req;
 
@@ -323,19 +466,19 @@ static void on_tcp_read_locked(struct bufferevent *bev, void *arg)
 			conn_pause(c);
 			break;
 		}
-		if (evbuffer_copyout(in, hdr, 2) < 2)
+		if (have - pos < 2)
 			break;
-		need = ((size_t)hdr[0] << 8) | hdr[1];
-		if (evbuffer_get_length(in) < need + 2)
+		need = ((size_t)l->rbuf[pos] << 8) | l->rbuf[pos + 1];
+		if (have - pos < need + 2)
 			break;
-		evbuffer_drain(in, 2);
-		evbuffer_remove(in, l->pkt, need);
 		c->new_msg = 1;
 		if (staged + 2 + QUERY_RESP_MAX > sizeof(l->out))
 			out_flush(c, &staged);
 		listener_request(l, &req, 1);
-		req.resp = l->out + staged + 2;
+		req.pkt = l->rbuf + pos + 2;
 		req.pktlen = need;
+		pos += need + 2;
+		req.resp = l->out + staged + 2;
 		req.transport.reply = tcp_reply;
 		req.transport.ref = tcp_ref;
 		req.transport.ctx = c;
@@ -348,54 +491,26 @@ static void on_tcp_read_locked(struct bufferevent *bev, void *arg)
 		}
 	}
 	out_flush(c, &staged);
-	c->refs--;
-	if (c->refs == 0) {
+	if (!c->closed && have > pos && keep_part(c, l->rbuf + pos, have - pos) < 0)
+		conn_close(c);
+	if (--c->refs == 0) {
 		free(c);
 		return;
 	}
-	conn_update(c);
+	if (conn_finished(c))
+		conn_close(c);
+	else
+		conn_update(c);
 }
 
-/* on_tcp_read under the data lock (workers.h) */
-static void on_tcp_read(struct bufferevent *bev, void *arg)
+/* tcp_read under the data lock (workers.h) */
+static void on_tcp_readable(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd;
+	(void)what;
 	workers_lock();
-	on_tcp_read_locked(bev, arg);
+	tcp_read(arg);
 	workers_unlock();
-}
-
-static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct tcp_conn *c = arg;
-
-	(void)bev;
-	/* A half-close (EOF on reading) still gets the answers to the
-	 * queries already sent; close once they are written. */
-	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)
-	    && !(what & BEV_EVENT_ERROR)) {
-		c->eof = 1;
-		bufferevent_disable(c->bev, EV_READ);
-		if (conn_finished(c))
-			conn_close(c);
-		return;
-	}
-	/* an error, or a write that made no progress for tcp_idle_ms */
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		conn_close(c);
-}
-
-static void on_tcp_write(struct bufferevent *bev, void *arg)
-{
-	struct tcp_conn *c = arg;
-
-	(void)bev;
-	/* half-closed or draining: the answers in flight are written */
-	if (conn_finished(c)) {
-		conn_close(c);
-		return;
-	}
-	conn_resume(c);
-	conn_update(c);
 }
 
 /* ---- accepting: the caps ---- */
@@ -442,7 +557,6 @@ void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 {
 	struct listener *l = arg;
 	struct tcp_conn *c;
-	struct timeval wr = { l->tcp_idle_ms / 1000, (l->tcp_idle_ms % 1000) * 1000 };
 	struct sockaddr_storage peer;
 	uint8_t key[9];
 
@@ -457,20 +571,23 @@ void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	c->l = l;
+	c->fd = fd;
 	c->refs = 1;
 	c->state = CONN_BUSY;
 	memcpy(c->client, key, sizeof(key));
 	c->peer = peer;
 	c->peerlen = salen > 0 && (size_t)salen <= sizeof(peer) ? (socklen_t)salen : 0;
-	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->rev = event_new(l->base, fd, EV_READ | EV_PERSIST, on_tcp_readable, c);
+	c->wev = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_tcp_writable, c);
 	c->timer = evtimer_new(l->base, on_conn_timer, c);
-	if (!c->bev || !c->timer) {
-		if (c->bev)
-			bufferevent_free(c->bev);
-		else
-			evutil_closesocket(fd);
+	if (!c->rev || !c->wev || !c->timer || event_add(c->rev, NULL) < 0) {
+		if (c->rev)
+			event_free(c->rev);
+		if (c->wev)
+			event_free(c->wev);
 		if (c->timer)
 			event_free(c->timer);
+		evutil_closesocket(fd);
 		free(c);
 		return;
 	}
@@ -480,13 +597,6 @@ void tcp_on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	if (l->conns)
 		l->conns->prev = c;
 	l->conns = c;
-	bufferevent_setcb(c->bev, on_tcp_read, on_tcp_write, on_tcp_event, c);
-	/* the read side has its own deadlines (conn_update); a write that
-	 * makes no progress ends the connection */
-	bufferevent_set_timeouts(c->bev, NULL, &wr);
-	/* bound what one connection may buffer */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 4 * (TCP_MAX_MSG + 2));
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_update(c);                 /* idle until its first byte */
 }
 
@@ -504,8 +614,7 @@ int tcp_drain(struct listener *l)
 
 	for (struct tcp_conn *c = l->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->refs == 1 && conn_output_empty(c)
-		    && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		if (c->refs == 1 && conn_output_empty(c) && c->partlen == 0) {
 			conn_close(c);
 			continue;
 		}

@@ -528,12 +528,17 @@ flat() {        # flat MODE KEY QFILE PROTO
 }
 fixed() {       # fixed MODE KEY QFILE PROTO
 	local k=$2 t0 t1 done_ lat
+	local cs
 	t0=$(cpu_ticks "${PID[$k]}")
-	dperf "$k" "$3" "$4" -q 1000 -Q "$RATE" -v >"$tmp/res/fixed.out" 2>&1
+	# `times` in the subshell: its children's CPU, i.e. dnsperf's
+	cs=$( { dperf "$k" "$3" "$4" -q 1000 -Q "$RATE" -v >"$tmp/res/fixed.out" 2>&1; times; } \
+		| awk 'NR == 2 {s = 0; for (i = 1; i <= NF; i++) {split($i, a, "m"); s += a[1] * 60 + a[2]} print s}')
 	t1=$(cpu_ticks "${PID[$k]}")
 	done_=$(field "Queries completed:" <"$tmp/res/fixed.out")
 	[ -n "$done_" ] && [ "$done_" -gt 0 ] || return
 	record "$1" "$k.us" "$(awk -v t=$((t1 - t0)) -v c="$CLK" -v n="$done_" 'BEGIN {printf "%.2f", t * 1e6 / c / n}')"
+	[ -n "$cs" ] && record "$1" "$k.cus" "$(awk -v s="$cs" -v n="$done_" 'BEGIN {printf "%.2f", s * 1e6 / n}')" \
+		&& record "$1" "$k.sum" "$(awk -v t=$((t1 - t0)) -v c="$CLK" -v s="$cs" -v n="$done_" 'BEGIN {printf "%.2f", (t / c + s) * 1e6 / n}')"
 	record "$1" "$k.cpu" "$(awk -v t=$((t1 - t0)) -v c="$CLK" -v d="$DUR" 'BEGIN {printf "%.1f", t * 100 / c / d}')"
 	record "$1" "$k.rate" "$(field "Queries per second:" <"$tmp/res/fixed.out")"
 	lat=$(awk '/^> / && $NF ~ /^[0-9.]+$/ {print $NF * 1000}' "$tmp/res/fixed.out" | sort -g \
@@ -600,16 +605,17 @@ command -v unbound >/dev/null && printf ', unbound %s' "$(ver unbound -V)"
 command -v dnsmasq >/dev/null && printf ', dnsmasq %s' "$(ver dnsmasq -v)"
 echo "."
 echo
-echo "| mode | server | flat out kQPS | % of responder | CPU µs/query at $RATE/s | CPU % | p50 / p99 ms | VmRSS MiB | RssAnon MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| mode | server | flat out kQPS | % of responder | CPU µs/query at $RATE/s | CPU % | dnsperf µs/query | server + dnsperf | p50 / p99 ms | VmRSS MiB | RssAnon MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 row() {         # row MODE MODELABEL KEY
-	local m=$1 ml=$2 k=$3 qps pct us cpu p50 p99 rate lbl rss anon procs
+	local m=$1 ml=$2 k=$3 qps pct us cpu cus sum p50 p99 rate lbl rss anon procs
 	qps=$(median "$m.$k.qps")
 	[ -n "$qps" ] || return 0
 	pct=$(median "$m.$k.pct")
 	[ "$k" = resp ] && pct=100
 	[ -n "$pct" ] && pct=$(awk -v p="$pct" 'BEGIN {printf "%.0f %%", p}')
 	us=$(median "$m.$k.us") cpu=$(median "$m.$k.cpu") p50=$(median "$m.$k.p50") p99=$(median "$m.$k.p99")
+	cus=$(median "$m.$k.cus") sum=$(median "$m.$k.sum")
 	rate=$(median "$m.$k.rate")
 	lbl=${LABEL[$k]}
 	[ "$k" = resp ] && { lbl="do-nothing responder"; us=; }
@@ -618,8 +624,8 @@ row() {         # row MODE MODELABEL KEY
 	fi
 	rss=$(mib "$m.$k.rss") anon=$(mib "$m.$k.anon") procs=$(cat "$tmp/res/$m.$k.procs" 2>/dev/null)
 	[ "${procs:-1}" -gt 1 ] && rss="$rss ($procs processes; PSS $(mib "$m.$k.pss"))"
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$ml" "$lbl" \
-		"$(awk -v a="$qps" 'BEGIN {printf "%.1f", a / 1000}')" "${pct:-–}" "${us:-–}" "${cpu:-–}" \
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$ml" "$lbl" \
+		"$(awk -v a="$qps" 'BEGIN {printf "%.1f", a / 1000}')" "${pct:-–}" "${us:-–}" "${cpu:-–}" "${cus:-–}" "${sum:-–}" \
 		"$( [ -n "$p99" ] && echo "$p50 / $p99" || echo –)" "${rss:-–}" "${anon:-–}"
 }
 for m in auth forward tcp; do
@@ -636,6 +642,9 @@ done
 echo
 echo "% of responder: the median over the rounds of the server's flat-out QPS over the do-nothing responder's, measured just before it."
 echo "CPU µs/query: utime+stime of all the server's threads and processes over the fixed-rate run, per answered query."
+echo "dnsperf µs/query: the load generator's own utime+stime over that run (it prints every answer, -v), per answered query;"
+echo "server + dnsperf: the two together. Over loopback the sender pays for waking the receiver, so a server that answers"
+echo "at once while the client sleeps is charged wake-ups a slower one leaves to the client: the sum shows what a query costs the machine."
 echo "Latency: every answer of the fixed-rate run (dnsperf -v). RSS: after the load, summed over the server's processes"
 echo "(NSD forks: the zone is shared copy-on-write, so its sum counts it more than once; PSS shares it out)."
 echo "A fixed-rate cell marked \"answered Nk/s\" fell short of the offered rate: the server could not keep up."

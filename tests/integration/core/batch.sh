@@ -12,7 +12,7 @@ need dig python3
 python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.3", 0))' 2>/dev/null \
 	|| skip_all "no 127.0.0.3 on loopback"
 
-plan 14
+plan 15
 
 PORT=$(free_port)
 python3 - "$T_TMP/se.yaml" <<'PY'
@@ -41,7 +41,7 @@ EOF
 start_globaldns batch "$T_TMP/Corefile" || exit 1
 
 cat >"$T_TMP/client.py" <<'PY'
-import select, socket, struct, sys, time
+import select, socket, struct, sys, threading, time
 
 port = int(sys.argv[1]); mode = sys.argv[2]
 
@@ -131,7 +131,10 @@ else:
         else:
             m = query(i, f"h-{i % 300}.t.global"); expect.append(want(i % 300))
         msgs.append(struct.pack(">H", len(m)) + m)
-    s.sendall(b"".join(msgs))
+    # sent from a thread: a server that stops reading until its answers
+    # are taken must not stall the reading below
+    sender = threading.Thread(target=s.sendall, args=(b"".join(msgs),), daemon=True)
+    sender.start()
     time.sleep(delay)
     s.settimeout(5)
     buf, answers = b"", []
@@ -145,6 +148,7 @@ else:
                 answers.append(parse(buf[2:2 + l])); buf = buf[2 + l:]
     except socket.timeout:
         pass
+    sender.join(5)
     ids = [a[0] for a in answers]
     wrong = sum(1 for qid, fl, addrs in answers
                 if not (len(addrs) == 100 if expect[qid] == 100 else addrs == [expect[qid]]))
@@ -172,6 +176,12 @@ is "$n:$inorder:$wrong" "300:1:0" "TCP: answers past the staging buffer's size: 
 # rest waits in the connection's buffer
 read -r n inorder wrong < <(python3 "$T_TMP/client.py" "$PORT" tcp 1000 1 4096 1)
 is "$n:$inorder:$wrong" "1000:1:0" "TCP: a client that reads late through a 4 kB window gets all 1,000 answers, in order"
+
+# more than the server reads at once (6,000 queries, 216 kB) and more
+# answers than it keeps for a client (2.1 MB): it stops reading while the
+# answers wait, keeps what it read, and goes on where it stopped
+read -r n inorder wrong < <(python3 "$T_TMP/client.py" "$PORT" tcp 6000 1 4096 1)
+is "$n:$inorder:$wrong" "6000:1:0" "TCP: 6,000 pipelined queries to a client that reads late: all answered, in order, right"
 
 is "$(q +short h-7.t.global)" "240.0.0.7" "dig over UDP afterwards"
 is "$(q +short +tcp h-299.t.global)" "240.0.1.43" "dig over TCP afterwards"

@@ -6,7 +6,8 @@
 #     from 127.0.0.2 must get its answers;
 #   - a message must arrive whole within 2 s of its first byte however
 #     the bytes trickle in; an idle connection is closed 10 s after its
-#     last answer (bytes do not restart either deadline);
+#     last answer (bytes do not restart either deadline), and one that
+#     asks every 3 s stays open;
 #   - one client (address) holds at most 100 connections: more close its
 #     oldest idle one;
 #   - with every slot taken by idle connections from many addresses, a new
@@ -18,7 +19,7 @@ DATA=$TESTDATA/integration
 PORT=$(free_port)
 MPORT=$(free_port)
 
-plan 19
+plan 20
 
 # 1,100 connections on our side and 1,000 on the server's
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -155,6 +156,35 @@ elif cmd == "idle-after-answer":
     except OSError:
         state = "closed"
     print("%s %.1f answered=%d" % (state, time.monotonic() - t0, len(got) > 2))
+elif cmd == "active":
+    # a query every 3 s on one connection for 15 s: is it still open?
+    s = connect("127.0.0.1")
+    s.setblocking(True)
+    s.settimeout(5)
+    t0 = time.monotonic()
+    answered = 0
+    state = "open"
+    try:
+        for i in range(6):
+            if i:
+                time.sleep(3)
+            s.sendall(query("httpbin.bar.global", i))
+            hdr = b""
+            while len(hdr) < 2:
+                b = s.recv(2 - len(hdr))
+                if not b:
+                    raise OSError("closed")
+                hdr += b
+            body, need = b"", struct.unpack(">H", hdr)[0]
+            while len(body) < need:
+                b = s.recv(need - len(body))
+                if not b:
+                    raise OSError("closed")
+                body += b
+            answered += 1
+    except OSError:
+        state = "closed"
+    print("%s %.1f answered=%d" % (state, time.monotonic() - t0, answered))
 elif cmd == "idle":
     # COUNT idle connections from each of the addresses given; for each
     # line on stdin (seconds to wait) print which of them the server has
@@ -206,6 +236,8 @@ is "$(digtcp 127.0.0.1)" 240.0.1.2 "after the attack the attacking address is se
 # ---- deadlines ----
 clients idle-after-answer >"$T_TMP/idle.out" 2>&1 &
 IDLE=$!
+clients active >"$T_TMP/active.out" 2>&1 &
+ACTIVE=$!
 t=$(clients trickle)
 echo "# one byte a second: $t s"
 like "$t" '^closed [2-4]\.[0-9]$' "a message trickling in a byte a second is closed 2 s after its first byte"
@@ -213,6 +245,12 @@ wait "$IDLE"
 idle=$(cat "$T_TMP/idle.out")
 echo "# idle after an answer: $idle"
 like "$idle" '^closed (9|1[0-2])\.[0-9] answered=1$' "an idle connection is closed 10 s after its answer"
+wait "$ACTIVE"
+active=$(cat "$T_TMP/active.out")
+echo "# a query every 3 s: $active"
+# before the lean TCP path the idle deadline ran from when the connection first went
+# idle, and closed it at 10 s with 3 answers given
+like "$active" '^open 1[5-9]\.[0-9] answered=6$' "a connection asking every 3 s is still open after 15 s: each answer restarts the idle deadline"
 
 # ---- per-client cap: one address opens 150 ----
 mkfifo "$T_TMP/cap.in"
