@@ -17,7 +17,9 @@
  * datagrams, not while it waits, reads or sends: the system calls, most of
  * the cost of a query on loopback, run in parallel.  The main loop holds
  * it in every callback that touches what queries read (a registry or
- * configuration swap, a forwarded answer, a scrape).  So a snapshot that
+ * configuration swap, a forwarded answer, a scrape), and while it answers
+ * each TCP query -- one at a time, not across a pipelined read or its
+ * sends, so TCP never holds UDP back for more than one answer.  So a snapshot that
  * is replaced is never freed under a worker: the swap waits for the
  * batch, and the next batch reads the new one -- published and reclaimed
  * by the lock, with no reference count on the query path.

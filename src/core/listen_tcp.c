@@ -460,6 +460,7 @@ static void tcp_read(struct tcp_conn *c)
 	while (!c->closed && !c->paused) {
 		size_t need;
 		struct dns_request req;
+		int answered;
 
 		if (conn_overloaded(c)) {
 			out_flush(c, &staged);
@@ -484,7 +485,13 @@ static void tcp_read(struct tcp_conn *c)
 		req.transport.ctx = c;
 		memcpy(&req.client, &c->peer, c->peerlen);
 		req.clientlen = c->peerlen;
-		if (query_process(l->d, &req) && !c->closed) {
+		/* the data lock (workers.h) for one query at a time: a long
+		 * pipelined read never holds the workers' UDP back, and the
+		 * sends run outside it */
+		workers_lock();
+		answered = query_process(l->d, &req);
+		workers_unlock();
+		if (answered && !c->closed) {
 			l->out[staged] = (uint8_t)(req.resp_len >> 8);
 			l->out[staged + 1] = (uint8_t)req.resp_len;
 			staged += 2 + req.resp_len;
@@ -503,14 +510,11 @@ static void tcp_read(struct tcp_conn *c)
 		conn_update(c);
 }
 
-/* tcp_read under the data lock (workers.h) */
 static void on_tcp_readable(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	workers_lock();
 	tcp_read(arg);
-	workers_unlock();
 }
 
 /* ---- accepting: the caps ---- */
