@@ -12,7 +12,7 @@ need dig python3
 python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.3", 0))' 2>/dev/null \
 	|| skip_all "no 127.0.0.3 on loopback"
 
-plan 15
+plan 16
 
 PORT=$(free_port)
 python3 - "$T_TMP/se.yaml" <<'PY'
@@ -117,6 +117,34 @@ if mode == "udp":
         except BlockingIOError:
             pass
     print(len(sent), len(got), wrong, dup, tc_ok, from_dropped)
+elif mode == "split":
+    # an empty message, then three queries cut at awkward places (inside a
+    # length, inside a message, between a length's two bytes), 50 ms
+    # apart: which answers come back, and are they right?
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.connect(("127.0.0.1", port))
+    stream = b"\0\0" + b"".join(struct.pack(">H", len(m)) + m
+                               for m in (query(i, f"h-{i}.t.global") for i in (1, 2, 3)))
+    l1 = len(query(1, "h-1.t.global")) + 2
+    cuts = [3, 3 + 7, 2 + l1 + l1 + 1, len(stream)]
+    prev = 0
+    for c in cuts:
+        s.sendall(stream[prev:c]); prev = c
+        time.sleep(0.05)
+    s.settimeout(3)
+    buf, answers = b"", []
+    try:
+        while len(answers) < 3:
+            d = s.recv(4096)
+            if not d: break
+            buf += d
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                l = struct.unpack(">H", buf[:2])[0]
+                answers.append(parse(buf[2:2 + l])); buf = buf[2 + l:]
+    except socket.timeout:
+        pass
+    print(" ".join("%d=%s" % (a[0], ",".join(a[2]) if a[2] else "-") for a in answers) or "none")
 else:
     # tcp N BIG RCVBUF DELAY: N queries pipelined in one write, every 5th
     # for the 100-address name when BIG is 1; read after DELAY seconds
@@ -182,6 +210,11 @@ is "$n:$inorder:$wrong" "1000:1:0" "TCP: a client that reads late through a 4 kB
 # answers wait, keeps what it read, and goes on where it stopped
 read -r n inorder wrong < <(python3 "$T_TMP/client.py" "$PORT" tcp 6000 1 4096 1)
 is "$n:$inorder:$wrong" "6000:1:0" "TCP: 6,000 pipelined queries to a client that reads late: all answered, in order, right"
+
+# framing: a message split across reads is kept and completed; an empty
+# one is dropped and the connection goes on
+is "$(python3 "$T_TMP/client.py" "$PORT" split)" "1=240.0.0.1 2=240.0.0.2 3=240.0.0.3" \
+	"TCP: an empty message, then 3 queries cut inside a length and inside a message: all 3 answered, right"
 
 is "$(q +short h-7.t.global)" "240.0.0.7" "dig over UDP afterwards"
 is "$(q +short +tcp h-299.t.global)" "240.0.1.43" "dig over TCP afterwards"
