@@ -49,15 +49,18 @@ struct listener;
 
 #define LISTEN_TCP_IDLE_MS 10000
 #define LISTEN_TCP_READ_MS 2000
+#define LISTEN_TCP_WRITE_MS 10000
 #define LISTEN_TCP_MAX_CONNS 1000
 #define LISTEN_TCP_MAX_PER_CLIENT 100
 
 struct listener_opts {
 	const char *addr;               /* "127.0.0.1", "::", NULL = all (dual stack) */
 	int port;
-	/* 0: the LISTEN_TCP_* defaults */
+	/* 0: the LISTEN_TCP_* defaults (a block's TCP limits set the first four) */
 	int tcp_idle_ms;
 	int tcp_read_ms;
+	int tcp_write_ms;               /* a write without progress this long closes */
+	int tcp_max_queries;            /* close after this many queries (0: no limit) */
 	int tcp_max_conns;
 	int tcp_max_per_client;
 };
@@ -92,6 +95,13 @@ int listener_port(const struct listener *l);
  * configuration, so no query meets a closed socket.
  */
 void listener_set_dispatch(struct listener *l, const struct dispatch *d);
+
+/*
+ * The TCP limits of o (0: the default) from now on -- a reload's new
+ * TCP limits for a listener it keeps open: deadlines armed from now on,
+ * and the query count of connections already open, use them.
+ */
+void listener_set_tcp_limits(struct listener *l, const struct listener_opts *o);
 
 /*
  * Stop accepting TCP connections and close each connection as soon as it

@@ -104,6 +104,9 @@ struct plugin_block {
 	size_t nzones;
 	char **binds;                   /* listening addresses (canonical text); */
 	size_t nbinds;                  /* none: every address.  `bind` adds them */
+	/* its TCP connections' limits, which a plugin may set (0: the default) */
+	long tcp_read_ms, tcp_write_ms, tcp_idle_ms;
+	int tcp_max_queries;
 	/* set once every plugin of the block is set up (for start, collect): */
 	char server_label[80];          /* CoreDNS's "dns://ADDR:PORT" ("dns://:53") */
 	char *zones_label;              /* the zones joined by "," */

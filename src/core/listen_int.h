@@ -45,6 +45,8 @@ struct listener {
 	/* TCP limits (listen.h) */
 	int tcp_idle_ms;
 	int tcp_read_ms;
+	int tcp_write_ms;
+	int tcp_max_queries;            /* 0: no limit */
 	int tcp_max_conns;
 	int tcp_max_per_client;
 	int tcp_conns;

@@ -52,6 +52,7 @@ struct tcp_conn {
 	int paused;                     /* reading stopped: too much pending */
 	enum conn_state state;
 	int new_msg;                    /* a message was taken since the deadline was set */
+	int queries;                    /* messages taken (for tcp_max_queries) */
 	uint64_t last_ms;               /* idle since (monotonic ms) */
 	uint8_t *part;                  /* input not yet taken */
 	size_t partlen, partcap;
@@ -301,10 +302,10 @@ static int send_failed(void)
 	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
-/* Wait for the socket to take pend; no progress for tcp_idle_ms closes. */
+/* Wait for the socket to take pend; no progress for tcp_write_ms closes. */
 static void wait_writable(struct tcp_conn *c)
 {
-	struct timeval tv = { c->l->tcp_idle_ms / 1000, (c->l->tcp_idle_ms % 1000) * 1000 };
+	struct timeval tv = { c->l->tcp_write_ms / 1000, (c->l->tcp_write_ms % 1000) * 1000 };
 
 	event_add(c->wev, &tv);
 }
@@ -495,6 +496,16 @@ static void tcp_read(struct tcp_conn *c)
 			l->out[staged] = (uint8_t)(req.resp_len >> 8);
 			l->out[staged + 1] = (uint8_t)req.resp_len;
 			staged += 2 + req.resp_len;
+		}
+		if (l->tcp_max_queries && ++c->queries >= l->tcp_max_queries && !c->closed) {
+			/* the last query this connection may ask: what else it
+			 * sent is dropped, and it closes once answered */
+			pos = have;
+			if (!c->eof) {
+				c->eof = 1;
+				event_del(c->rev);
+			}
+			break;
 		}
 	}
 	out_flush(c, &staged);

@@ -386,19 +386,37 @@ static int block_plugins(struct server *s, struct server_block *b,
 	return block_labels(&b->info);
 }
 
-static int add_laddr(struct server *s, const char *addr, int port)
+/* The TCP limits block b sets (its plugins set them) onto la. */
+static void laddr_limits(struct laddr *la, const struct plugin_block *b)
+{
+	if (b->tcp_read_ms)
+		la->tcp_read_ms = (int)b->tcp_read_ms;
+	if (b->tcp_write_ms)
+		la->tcp_write_ms = (int)b->tcp_write_ms;
+	if (b->tcp_idle_ms)
+		la->tcp_idle_ms = (int)b->tcp_idle_ms;
+	if (b->tcp_max_queries)
+		la->tcp_max_queries = b->tcp_max_queries;
+}
+
+static int add_laddr(struct server *s, const char *addr, const struct plugin_block *b)
 {
 	struct laddr *la;
 
 	for (size_t i = 0; i < s->nladdrs; i++)
-		if (s->laddrs[i].port == port && strcmp(s->laddrs[i].addr, addr) == 0)
+		if (s->laddrs[i].port == b->port && strcmp(s->laddrs[i].addr, addr) == 0) {
+			laddr_limits(&s->laddrs[i], b);
 			return 0;
+		}
 	la = realloc(s->laddrs, (s->nladdrs + 1) * sizeof(*la));
 	if (!la)
 		return -1;
 	s->laddrs = la;
-	snprintf(la[s->nladdrs].addr, sizeof(la->addr), "%s", addr);
-	la[s->nladdrs].port = port;
+	la += s->nladdrs;
+	memset(la, 0, sizeof(*la));
+	snprintf(la->addr, sizeof(la->addr), "%s", addr);
+	la->port = b->port;
+	laddr_limits(la, b);
 	s->nladdrs++;
 	return 0;
 }
@@ -414,10 +432,10 @@ static int server_addresses(struct server *s, struct metrics *m)
 
 	for (size_t i = 0; i < s->nblocks; i++) {
 		const struct plugin_block *b = &s->blocks[i].info;
-		if (b->nbinds == 0 && add_laddr(s, "", b->port) < 0)
+		if (b->nbinds == 0 && add_laddr(s, "", b) < 0)
 			return -1;
 		for (size_t a = 0; a < b->nbinds; a++)
-			if (add_laddr(s, b->binds[a], b->port) < 0)
+			if (add_laddr(s, b->binds[a], b) < 0)
 				return -1;
 	}
 	for (size_t k = 0; k < s->dispatch.nkeys; k++) {

@@ -19,6 +19,9 @@ struct metrics_slot;
 struct laddr {
 	char addr[64];
 	int port;
+	/* the TCP limits of the blocks on it: for each, the last block's that
+	 * sets it (as CoreDNS); 0: the default */
+	int tcp_read_ms, tcp_write_ms, tcp_idle_ms, tcp_max_queries;
 };
 
 struct server {

@@ -80,6 +80,21 @@ static void give_back_plugins(struct server *s, struct server *prev)
 	}
 }
 
+/* How to open (or keep) the listener of la. */
+static struct listener_opts laddr_opts(const struct laddr *la)
+{
+	struct listener_opts lo = {
+		.addr = la->addr[0] ? la->addr : NULL,
+		.port = la->port,
+		.tcp_read_ms = la->tcp_read_ms,
+		.tcp_write_ms = la->tcp_write_ms,
+		.tcp_idle_ms = la->tcp_idle_ms,
+		.tcp_max_queries = la->tcp_max_queries,
+	};
+
+	return lo;
+}
+
 /* Index of prev's open listener for la, or -1. */
 static int find_listener(const struct server *prev, const struct laddr *la)
 {
@@ -182,10 +197,7 @@ static void reopen_early(struct server *s, struct server *prev,
 		s->listeners[i] = NULL;
 	}
 	for (size_t k = 0; k < prev->nlisteners; k++) {
-		struct listener_opts lo = {
-			.addr = prev->laddrs[k].addr[0] ? prev->laddrs[k].addr : NULL,
-			.port = prev->laddrs[k].port,
-		};
+		struct listener_opts lo = laddr_opts(&prev->laddrs[k]);
 		if (!early[k])
 			continue;
 		prev->listeners[k] = listener_new(base, &prev->dispatch, &lo, why, sizeof(why));
@@ -221,10 +233,7 @@ int server_start_after(struct server *s, struct server *prev,
 		take_plugins(s, prev);
 	/* new addresses now; unchanged ones are handed over at the end */
 	for (size_t i = 0; i < s->nlisteners; i++) {
-		struct listener_opts lo = {
-			.addr = s->laddrs[i].addr[0] ? s->laddrs[i].addr : NULL,
-			.port = s->laddrs[i].port,
-		};
+		struct listener_opts lo = laddr_opts(&s->laddrs[i]);
 		if (find_listener(prev, &s->laddrs[i]) >= 0)
 			continue;
 		s->listeners[i] = listener_new(base, &s->dispatch, &lo, err, errlen);
@@ -249,9 +258,12 @@ int server_start_after(struct server *s, struct server *prev,
 		int k = find_listener(prev, &s->laddrs[i]);
 		if (k < 0)
 			continue;
+		struct listener_opts lo = laddr_opts(&s->laddrs[i]);
+
 		s->listeners[i] = prev->listeners[k];
 		prev->listeners[k] = NULL;
 		listener_set_dispatch(s->listeners[i], &s->dispatch);
+		listener_set_tcp_limits(s->listeners[i], &lo);
 	}
 	/* addresses the new configuration dropped close now */
 	for (size_t i = 0; prev && i < prev->nlisteners; i++) {

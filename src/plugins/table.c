@@ -37,6 +37,7 @@ extern const struct plugin_ops ready_plugin;
 extern const struct plugin_ops reload_plugin;
 extern const struct plugin_ops rrl_plugin;
 extern const struct plugin_ops serviceentries_plugin;
+extern const struct plugin_ops timeouts_plugin;
 extern const struct plugin_ops workers_plugin;
 
 /* Why the cluster-DNS plugins are refused, and what to do instead. */
@@ -48,7 +49,7 @@ extern const struct plugin_ops workers_plugin;
 
 const struct plugin_entry plugin_table[] = {
 	{ "root", NULL, NULL }, { "metadata", NULL, NULL }, { "geoip", NULL, NULL },
-	{ "cancel", NULL, NULL }, { "tls", NULL, NULL }, { "timeouts", NULL, NULL },
+	{ "cancel", NULL, NULL }, { "tls", NULL, NULL }, { "timeouts", &timeouts_plugin, NULL },
 	{ "reload", &reload_plugin, NULL }, { "nsid", NULL, NULL }, { "bufsize", NULL, NULL },
 	{ "bind", &bind_plugin, NULL }, { "workers", &workers_plugin, NULL },
 	{ "debug", &debug_plugin, NULL }, { "trace", NULL, NULL },
