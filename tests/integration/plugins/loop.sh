@@ -9,7 +9,7 @@
 # Query: "HINFO 4547991504243258144.3688648895315093531."`
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_upstream.sh"
-need dig python3 dnsmasq
+need dig python3 dnsmasq ss
 plan 14
 
 # wait_exit PID SECS: until the process is gone; its exit status in RC
@@ -64,6 +64,11 @@ dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --user=root \
 	--listen-address=127.0.0.1 --bind-interfaces --port="$DM" --cache-size=0 \
 	--server="127.0.0.1#$PORT" >"$T_TMP/dnsmasq.log" 2>&1 &
 T_PIDS="$T_PIDS $!"
+# globaldns must not start before dnsmasq listens: a probe the forwarder
+# cannot deliver comes back SERVFAIL, an answer, and the plugin stands
+# down (as CoreDNS's does) -- the loop then goes unseen (CI, loaded)
+dm_listening() { ss -Hlun "( sport = :$DM )" | grep -q .; }
+wait_until 10 dm_listening
 cat >"$T_TMP/Corefile.dm" <<EOF
 .:$PORT {
     loop
