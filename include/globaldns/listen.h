@@ -26,7 +26,7 @@
  *            trickles in (bytes never restart either timer);
  *   busy     queries held by a plugin (the forwarder's own deadline
  *            bounds them) or answers being written (a write that makes no
- *            progress for `tcp_idle_ms` closes it).
+ *            progress for `tcp_write_ms` closes it).
  * One client -- an IPv4 address, or an IPv6 /64 (a host gets a whole /64
  * as easily as one address) -- holds at most `tcp_max_per_client`
  * connections: one more closes that client's oldest idle connection, or
@@ -53,14 +53,19 @@ struct listener;
 #define LISTEN_TCP_MAX_CONNS 1000
 #define LISTEN_TCP_MAX_PER_CLIENT 100
 
+/* A TCP connection's deadlines and query limit; 0: the default */
+struct listener_tcp_limits {
+	int idle_ms;                    /* LISTEN_TCP_IDLE_MS */
+	int read_ms;                    /* LISTEN_TCP_READ_MS */
+	int write_ms;                   /* a write without progress this long closes */
+	int max_queries;                /* close after this many queries (0: no limit) */
+};
+
 struct listener_opts {
 	const char *addr;               /* "127.0.0.1", "::", NULL = all (dual stack) */
 	int port;
-	/* 0: the LISTEN_TCP_* defaults (a block's TCP limits set the first four) */
-	int tcp_idle_ms;
-	int tcp_read_ms;
-	int tcp_write_ms;               /* a write without progress this long closes */
-	int tcp_max_queries;            /* close after this many queries (0: no limit) */
+	struct listener_tcp_limits tcp; /* a block's, as its plugins set them */
+	/* 0: the LISTEN_TCP_* defaults */
 	int tcp_max_conns;
 	int tcp_max_per_client;
 };
@@ -97,11 +102,11 @@ int listener_port(const struct listener *l);
 void listener_set_dispatch(struct listener *l, const struct dispatch *d);
 
 /*
- * The TCP limits of o (0: the default) from now on -- a reload's new
- * TCP limits for a listener it keeps open: deadlines armed from now on,
+ * The TCP limits t (0: the default) from now on -- a reload's new
+ * limits for a listener it keeps open: deadlines armed from now on,
  * and the query count of connections already open, use them.
  */
-void listener_set_tcp_limits(struct listener *l, const struct listener_opts *o);
+void listener_set_tcp_limits(struct listener *l, const struct listener_tcp_limits *t);
 
 /*
  * Stop accepting TCP connections and close each connection as soon as it

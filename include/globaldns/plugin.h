@@ -71,6 +71,7 @@
 #include <stddef.h>
 
 #include "globaldns/corefile.h"
+#include "globaldns/listen.h"
 
 struct cJSON;
 struct dns_request;
@@ -105,8 +106,7 @@ struct plugin_block {
 	char **binds;                   /* listening addresses (canonical text); */
 	size_t nbinds;                  /* none: every address.  `bind` adds them */
 	/* its TCP connections' limits, which a plugin may set (0: the default) */
-	long tcp_read_ms, tcp_write_ms, tcp_idle_ms;
-	int tcp_max_queries;
+	struct listener_tcp_limits tcp;
 	/* set once every plugin of the block is set up (for start, collect): */
 	char server_label[80];          /* CoreDNS's "dns://ADDR:PORT" ("dns://:53") */
 	char *zones_label;              /* the zones joined by "," */

@@ -387,7 +387,10 @@ struct listener *listener_new(struct event_base *base,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	listener_set_tcp_limits(l, o);
+	listener_set_tcp_limits(l, &o->tcp);
+	l->tcp_max_conns = o->tcp_max_conns > 0 ? o->tcp_max_conns : LISTEN_TCP_MAX_CONNS;
+	l->tcp_max_per_client = o->tcp_max_per_client > 0 ? o->tcp_max_per_client
+		: LISTEN_TCP_MAX_PER_CLIENT;
 	if (make_addr(o, &ss, &sslen, &family) < 0) {
 		snprintf(err, errlen, "listen: \"%s\": not an IP address", shown);
 		goto fail;
@@ -479,15 +482,12 @@ void listener_set_dispatch(struct listener *l, const struct dispatch *d)
 	l->d = d;
 }
 
-void listener_set_tcp_limits(struct listener *l, const struct listener_opts *o)
+void listener_set_tcp_limits(struct listener *l, const struct listener_tcp_limits *t)
 {
-	l->tcp_idle_ms = o->tcp_idle_ms > 0 ? o->tcp_idle_ms : LISTEN_TCP_IDLE_MS;
-	l->tcp_read_ms = o->tcp_read_ms > 0 ? o->tcp_read_ms : LISTEN_TCP_READ_MS;
-	l->tcp_write_ms = o->tcp_write_ms > 0 ? o->tcp_write_ms : LISTEN_TCP_WRITE_MS;
-	l->tcp_max_queries = o->tcp_max_queries > 0 ? o->tcp_max_queries : 0;
-	l->tcp_max_conns = o->tcp_max_conns > 0 ? o->tcp_max_conns : LISTEN_TCP_MAX_CONNS;
-	l->tcp_max_per_client = o->tcp_max_per_client > 0 ? o->tcp_max_per_client
-		: LISTEN_TCP_MAX_PER_CLIENT;
+	l->tcp_limits.idle_ms = t->idle_ms > 0 ? t->idle_ms : LISTEN_TCP_IDLE_MS;
+	l->tcp_limits.read_ms = t->read_ms > 0 ? t->read_ms : LISTEN_TCP_READ_MS;
+	l->tcp_limits.write_ms = t->write_ms > 0 ? t->write_ms : LISTEN_TCP_WRITE_MS;
+	l->tcp_limits.max_queries = t->max_queries > 0 ? t->max_queries : 0;
 }
 
 int listener_drain(struct listener *l)

@@ -43,10 +43,7 @@ struct listener {
 	int nsubs;
 	struct evconnlistener *tcp;
 	/* TCP limits (listen.h) */
-	int tcp_idle_ms;
-	int tcp_read_ms;
-	int tcp_write_ms;
-	int tcp_max_queries;            /* 0: no limit */
+	struct listener_tcp_limits tcp_limits; /* defaults filled in; max_queries 0: no limit */
 	int tcp_max_conns;
 	int tcp_max_per_client;
 	int tcp_conns;

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -52,7 +51,7 @@ struct tcp_conn {
 	int paused;                     /* reading stopped: too much pending */
 	enum conn_state state;
 	int new_msg;                    /* a message was taken since the deadline was set */
-	int queries;                    /* messages taken (for tcp_max_queries) */
+	int queries;                    /* messages taken (for tcp_limits.max_queries) */
 	uint64_t last_ms;               /* idle since (monotonic ms) */
 	uint8_t *part;                  /* input not yet taken */
 	size_t partlen, partcap;
@@ -67,10 +66,7 @@ struct tcp_conn {
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return query_now_ns() / 1000000;
 }
 
 /* The client a peer address belongs to: an IPv4 address (IPv4-mapped
@@ -174,11 +170,12 @@ static int conn_finished(const struct tcp_conn *c)
 		&& conn_output_empty(c);
 }
 
-static void arm(struct tcp_conn *c, uint64_t ms)
+/* ev pending for ms from now (the deadline timer, or the write event) */
+static void arm_ms(struct event *ev, uint64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
-	event_add(c->timer, &tv);
+	event_add(ev, &tv);
 }
 
 /*
@@ -199,7 +196,8 @@ static void conn_update(struct tcp_conn *c)
 		s = CONN_READING;
 	else
 		s = CONN_IDLE;
-	if (s == CONN_IDLE && c->new_msg)
+	/* idle from now: on entering the state, or after another answer */
+	if (s == CONN_IDLE && (c->new_msg || s != c->state))
 		c->last_ms = now_ms();
 	if (s == c->state && !(s == CONN_READING && c->new_msg)) {
 		c->new_msg = 0;
@@ -210,12 +208,11 @@ static void conn_update(struct tcp_conn *c)
 	c->new_msg = 0;
 	switch (s) {
 	case CONN_IDLE:
-		c->last_ms = now_ms();
 		idle_append(c);
-		arm(c, (uint64_t)c->l->tcp_idle_ms);
+		arm_ms(c->timer, (uint64_t)c->l->tcp_limits.idle_ms);
 		break;
 	case CONN_READING:
-		arm(c, (uint64_t)c->l->tcp_read_ms);
+		arm_ms(c->timer, (uint64_t)c->l->tcp_limits.read_ms);
 		break;
 	case CONN_BUSY:
 		event_del(c->timer);
@@ -236,8 +233,8 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->state == CONN_IDLE) {
 		uint64_t idle = now_ms() - c->last_ms;
 
-		if (idle < (uint64_t)c->l->tcp_idle_ms) {
-			arm(c, (uint64_t)c->l->tcp_idle_ms - idle);
+		if (idle < (uint64_t)c->l->tcp_limits.idle_ms) {
+			arm_ms(c->timer, (uint64_t)c->l->tcp_limits.idle_ms - idle);
 			return;
 		}
 		c->l->stats.closed_idle++;
@@ -302,12 +299,10 @@ static int send_failed(void)
 	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
-/* Wait for the socket to take pend; no progress for tcp_write_ms closes. */
+/* Wait for the socket to take pend; no progress for tcp_limits.write_ms closes. */
 static void wait_writable(struct tcp_conn *c)
 {
-	struct timeval tv = { c->l->tcp_write_ms / 1000, (c->l->tcp_write_ms % 1000) * 1000 };
-
-	event_add(c->wev, &tv);
+	arm_ms(c->wev, (uint64_t)c->l->tcp_limits.write_ms);
 }
 
 /*
@@ -497,7 +492,7 @@ static void tcp_read(struct tcp_conn *c)
 			l->out[staged + 1] = (uint8_t)req.resp_len;
 			staged += 2 + req.resp_len;
 		}
-		if (l->tcp_max_queries && ++c->queries >= l->tcp_max_queries && !c->closed) {
+		if (l->tcp_limits.max_queries && ++c->queries >= l->tcp_limits.max_queries && !c->closed) {
 			/* the last query this connection may ask: what else it
 			 * sent is dropped, and it closes once answered */
 			pos = have;

@@ -389,14 +389,16 @@ static int block_plugins(struct server *s, struct server_block *b,
 /* The TCP limits block b sets (its plugins set them) onto la. */
 static void laddr_limits(struct laddr *la, const struct plugin_block *b)
 {
-	if (b->tcp_read_ms)
-		la->tcp_read_ms = (int)b->tcp_read_ms;
-	if (b->tcp_write_ms)
-		la->tcp_write_ms = (int)b->tcp_write_ms;
-	if (b->tcp_idle_ms)
-		la->tcp_idle_ms = (int)b->tcp_idle_ms;
-	if (b->tcp_max_queries)
-		la->tcp_max_queries = b->tcp_max_queries;
+	const struct listener_tcp_limits *t = &b->tcp;
+
+	if (t->read_ms)
+		la->tcp.read_ms = t->read_ms;
+	if (t->write_ms)
+		la->tcp.write_ms = t->write_ms;
+	if (t->idle_ms)
+		la->tcp.idle_ms = t->idle_ms;
+	if (t->max_queries)
+		la->tcp.max_queries = t->max_queries;
 }
 
 static int add_laddr(struct server *s, const char *addr, const struct plugin_block *b)

@@ -21,7 +21,7 @@ struct laddr {
 	int port;
 	/* the TCP limits of the blocks on it: for each, the last block's that
 	 * sets it (as CoreDNS); 0: the default */
-	int tcp_read_ms, tcp_write_ms, tcp_idle_ms, tcp_max_queries;
+	struct listener_tcp_limits tcp;
 };
 
 struct server {

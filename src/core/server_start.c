@@ -86,10 +86,7 @@ static struct listener_opts laddr_opts(const struct laddr *la)
 	struct listener_opts lo = {
 		.addr = la->addr[0] ? la->addr : NULL,
 		.port = la->port,
-		.tcp_read_ms = la->tcp_read_ms,
-		.tcp_write_ms = la->tcp_write_ms,
-		.tcp_idle_ms = la->tcp_idle_ms,
-		.tcp_max_queries = la->tcp_max_queries,
+		.tcp = la->tcp,
 	};
 
 	return lo;
@@ -258,12 +255,10 @@ int server_start_after(struct server *s, struct server *prev,
 		int k = find_listener(prev, &s->laddrs[i]);
 		if (k < 0)
 			continue;
-		struct listener_opts lo = laddr_opts(&s->laddrs[i]);
-
 		s->listeners[i] = prev->listeners[k];
 		prev->listeners[k] = NULL;
 		listener_set_dispatch(s->listeners[i], &s->dispatch);
-		listener_set_tcp_limits(s->listeners[i], &lo);
+		listener_set_tcp_limits(s->listeners[i], &s->laddrs[i].tcp);
 	}
 	/* addresses the new configuration dropped close now */
 	for (size_t i = 0; prev && i < prev->nlisteners; i++) {

@@ -39,15 +39,15 @@ static int timeouts_setup(const struct plugin_ctx *ctx, const struct cf_directiv
 		PLUGIN_FAIL(d, "timeouts block with no timeouts or limits specified");
 	for (size_t i = 0; i < d->nchildren; i++) {
 		const struct cf_directive *p = &d->children[i];
-		long *slot = NULL;
+		int *slot = NULL;
 		long ms;
 
 		if (strcmp(p->name, "read") == 0)
-			slot = &b->tcp_read_ms;
+			slot = &b->tcp.read_ms;
 		else if (strcmp(p->name, "write") == 0)
-			slot = &b->tcp_write_ms;
+			slot = &b->tcp.write_ms;
 		else if (strcmp(p->name, "idle") == 0)
-			slot = &b->tcp_idle_ms;
+			slot = &b->tcp.idle_ms;
 		else if (strcmp(p->name, "max_queries") != 0)
 			PLUGIN_FAIL(p, "unknown option: '%s' (read, write, idle, max_queries)", p->name);
 		if (p->nargs != 1 || p->nchildren)
@@ -57,14 +57,14 @@ static int timeouts_setup(const struct plugin_ctx *ctx, const struct cf_directiv
 
 			if (parse_uint(p->args[0], 1000000, &n) < 0)
 				PLUGIN_FAIL(p, "max_queries \"%s\": needs a whole number (0: no limit)", p->args[0]);
-			b->tcp_max_queries = (int)n;
+			b->tcp.max_queries = (int)n;
 			continue;
 		}
 		if (cf_parse_duration_ms(p->args[0], &ms) < 0)
 			PLUGIN_FAIL(p, "%s \"%s\": not a duration (e.g. 10s, 1m)", p->name, p->args[0]);
 		if (ms < TIMEOUT_MIN_MS || ms > TIMEOUT_MAX_MS)
 			PLUGIN_FAIL(p, "%s \"%s\": needs to be between 1 second and 24 hours", p->name, p->args[0]);
-		*slot = ms;
+		*slot = (int)ms;                /* at most 24 h */
 	}
 	return 0;
 fail:

@@ -69,6 +69,23 @@ def parse(m):
         p += rdl
     return qid, flags, addrs
 
+def read_answers(s, n, timeout):
+    """up to n parsed answers from TCP socket s, until it closes or is
+    quiet for timeout seconds"""
+    s.settimeout(timeout)
+    buf, answers = b"", []
+    try:
+        while len(answers) < n:
+            d = s.recv(65536)
+            if not d: break
+            buf += d
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                l = struct.unpack(">H", buf[:2])[0]
+                answers.append(parse(buf[2:2 + l])); buf = buf[2 + l:]
+    except socket.timeout:
+        pass
+    return answers
+
 def want(i):
     return f"240.0.{i // 256}.{i % 256}"
 
@@ -132,18 +149,7 @@ elif mode == "split":
     for c in cuts:
         s.sendall(stream[prev:c]); prev = c
         time.sleep(0.05)
-    s.settimeout(3)
-    buf, answers = b"", []
-    try:
-        while len(answers) < 3:
-            d = s.recv(4096)
-            if not d: break
-            buf += d
-            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
-                l = struct.unpack(">H", buf[:2])[0]
-                answers.append(parse(buf[2:2 + l])); buf = buf[2 + l:]
-    except socket.timeout:
-        pass
+    answers = read_answers(s, 3, 3)
     print(" ".join("%d=%s" % (a[0], ",".join(a[2]) if a[2] else "-") for a in answers) or "none")
 else:
     # tcp N BIG RCVBUF DELAY: N queries pipelined in one write, every 5th
@@ -164,18 +170,7 @@ else:
     sender = threading.Thread(target=s.sendall, args=(b"".join(msgs),), daemon=True)
     sender.start()
     time.sleep(delay)
-    s.settimeout(5)
-    buf, answers = b"", []
-    try:
-        while len(answers) < n:
-            d = s.recv(65536)
-            if not d: break
-            buf += d
-            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
-                l = struct.unpack(">H", buf[:2])[0]
-                answers.append(parse(buf[2:2 + l])); buf = buf[2 + l:]
-    except socket.timeout:
-        pass
+    answers = read_answers(s, n, 5)
     sender.join(5)
     ids = [a[0] for a in answers]
     wrong = sum(1 for qid, fl, addrs in answers
